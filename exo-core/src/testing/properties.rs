@@ -1,0 +1,749 @@
+//! The properties, each written once as a generic function returning [`TestCaseResult`].
+//!
+//! The suite macros ([`crate::forward_suite!`], [`crate::autodiff_suite!`]) only stamp out
+//! `#[test]` entry points that call these with a backend, a device and a dtype. Backend-free
+//! properties of the oracle itself (`oracle_*`) run in exo-core's own tests.
+//!
+//! Inputs for a lower precision are first rounded to it, and the oracle runs on the rounded
+//! values, so a test measures the backend's arithmetic, not the rounding of its inputs.
+
+use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestCaseResult};
+
+use super::finite_diff::central;
+use super::strategies::{ObjectiveCase, SequenceCase};
+use super::tolerance::Tolerance;
+use crate::objective::{Dpo, DpoRw, Exo, ExoPair, Groups, Objective, ObjectiveOutput};
+use crate::oracle::{self, HostGroups, SequenceInput};
+use crate::{Autodiff, DType, Result, TensorOps, sequence_logps};
+
+/// β_r used to turn one-hot rewards into (numerically) one-hot targets.
+pub const ONE_HOT_BETA_R: f64 = 1e-3;
+
+fn ok<T>(r: Result<T>) -> Result<T, TestCaseError> {
+    r.map_err(|e| TestCaseError::fail(e.to_string()))
+}
+
+/// The groups with every value rounded to `dtype`.
+pub fn rounded(groups: &HostGroups, dtype: DType) -> HostGroups {
+    let round = |v: &[f64]| v.iter().map(|&x| dtype.round(x)).collect::<Vec<_>>();
+    // Same lengths as a valid input: cannot fail.
+    HostGroups::new(
+        groups.batch(),
+        groups.k(),
+        round(groups.log_ratios()),
+        groups.rewards().map(round),
+    )
+    .unwrap_or_else(|_| groups.clone())
+}
+
+fn scalar<B: TensorOps>(t: &B::Tensor) -> Result<f64, TestCaseError> {
+    let dims = B::dims(t);
+    prop_assert!(
+        dims.is_empty(),
+        "expected a rank-0 loss, got shape {dims:?}"
+    );
+    let values = ok(B::to_f64s(t))?;
+    values
+        .first()
+        .copied()
+        .ok_or_else(|| TestCaseError::fail("empty scalar"))
+}
+
+fn forward<B: TensorOps, O: Objective>(
+    objective: &O,
+    host: &HostGroups,
+    dtype: DType,
+    device: &B::Device,
+) -> Result<ObjectiveOutput<B>, TestCaseError> {
+    ok(objective.forward(&ok(Groups::<B>::from_host(host, dtype, device))?))
+}
+
+/// The loss (forward pass) and `∂loss/∂f` by the backend's autodiff.
+fn loss_and_grad<B: Autodiff, O: Objective>(
+    objective: &O,
+    host: &HostGroups,
+    dtype: DType,
+    device: &B::Device,
+) -> Result<(f64, Vec<f64>), TestCaseError> {
+    let dims = [host.batch(), host.k()];
+    let f = ok(B::require_grad(&ok(B::from_f64s(
+        host.log_ratios(),
+        &dims,
+        dtype,
+        device,
+    ))?))?;
+    let r = ok(host
+        .rewards()
+        .map(|r| B::from_f64s(r, &dims, dtype, device))
+        .transpose())?;
+    let out = ok(objective.forward(&ok(Groups::<B>::new(f.clone(), r))?))?;
+    let grads = ok(B::grad(&out.loss, &[&f]))?;
+    let grad = grads
+        .first()
+        .ok_or_else(|| TestCaseError::fail("no gradient returned"))?;
+    prop_assert_eq!(B::dims(grad), dims.to_vec());
+    Ok((scalar::<B>(&out.loss)?, ok(B::to_f64s(grad))?))
+}
+
+fn max_abs(values: &[f64]) -> f64 {
+    values.iter().fold(0.0, |m, v| m.max(v.abs()))
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn as_f64(n: usize) -> f64 {
+    n as f64
+}
+
+// ----- oracle-only properties (no backend) -------------------------------------------------
+
+/// The closed-form gradient equals 5-point central finite differences of the oracle's loss.
+///
+/// # Errors
+/// A failed test case.
+pub fn oracle_grad_matches_finite_differences<O: Objective>(
+    case: &ObjectiveCase<O>,
+) -> TestCaseResult {
+    let g = &case.groups;
+    let want = ok(case.objective.oracle(g))?;
+    let loss_at = |f: &[f64]| {
+        HostGroups::new(
+            g.batch(),
+            g.k(),
+            f.to_vec(),
+            g.rewards().map(<[f64]>::to_vec),
+        )
+        .and_then(|h| case.objective.oracle(&h))
+        .map_or(f64::NAN, |o| o.loss)
+    };
+    let h = 1e-3 / case.objective.beta().max(1.0);
+    let fd = central(loss_at, g.log_ratios(), h);
+    Tolerance::FINITE_DIFF.check_all(
+        "closed-form grad vs finite differences",
+        &want.grad,
+        &fd,
+        want.grad_magnitude,
+    )
+}
+
+/// Each group's closed-form gradient sums to zero (the loss is invariant to shifting a group).
+///
+/// # Errors
+/// A failed test case.
+pub fn oracle_grad_rows_sum_to_zero<O: Objective>(case: &ObjectiveCase<O>) -> TestCaseResult {
+    let want = ok(case.objective.oracle(&case.groups))?;
+    rows_sum_to_zero(
+        &want.grad,
+        case.groups.k(),
+        want.grad_magnitude,
+        Tolerance::F64,
+    )
+}
+
+fn rows_sum_to_zero(grad: &[f64], k: usize, magnitude: f64, tol: Tolerance) -> TestCaseResult {
+    for (i, row) in grad.chunks(k).enumerate() {
+        let sum: f64 = row.iter().sum();
+        tol.check(
+            &format!("sum of group {i}'s gradient"),
+            sum,
+            0.0,
+            magnitude * as_f64(k),
+        )?;
+    }
+    Ok(())
+}
+
+/// The closed-form gradient of `Σ w_n S_n` equals finite differences over the logits.
+///
+/// # Errors
+/// A failed test case.
+pub fn oracle_sequence_grad_matches_finite_differences(case: &SequenceCase) -> TestCaseResult {
+    let input = &case.input;
+    let want = ok(oracle::sequence_logps(input))?;
+    let grad = ok(want.grad(input, &case.weights))?;
+    let value_at = |logits: &[f64]| {
+        let probe = SequenceInput {
+            logits: logits.to_vec(),
+            ..input.clone()
+        };
+        oracle::sequence_logps(&probe).map_or(f64::NAN, |o| {
+            o.logps.iter().zip(&case.weights).map(|(s, w)| s * w).sum()
+        })
+    };
+    let fd = central(value_at, &input.logits, 1e-3 * input.temperature);
+    let magnitude = 2.0 * max_abs(&case.weights) / input.temperature;
+    Tolerance::FINITE_DIFF.check_all("sequence grad vs finite differences", &grad, &fd, magnitude)
+}
+
+// ----- forward properties (any backend) -----------------------------------------------------
+
+/// The backend's loss and per-group losses equal the oracle's.
+///
+/// # Errors
+/// A failed test case.
+pub fn loss_matches_oracle<B: TensorOps, O: Objective>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<O>,
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let want = ok(case.objective.oracle(&host))?;
+    let out = forward::<B, O>(&case.objective, &host, dtype, device)?;
+    let tol = Tolerance::for_dtype(dtype);
+    tol.check(
+        "loss",
+        scalar::<B>(&out.loss)?,
+        want.loss,
+        want.loss_magnitude,
+    )?;
+    let per_group = ok(B::to_f64s(&out.per_group))?;
+    tol.check_all(
+        "per-group loss",
+        &per_group,
+        &want.per_group,
+        want.loss_magnitude,
+    )
+}
+
+/// Adding `shift` to every log-ratio of one group leaves the loss unchanged.
+///
+/// # Errors
+/// A failed test case.
+pub fn loss_is_shift_invariant<B: TensorOps, O: Objective>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<O>,
+    group: usize,
+    shift: f64,
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let shifted = shift_group(&host, group, shift, dtype)?;
+    let before = scalar::<B>(&forward::<B, O>(&case.objective, &host, dtype, device)?.loss)?;
+    let after = scalar::<B>(&forward::<B, O>(&case.objective, &shifted, dtype, device)?.loss)?;
+    let want = ok(case.objective.oracle(&host))?;
+    let spread = 1.0 + case.objective.beta() * (max_abs(host.log_ratios()) + shift.abs());
+    let magnitude = want.loss_magnitude.max(spread * spread);
+    Tolerance::for_dtype(dtype).check("loss after shifting one group", after, before, magnitude)
+}
+
+fn shift_group(
+    host: &HostGroups,
+    group: usize,
+    shift: f64,
+    dtype: DType,
+) -> Result<HostGroups, TestCaseError> {
+    let (k, g) = (host.k(), group % host.batch());
+    let mut f = host.log_ratios().to_vec();
+    f[g * k..(g + 1) * k]
+        .iter_mut()
+        .for_each(|v| *v = dtype.round(*v + shift));
+    ok(HostGroups::new(
+        host.batch(),
+        k,
+        f,
+        host.rewards().map(<[f64]>::to_vec),
+    ))
+}
+
+fn permute_rows(values: &[f64], perm: &[usize]) -> Vec<f64> {
+    values
+        .chunks(perm.len())
+        .flat_map(|row| perm.iter().map(move |&j| row[j]))
+        .collect()
+}
+
+fn permuted(host: &HostGroups, perm: &[usize]) -> Result<HostGroups, TestCaseError> {
+    ok(HostGroups::new(
+        host.batch(),
+        host.k(),
+        permute_rows(host.log_ratios(), perm),
+        host.rewards().map(|r| permute_rows(r, perm)),
+    ))
+}
+
+/// Permuting the K candidates together with their rewards leaves the loss unchanged.
+///
+/// # Errors
+/// A failed test case.
+pub fn loss_is_permutation_invariant<B: TensorOps, O: Objective>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<O>,
+    perm: &[usize],
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let want = ok(case.objective.oracle(&host))?;
+    let before = scalar::<B>(&forward::<B, O>(&case.objective, &host, dtype, device)?.loss)?;
+    let moved = permuted(&host, perm)?;
+    let after = scalar::<B>(&forward::<B, O>(&case.objective, &moved, dtype, device)?.loss)?;
+    Tolerance::for_dtype(dtype).check("loss after permuting", after, before, want.loss_magnitude)
+}
+
+/// The diagnostics are what they claim: `p_f = softmax(β f)`, rows of `p_r` sum to 1, implied
+/// rewards `β f`, and for pairs the margin `β (f_w − f_l)` and the accuracy `[margin > 0]`.
+///
+/// # Errors
+/// A failed test case.
+pub fn diagnostics_match_definitions<B: TensorOps, O: Objective>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<O>,
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let want = ok(case.objective.oracle(&host))?;
+    let out = forward::<B, O>(&case.objective, &host, dtype, device)?;
+    let d = &out.diagnostics;
+    let (beta, k) = (case.objective.beta(), host.k());
+    let tol = Tolerance::for_dtype(dtype);
+    let scaled: Vec<f64> = host.log_ratios().iter().map(|f| beta * f).collect();
+    let p_f: Vec<f64> = scaled
+        .chunks(k)
+        .flat_map(|row| oracle::log_softmax(row).into_iter().map(f64::exp))
+        .collect();
+    tol.check_all("p_f", &ok(B::to_f64s(&d.p_f))?, &p_f, want.loss_magnitude)?;
+    let p_r = ok(B::to_f64s(&d.p_r))?;
+    for (i, row) in p_r.chunks(k).enumerate() {
+        prop_assert!(
+            row.iter().all(|&p| (0.0..=1.0).contains(&p)),
+            "p_r row {i} = {row:?}"
+        );
+        tol.check(
+            &format!("sum of p_r row {i}"),
+            row.iter().sum(),
+            1.0,
+            as_f64(k),
+        )?;
+    }
+    let magnitude = 1.0 + max_abs(&scaled);
+    tol.check_all(
+        "implied rewards",
+        &ok(B::to_f64s(&d.implied_rewards))?,
+        &scaled,
+        magnitude,
+    )?;
+    match (&d.pairs, k) {
+        (Some(pairs), 2) => {
+            let margins: Vec<f64> = scaled.chunks(2).map(|r| r[0] - r[1]).collect();
+            tol.check_all(
+                "margin",
+                &ok(B::to_f64s(&pairs.margin))?,
+                &margins,
+                magnitude,
+            )?;
+            let accuracy = ok(B::to_f64s(&pairs.accuracy))?;
+            for (i, (&a, &m)) in accuracy.iter().zip(&margins).enumerate() {
+                // Skip margins so close to 0 that rounding may flip the sign.
+                if m.abs() > 1e-3 * magnitude {
+                    prop_assert_eq!(a, if m > 0.0 { 1.0 } else { 0.0 }, "accuracy of pair {}", i);
+                }
+            }
+        }
+        (None, _) => prop_assert!(!matches!(case.objective.name(), "dpo" | "exo_pair")),
+        (Some(_), _) => prop_assert!(false, "pair diagnostics with K = {k}"),
+    }
+    Ok(())
+}
+
+/// `exo_pair` equals `exo` with K = 2 and rewards `β_r·(log q_w, log q_l)` (labels `(1−ε, ε)`),
+/// up to the constant `log(q_w + q_l)` for the official unnormalised log-labels.
+///
+/// # Errors
+/// A failed test case.
+pub fn exo_pair_equals_exo_with_pair_labels<B: TensorOps>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<ExoPair>,
+) -> TestCaseResult {
+    let (host, exo, offset) = exo_pair_as_exo(case, dtype)?;
+    let want = ok(case.objective.oracle(&host.0))?;
+    let pair = scalar::<B>(&forward::<B, ExoPair>(&case.objective, &host.0, dtype, device)?.loss)?;
+    let general = scalar::<B>(&forward::<B, Exo>(&exo, &host.1, dtype, device)?.loss)?;
+    Tolerance::for_dtype(dtype).check(
+        "exo_pair + offset vs exo",
+        pair + offset,
+        general,
+        want.loss_magnitude,
+    )
+}
+
+/// The pairwise input, the same pairs with label rewards, the equivalent [`Exo`] and the offset.
+#[allow(clippy::type_complexity)]
+fn exo_pair_as_exo(
+    case: &ObjectiveCase<ExoPair>,
+    dtype: DType,
+) -> Result<((HostGroups, HostGroups), Exo, f64), TestCaseError> {
+    let host = rounded(&case.groups, dtype);
+    let (lw, ll) = case.objective.target().log_labels();
+    let rewards: Vec<f64> = (0..host.batch()).flat_map(|_| [lw, ll]).collect();
+    let labelled = rounded(
+        &ok(HostGroups::new(
+            host.batch(),
+            2,
+            host.log_ratios().to_vec(),
+            Some(rewards),
+        ))?,
+        dtype,
+    );
+    let exo = ok(Exo::new(case.objective.beta_pi(), 1.0))?;
+    let offset = oracle::logsumexp(&[lw, ll]);
+    Ok(((host, labelled), exo, offset))
+}
+
+/// Plain `dpo` equals `−log σ(β (f_w − f_l))`, computed here on the host as `softplus(−z)`.
+///
+/// # Errors
+/// A failed test case.
+pub fn dpo_equals_negative_log_sigmoid_of_margin<B: TensorOps>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<Dpo>,
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let beta = case.objective.beta();
+    let softplus = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
+    let want: Vec<f64> = host
+        .log_ratios()
+        .chunks(2)
+        .map(|f| softplus(-beta * (f[0] - f[1])))
+        .collect();
+    let out = forward::<B, Dpo>(&case.objective, &host, dtype, device)?;
+    let magnitude = (1.0 + beta * 2.0 * max_abs(host.log_ratios())).powi(2);
+    Tolerance::for_dtype(dtype).check_all(
+        "dpo per pair",
+        &ok(B::to_f64s(&out.per_group))?,
+        &want,
+        magnitude,
+    )
+}
+
+/// The pairs of a plain-DPO case with one-hot rewards `(1, 0)`, and DPO-rw at β_r = 1e-3.
+fn one_hot(
+    case: &ObjectiveCase<Dpo>,
+    dtype: DType,
+) -> Result<(HostGroups, HostGroups, DpoRw), TestCaseError> {
+    let host = rounded(&case.groups, dtype);
+    let rewards: Vec<f64> = (0..host.batch()).flat_map(|_| [1.0, 0.0]).collect();
+    let labelled = ok(HostGroups::new(
+        host.batch(),
+        2,
+        host.log_ratios().to_vec(),
+        Some(rewards),
+    ))?;
+    let rw = ok(DpoRw::new(case.objective.beta(), ONE_HOT_BETA_R))?;
+    Ok((host, labelled, rw))
+}
+
+/// `dpo_rw` with one-hot rewards `(1, 0)` and β_r → 0 (1e-3: the loser's weight is e^{−1000})
+/// equals pairwise `dpo`.
+///
+/// # Errors
+/// A failed test case.
+pub fn dpo_rw_with_one_hot_rewards_tends_to_dpo<B: TensorOps>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<Dpo>,
+) -> TestCaseResult {
+    let (host, labelled, rw) = one_hot(case, dtype)?;
+    let want = ok(case.objective.oracle(&host))?;
+    let dpo = scalar::<B>(&forward::<B, Dpo>(&case.objective, &host, dtype, device)?.loss)?;
+    let limit = scalar::<B>(&forward::<B, DpoRw>(&rw, &labelled, dtype, device)?.loss)?;
+    Tolerance::for_dtype(dtype).check("dpo_rw one-hot vs dpo", limit, dpo, want.loss_magnitude)
+}
+
+/// EXO (with normalised targets) is a KL divergence: never below 0.
+///
+/// # Errors
+/// A failed test case.
+pub fn exo_is_nonnegative<B: TensorOps, O: Objective>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<O>,
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let want = ok(case.objective.oracle(&host))?;
+    let out = forward::<B, O>(&case.objective, &host, dtype, device)?;
+    let slack = Tolerance::for_dtype(dtype).abs * want.loss_magnitude;
+    for (i, &l) in ok(B::to_f64s(&out.per_group))?.iter().enumerate() {
+        prop_assert!(l >= -slack, "KL of group {i} = {l:e} < 0 (slack {slack:e})");
+    }
+    Ok(())
+}
+
+/// The log-ratios at which `p_f = p_r` exactly: `f = r/(β_r β_π) + c_g`, `c_g` the case's first
+/// log-ratio of the group.
+fn exo_target_point(case: &ObjectiveCase<Exo>, dtype: DType) -> Result<HostGroups, TestCaseError> {
+    let g = &case.groups;
+    let rewards = ok(g.require_rewards("exo"))?;
+    let scale = case.objective.beta_r() * case.objective.beta_pi();
+    let k = g.k();
+    let f: Vec<f64> = rewards
+        .iter()
+        .zip(g.log_ratios())
+        .enumerate()
+        .map(|(i, (r, _))| r / scale + g.log_ratios()[(i / k) * k])
+        .collect();
+    Ok(rounded(
+        &ok(HostGroups::new(g.batch(), k, f, Some(rewards.to_vec())))?,
+        dtype,
+    ))
+}
+
+/// EXO is 0 where the policy-induced distribution equals the target.
+///
+/// # Errors
+/// A failed test case.
+pub fn exo_vanishes_where_policy_matches_target<B: TensorOps>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<Exo>,
+) -> TestCaseResult {
+    let host = exo_target_point(case, dtype)?;
+    let want = ok(case.objective.oracle(&host))?;
+    let loss = scalar::<B>(&forward::<B, Exo>(&case.objective, &host, dtype, device)?.loss)?;
+    Tolerance::for_dtype(dtype).check("EXO at p_f = p_r", loss, 0.0, want.loss_magnitude)
+}
+
+/// At extreme inputs (|f| up to 1e4, β_r down to 1e-3) the loss and the diagnostics are finite.
+///
+/// # Errors
+/// A failed test case.
+pub fn loss_stays_finite<B: TensorOps, O: Objective>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<O>,
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let out = forward::<B, O>(&case.objective, &host, dtype, device)?;
+    let d = &out.diagnostics;
+    for (what, t) in [
+        ("loss", &out.loss),
+        ("per-group loss", &out.per_group),
+        ("p_f", &d.p_f),
+        ("p_r", &d.p_r),
+        ("implied rewards", &d.implied_rewards),
+    ] {
+        let values = ok(B::to_f64s(t))?;
+        prop_assert!(
+            values.iter().all(|v| v.is_finite()),
+            "{what} not finite: {values:?}"
+        );
+    }
+    Ok(())
+}
+
+/// `sequence_logps` equals the oracle.
+///
+/// # Errors
+/// A failed test case.
+pub fn sequence_logps_matches_oracle<B: TensorOps>(
+    device: &B::Device,
+    dtype: DType,
+    case: &SequenceCase,
+) -> TestCaseResult {
+    let input = rounded_sequence(&case.input, dtype);
+    let want = ok(oracle::sequence_logps(&input))?;
+    let (logits, ids, mask) = upload_sequence::<B>(&input, dtype, device)?;
+    let got = ok(B::to_f64s(&ok(sequence_logps::<B>(
+        &logits,
+        &ids,
+        &mask,
+        input.temperature,
+    ))?))?;
+    let magnitude = want.magnitude * as_f64(input.t);
+    Tolerance::for_dtype(dtype).check_all("sequence logps", &got, &want.logps, magnitude)
+}
+
+fn rounded_sequence(input: &SequenceInput, dtype: DType) -> SequenceInput {
+    SequenceInput {
+        logits: input.logits.iter().map(|&l| dtype.round(l)).collect(),
+        ..input.clone()
+    }
+}
+
+#[allow(clippy::type_complexity)]
+fn upload_sequence<B: TensorOps>(
+    input: &SequenceInput,
+    dtype: DType,
+    device: &B::Device,
+) -> Result<(B::Tensor, B::Index, B::Tensor), TestCaseError> {
+    let (n, t, v) = (input.n, input.t, input.v);
+    Ok((
+        ok(B::from_f64s(&input.logits, &[n, t, v], dtype, device))?,
+        ok(B::index_from_i64s(&input.ids, &[n, t], device))?,
+        ok(B::from_f64s(&input.mask, &[n, t], dtype, device))?,
+    ))
+}
+
+// ----- autodiff properties ------------------------------------------------------------------
+
+/// The backend's autodiff gradient equals the closed-form gradient.
+///
+/// # Errors
+/// A failed test case.
+pub fn grad_matches_oracle<B: Autodiff, O: Objective>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<O>,
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let want = ok(case.objective.oracle(&host))?;
+    let (loss, grad) = loss_and_grad::<B, O>(&case.objective, &host, dtype, device)?;
+    let tol = Tolerance::for_dtype(dtype);
+    tol.check("loss", loss, want.loss, want.loss_magnitude)?;
+    tol.check_all(
+        "autodiff grad vs closed form",
+        &grad,
+        &want.grad,
+        want.grad_magnitude,
+    )
+}
+
+/// Each group's autodiff gradient sums to zero.
+///
+/// # Errors
+/// A failed test case.
+pub fn grad_rows_sum_to_zero<B: Autodiff, O: Objective>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<O>,
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let want = ok(case.objective.oracle(&host))?;
+    let (_, grad) = loss_and_grad::<B, O>(&case.objective, &host, dtype, device)?;
+    rows_sum_to_zero(
+        &grad,
+        host.k(),
+        want.grad_magnitude,
+        Tolerance::for_dtype(dtype),
+    )
+}
+
+/// Permuting the K candidates with their rewards permutes the autodiff gradient the same way.
+///
+/// # Errors
+/// A failed test case.
+pub fn grad_is_permutation_equivariant<B: Autodiff, O: Objective>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<O>,
+    perm: &[usize],
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let want = ok(case.objective.oracle(&host))?;
+    let (_, grad) = loss_and_grad::<B, O>(&case.objective, &host, dtype, device)?;
+    let (_, moved) =
+        loss_and_grad::<B, O>(&case.objective, &permuted(&host, perm)?, dtype, device)?;
+    Tolerance::for_dtype(dtype).check_all(
+        "grad of permuted input vs permuted grad",
+        &moved,
+        &permute_rows(&grad, perm),
+        want.grad_magnitude,
+    )
+}
+
+/// The autodiff gradients of `exo_pair` and of `exo` with the pair's labels are equal.
+///
+/// # Errors
+/// A failed test case.
+pub fn exo_pair_grad_equals_exo_grad<B: Autodiff>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<ExoPair>,
+) -> TestCaseResult {
+    let ((host, labelled), exo, _) = exo_pair_as_exo(case, dtype)?;
+    let want = ok(case.objective.oracle(&host))?;
+    let (_, pair) = loss_and_grad::<B, ExoPair>(&case.objective, &host, dtype, device)?;
+    let (_, general) = loss_and_grad::<B, Exo>(&exo, &labelled, dtype, device)?;
+    Tolerance::for_dtype(dtype).check_all(
+        "exo_pair grad vs exo grad",
+        &pair,
+        &general,
+        want.grad_magnitude,
+    )
+}
+
+/// The autodiff gradients of one-hot `dpo_rw` (β_r = 1e-3) and of `dpo` are equal.
+///
+/// # Errors
+/// A failed test case.
+pub fn dpo_rw_one_hot_grad_equals_dpo_grad<B: Autodiff>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<Dpo>,
+) -> TestCaseResult {
+    let (host, labelled, rw) = one_hot(case, dtype)?;
+    let want = ok(case.objective.oracle(&host))?;
+    let (_, dpo) = loss_and_grad::<B, Dpo>(&case.objective, &host, dtype, device)?;
+    let (_, limit) = loss_and_grad::<B, DpoRw>(&rw, &labelled, dtype, device)?;
+    Tolerance::for_dtype(dtype).check_all(
+        "dpo_rw one-hot grad vs dpo grad",
+        &limit,
+        &dpo,
+        want.grad_magnitude,
+    )
+}
+
+/// EXO's autodiff gradient vanishes where `p_f = p_r`.
+///
+/// # Errors
+/// A failed test case.
+pub fn exo_grad_vanishes_where_policy_matches_target<B: Autodiff>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<Exo>,
+) -> TestCaseResult {
+    let host = exo_target_point(case, dtype)?;
+    let want = ok(case.objective.oracle(&host))?;
+    let (_, grad) = loss_and_grad::<B, Exo>(&case.objective, &host, dtype, device)?;
+    let zeros = vec![0.0; grad.len()];
+    Tolerance::for_dtype(dtype).check_all(
+        "EXO grad at p_f = p_r",
+        &grad,
+        &zeros,
+        want.grad_magnitude,
+    )
+}
+
+/// At extreme inputs the autodiff gradient is finite.
+///
+/// # Errors
+/// A failed test case.
+pub fn grad_stays_finite<B: Autodiff, O: Objective>(
+    device: &B::Device,
+    dtype: DType,
+    case: &ObjectiveCase<O>,
+) -> TestCaseResult {
+    let host = rounded(&case.groups, dtype);
+    let (loss, grad) = loss_and_grad::<B, O>(&case.objective, &host, dtype, device)?;
+    prop_assert!(loss.is_finite(), "loss {loss}");
+    prop_assert!(grad.iter().all(|g| g.is_finite()), "grad {grad:?}");
+    Ok(())
+}
+
+/// The autodiff gradient of `Σ w_n sequence_logps_n` with respect to the logits equals the
+/// closed form.
+///
+/// # Errors
+/// A failed test case.
+pub fn sequence_logps_grad_matches_oracle<B: Autodiff>(
+    device: &B::Device,
+    dtype: DType,
+    case: &SequenceCase,
+) -> TestCaseResult {
+    let input = rounded_sequence(&case.input, dtype);
+    let want = ok(oracle::sequence_logps(&input))?;
+    let want_grad = ok(want.grad(&input, &case.weights))?;
+    let (logits, ids, mask) = upload_sequence::<B>(&input, dtype, device)?;
+    let logits = ok(B::require_grad(&logits))?;
+    let logps = ok(sequence_logps::<B>(&logits, &ids, &mask, input.temperature))?;
+    let w = ok(B::from_f64s(&case.weights, &[input.n], dtype, device))?;
+    let total = ok(B::sum_all(&ok(B::mul(&logps, &w))?))?;
+    let grads = ok(B::grad(&total, &[&logits]))?;
+    let grad = ok(B::to_f64s(
+        grads
+            .first()
+            .ok_or_else(|| TestCaseError::fail("no gradient"))?,
+    ))?;
+    let magnitude = 2.0 * want.magnitude * max_abs(&case.weights) / input.temperature;
+    Tolerance::for_dtype(dtype).check_all("sequence logps grad", &grad, &want_grad, magnitude)
+}

@@ -1,0 +1,7 @@
+//! exo-core's integration tests: golden values, the oracle against finite differences, the
+//! causal shift of `sequence_logps`, and the forward suite on the ndarray backend.
+
+mod golden;
+mod ndarray_suite;
+mod oracle_properties;
+mod sequence;
