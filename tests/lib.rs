@@ -1,1 +1,1 @@
-//! Integration tests live in `tests/`.
+//! Cross-crate integration tests for exo live in `tests/integration/`; this library is empty.

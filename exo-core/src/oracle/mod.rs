@@ -2,7 +2,7 @@
 //!
 //! Nothing here touches a tensor library. The oracle is checked against central finite
 //! differences (in exo-core's own tests), and every backend's forward pass and autodiff
-//! gradient are checked against the oracle (the property suite in [`crate::testing`]).
+//! gradient are checked against the oracle (the property suite in the `testing` module, feature `testing`).
 //!
 //! Notation (`../shared/docs/exo-paper.md` §1): for one group of K completions of a prompt,
 //! `f_i = log π_θ(y_i|x) − log π_ref(y_i|x)`, `p = softmax(β_π f)` (the policy-induced

@@ -153,10 +153,10 @@ impl SequenceOracle {
             });
         }
         let mut grad = vec![0.0; n * t * v];
-        for seq in 0..n {
+        for (seq, weight) in weights.iter().enumerate() {
             for pos in 0..t.saturating_sub(1) {
                 let next = seq * t + pos + 1;
-                let scale = weights[seq] * input.mask[next] / input.temperature;
+                let scale = weight * input.mask[next] / input.temperature;
                 let row_start = (seq * t + pos) * v;
                 for (vocab, g) in grad[row_start..row_start + v].iter_mut().enumerate() {
                     let hit = i64::try_from(vocab).is_ok_and(|vv| vv == input.ids[next]);

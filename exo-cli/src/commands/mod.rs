@@ -1,0 +1,14 @@
+//! One module per subcommand; [`run`] dispatches.
+
+pub mod objectives;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Objectives(args) => objectives::run(&args),
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's test command, and what CI runs (.ci/run): on a fresh machine it installs libtorch
+# 2.11.0 into the gitignored .cache/torch (three PyPI wheels), then runs every check.
+#
+#   scripts/test.sh            # fmt, clippy, docs, all workspace tests (exo-tch included)
+#   scripts/test.sh --quick    # tests only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/libtorch-env.sh
+source scripts/libtorch-env.sh
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+if [ "${1:-}" != "--quick" ]; then
+  step "cargo fmt --check"
+  cargo fmt --all --check
+  step "cargo clippy (all targets, warnings are errors)"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+  step "cargo doc (warnings are errors)"
+  RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
+  RUSTDOCFLAGS=-Dwarnings cargo doc -p exo-core --features testing --no-deps --locked
+fi
+step "cargo test --workspace"
+cargo test --workspace --locked
