@@ -19,4 +19,6 @@ pub struct Cli {
 pub enum Command {
     /// List the alignment objectives with their formulas and default hyper-parameters.
     Objectives(commands::objectives::ObjectivesArgs),
+    /// Reproduce the EXO paper's figure exactly: EXO is mode-seeking, DPO mean-seeking.
+    Toy(commands::toy::ToyArgs),
 }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# GPU checks in two halves, for sessions lent a GPU host (which has PyTorch 2.11.0 but no cargo):
+#
+#   scripts/gpu-check.sh build   # here: build CUDA-linked test binaries into .gpu/ (gitignored)
+#   # then, with the device tool: run(command="scripts/gpu-check.sh run", carry=[".gpu"])
+#   scripts/gpu-check.sh run     # there: run the CUDA suites against the host's libtorch
+#
+# The binaries link libtorch with --no-as-needed (EXO_TCH_CUDA=1) so that libtorch_cuda.so is
+# loaded and libtorch sees the GPU. They are release builds without debug info, to fit the 64 MiB
+# that a device call can carry.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=.gpu
+
+case "${1:-}" in
+  build)
+    # shellcheck source=scripts/libtorch-env.sh
+    source scripts/libtorch-env.sh
+    export EXO_TCH_CUDA=1
+    export CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols
+    rm -rf "$out" && mkdir -p "$out"
+    cargo test --release --locked --no-run -p exo-tch -p exo-tests --message-format=json \
+      | python3 -c '
+import json, sys, shutil
+for line in sys.stdin:
+    msg = json.loads(line)
+    exe = msg.get("executable")
+    if msg.get("reason") == "compiler-artifact" and exe and msg["target"]["kind"] != ["bin"]:
+        name = msg["target"]["name"]
+        shutil.copy(exe, sys.argv[1] + "/" + msg["package_id"].split("#")[0].split("/")[-1] + "-" + name)
+        print("built", name, file=sys.stderr)
+' "$out"
+    du -sh "$out"
+    ;;
+  run)
+    torch_lib="$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
+    export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+    status=0
+    for bin in "$out"/*; do
+      echo "==> $bin"
+      "$bin" --nocapture 2>&1 | tail -n 40 || status=1
+    done
+    exit $status
+    ;;
+  *)
+    echo "usage: scripts/gpu-check.sh build|run" >&2
+    exit 2
+    ;;
+esac
