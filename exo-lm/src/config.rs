@@ -1,0 +1,430 @@
+//! The model configuration, read from a Hugging Face `config.json`.
+//!
+//! Three `model_type`s are implemented, all decoder-only transformers with pre-RMSNorm blocks,
+//! rotary position embeddings (the half-split "rotate_half" convention), grouped-query attention
+//! and a SwiGLU MLP:
+//!
+//! | `model_type` | biases | notes |
+//! | --- | --- | --- |
+//! | `llama` (Llama 1–3, SmolLM, TinyLlama) | `attention_bias` on q/k/v/o, `mlp_bias` on the MLP | |
+//! | `qwen2` (Qwen2, Qwen2.5) | always on q/k/v, never on o | sliding window only if `use_sliding_window` |
+//! | `mistral` | none | `sliding_window` is checked, not implemented |
+//!
+//! Fields that would change the maths in a way this crate does not implement (`rope_scaling`
+//! other than the default, an activation other than SiLU, attention dropout, quantisation) are
+//! rejected with [`LmError::Config`] rather than silently ignored. A sliding window is accepted
+//! but sequences longer than it are rejected at run time, since below that length it changes
+//! nothing.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{LmError, Result};
+
+/// The decoder family, from `config.json`'s `model_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Architecture {
+    /// `llama`: Llama 1–3 and Llama-architecture models (SmolLM, TinyLlama).
+    Llama,
+    /// `qwen2`: Qwen2 and Qwen2.5 (bias on the q/k/v projections).
+    Qwen2,
+    /// `mistral`: Mistral 7B-style models.
+    Mistral,
+}
+
+impl Architecture {
+    /// The `model_type` string of `config.json`.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Self::Llama => "llama",
+            Self::Qwen2 => "qwen2",
+            Self::Mistral => "mistral",
+        }
+    }
+
+    /// The `transformers` class that loads a checkpoint of this family.
+    pub fn hf_class(self) -> &'static str {
+        match self {
+            Self::Llama => "LlamaForCausalLM",
+            Self::Qwen2 => "Qwen2ForCausalLM",
+            Self::Mistral => "MistralForCausalLM",
+        }
+    }
+
+    fn parse(model_type: &str) -> Result<Self> {
+        match model_type {
+            "llama" => Ok(Self::Llama),
+            "qwen2" => Ok(Self::Qwen2),
+            "mistral" => Ok(Self::Mistral),
+            other => Err(LmError::UnsupportedArchitecture {
+                model_type: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// A validated model configuration.
+///
+/// Shapes follow from it: the embedding is `[vocab_size, hidden_size]`; each layer has
+/// `q_proj [num_attention_heads·head_dim, hidden_size]`, `k_proj`/`v_proj
+/// [num_key_value_heads·head_dim, hidden_size]`, `o_proj [hidden_size, num_attention_heads·head_dim]`,
+/// `gate_proj`/`up_proj [intermediate_size, hidden_size]` and `down_proj [hidden_size,
+/// intermediate_size]`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LmConfig {
+    /// The decoder family.
+    pub architecture: Architecture,
+    /// Vocabulary size `V`.
+    pub vocab_size: usize,
+    /// Model width `d`.
+    pub hidden_size: usize,
+    /// Width of the SwiGLU MLP.
+    pub intermediate_size: usize,
+    /// Number of decoder layers.
+    pub num_hidden_layers: usize,
+    /// Number of query heads `H`.
+    pub num_attention_heads: usize,
+    /// Number of key/value heads `H_kv` (divides `H`; `H_kv < H` is grouped-query attention).
+    pub num_key_value_heads: usize,
+    /// Width of one head `D` (even; `hidden_size / H` unless the config says otherwise).
+    pub head_dim: usize,
+    /// ε of every RMSNorm.
+    pub rms_norm_eps: f64,
+    /// Base θ of the rotary embedding.
+    pub rope_theta: f64,
+    /// Longest sequence the checkpoint was trained for (informational).
+    pub max_position_embeddings: usize,
+    /// Whether the output projection is the input embedding (`lm_head.weight` absent).
+    pub tie_word_embeddings: bool,
+    /// Bias on the q/k/v projections.
+    pub qkv_bias: bool,
+    /// Bias on the attention output projection.
+    pub o_bias: bool,
+    /// Bias on the MLP projections.
+    pub mlp_bias: bool,
+    /// Sequences (prompt plus cache) may not be longer than this, if set.
+    pub sliding_window: Option<usize>,
+    /// Std of the normal distribution that [`crate::CausalLm::random`] draws weights from.
+    pub initializer_range: f64,
+    /// End-of-sequence token ids (may be empty).
+    pub eos_token_ids: Vec<u32>,
+    /// Beginning-of-sequence token id, if any.
+    pub bos_token_id: Option<u32>,
+    /// Padding token id, if any.
+    pub pad_token_id: Option<u32>,
+    /// The `config.json` object this was read from, written back (with `dtype` updated) on save
+    /// so that fields exo-lm does not use survive a round trip.
+    pub raw: Value,
+}
+
+/// The raw fields of `config.json` that exo-lm reads. Unknown fields are ignored here and kept in
+/// [`LmConfig::raw`].
+#[derive(Debug, Deserialize)]
+struct RawConfig {
+    model_type: Option<String>,
+    vocab_size: Option<usize>,
+    hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    hidden_act: Option<String>,
+    rms_norm_eps: Option<f64>,
+    rope_theta: Option<f64>,
+    rope_scaling: Option<Value>,
+    rope_parameters: Option<Value>,
+    max_position_embeddings: Option<usize>,
+    tie_word_embeddings: Option<bool>,
+    attention_bias: Option<bool>,
+    mlp_bias: Option<bool>,
+    attention_dropout: Option<f64>,
+    sliding_window: Option<usize>,
+    use_sliding_window: Option<bool>,
+    initializer_range: Option<f64>,
+    quantization_config: Option<Value>,
+    bos_token_id: Option<Value>,
+    pad_token_id: Option<Value>,
+}
+
+fn required(field: &'static str, value: Option<usize>) -> Result<usize> {
+    match value {
+        Some(0) => Err(LmError::config(field, "must be positive")),
+        Some(v) => Ok(v),
+        None => Err(LmError::config(field, "missing")),
+    }
+}
+
+/// One token id, or `null`.
+fn token_id(field: &'static str, value: Option<&Value>) -> Result<Option<u32>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|id| u32::try_from(id).ok())
+            .map(Some)
+            .ok_or_else(|| LmError::config(field, format!("expected a token id, got {v}"))),
+    }
+}
+
+/// The rope type of a `rope_scaling` / `rope_parameters` object (`"default"` when absent).
+fn rope_type(rope: &Value) -> Option<&str> {
+    rope.get("rope_type")
+        .or_else(|| rope.get("type"))
+        .and_then(Value::as_str)
+}
+
+impl LmConfig {
+    /// Reads `config.json` from a checkpoint folder (or the file itself).
+    ///
+    /// # Errors
+    /// [`LmError::Io`] if the file cannot be read, [`LmError::Json`] if it is not JSON, and the
+    /// errors of [`LmConfig::from_json`].
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let mut path = path.as_ref().to_path_buf();
+        if path.is_dir() {
+            path.push("config.json");
+        }
+        let text = std::fs::read_to_string(&path).map_err(LmError::io(&path))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| LmError::Json {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Self::from_json(value)
+    }
+
+    /// Validates a parsed `config.json`.
+    ///
+    /// # Errors
+    /// [`LmError::UnsupportedArchitecture`] for a `model_type` other than `llama`, `qwen2` or
+    /// `mistral`; [`LmError::Config`] for a missing or invalid field, or one that asks for
+    /// something not implemented (RoPE scaling, an activation other than SiLU, attention
+    /// dropout, quantisation, an odd head width, `H` not a multiple of `H_kv`).
+    pub fn from_json(raw: Value) -> Result<Self> {
+        let fields: RawConfig = serde_json::from_value(raw.clone())
+            .map_err(|e| LmError::config("config.json", e.to_string()))?;
+        let model_type = fields
+            .model_type
+            .as_deref()
+            .ok_or_else(|| LmError::config("model_type", "missing"))?;
+        let architecture = Architecture::parse(model_type)?;
+
+        let hidden_size = required("hidden_size", fields.hidden_size)?;
+        let num_attention_heads = required("num_attention_heads", fields.num_attention_heads)?;
+        let num_key_value_heads = required(
+            "num_key_value_heads",
+            Some(fields.num_key_value_heads.unwrap_or(num_attention_heads)),
+        )?;
+        if num_attention_heads % num_key_value_heads != 0 {
+            return Err(LmError::config(
+                "num_key_value_heads",
+                format!(
+                    "{num_key_value_heads} does not divide num_attention_heads = {num_attention_heads}"
+                ),
+            ));
+        }
+        let head_dim = match fields.head_dim {
+            Some(d) => d,
+            None if hidden_size % num_attention_heads == 0 => hidden_size / num_attention_heads,
+            None => {
+                return Err(LmError::config(
+                    "hidden_size",
+                    format!(
+                        "{hidden_size} is not a multiple of num_attention_heads = {num_attention_heads}"
+                    ),
+                ));
+            }
+        };
+        if head_dim == 0 || head_dim % 2 != 0 {
+            return Err(LmError::config(
+                "head_dim",
+                format!("{head_dim}: rotary embeddings need a positive even head width"),
+            ));
+        }
+
+        if let Some(act) = fields.hidden_act.as_deref()
+            && act != "silu"
+        {
+            return Err(LmError::config(
+                "hidden_act",
+                format!("{act:?} is not implemented (only \"silu\")"),
+            ));
+        }
+        if let Some(p) = fields.attention_dropout
+            && p != 0.0
+        {
+            return Err(LmError::config(
+                "attention_dropout",
+                format!("{p} is not implemented (only 0)"),
+            ));
+        }
+        if fields
+            .quantization_config
+            .as_ref()
+            .is_some_and(|q| !q.is_null())
+        {
+            return Err(LmError::config(
+                "quantization_config",
+                "quantised checkpoints are not implemented",
+            ));
+        }
+
+        // Transformers 5 writes `rope_parameters: {rope_type, rope_theta}`; older versions write
+        // `rope_theta` plus an optional `rope_scaling`.
+        let mut rope_theta = fields.rope_theta;
+        for (field, rope) in [
+            ("rope_scaling", fields.rope_scaling.as_ref()),
+            ("rope_parameters", fields.rope_parameters.as_ref()),
+        ] {
+            let Some(rope) = rope.filter(|r| !r.is_null()) else {
+                continue;
+            };
+            match rope_type(rope) {
+                None | Some("default") => {}
+                Some(other) => {
+                    return Err(LmError::config(
+                        field,
+                        format!("rope type {other:?} is not implemented (only \"default\")"),
+                    ));
+                }
+            }
+            if let Some(theta) = rope.get("rope_theta").and_then(Value::as_f64) {
+                rope_theta = Some(theta);
+            }
+        }
+        let rope_theta = rope_theta.unwrap_or(10_000.0);
+        if !(rope_theta.is_finite() && rope_theta > 1.0) {
+            return Err(LmError::config(
+                "rope_theta",
+                format!("{rope_theta} must be finite and > 1"),
+            ));
+        }
+        let rms_norm_eps = fields.rms_norm_eps.unwrap_or(1e-6);
+        if !(rms_norm_eps.is_finite() && rms_norm_eps > 0.0) {
+            return Err(LmError::config(
+                "rms_norm_eps",
+                format!("{rms_norm_eps} must be finite and > 0"),
+            ));
+        }
+        let initializer_range = fields.initializer_range.unwrap_or(0.02);
+        if !(initializer_range.is_finite() && initializer_range >= 0.0) {
+            return Err(LmError::config(
+                "initializer_range",
+                format!("{initializer_range} must be finite and >= 0"),
+            ));
+        }
+
+        let (qkv_bias, o_bias, mlp_bias) = match architecture {
+            Architecture::Llama => {
+                let attention = fields.attention_bias.unwrap_or(false);
+                (attention, attention, fields.mlp_bias.unwrap_or(false))
+            }
+            Architecture::Qwen2 => (true, false, false),
+            Architecture::Mistral => (false, false, false),
+        };
+        let sliding_window = match architecture {
+            Architecture::Qwen2 if fields.use_sliding_window.unwrap_or(false) => {
+                fields.sliding_window
+            }
+            Architecture::Mistral => fields.sliding_window,
+            _ => None,
+        };
+
+        let eos_token_ids = match raw.get("eos_token_id") {
+            Some(Value::Array(ids)) => ids
+                .iter()
+                .map(|v| {
+                    token_id("eos_token_id", Some(v))?
+                        .ok_or_else(|| LmError::config("eos_token_id", "null inside the list"))
+                })
+                .collect::<Result<Vec<_>>>()?,
+            other => token_id("eos_token_id", other)?.into_iter().collect(),
+        };
+
+        Ok(Self {
+            architecture,
+            vocab_size: required("vocab_size", fields.vocab_size)?,
+            hidden_size,
+            intermediate_size: required("intermediate_size", fields.intermediate_size)?,
+            num_hidden_layers: required("num_hidden_layers", fields.num_hidden_layers)?,
+            num_attention_heads,
+            num_key_value_heads,
+            head_dim,
+            rms_norm_eps,
+            rope_theta,
+            max_position_embeddings: fields.max_position_embeddings.unwrap_or(2048),
+            // The default of all three transformers config classes.
+            tie_word_embeddings: fields.tie_word_embeddings.unwrap_or(false),
+            qkv_bias,
+            o_bias,
+            mlp_bias,
+            sliding_window,
+            initializer_range,
+            eos_token_ids,
+            bos_token_id: token_id("bos_token_id", fields.bos_token_id.as_ref())?,
+            pad_token_id: token_id("pad_token_id", fields.pad_token_id.as_ref())?,
+            raw,
+        })
+    }
+
+    /// A small config for tests and examples, as `transformers` would write it.
+    ///
+    /// # Errors
+    /// As [`LmConfig::from_json`] (for example a width not divisible by the head count).
+    #[allow(clippy::too_many_arguments)]
+    pub fn tiny(
+        architecture: Architecture,
+        vocab_size: usize,
+        hidden_size: usize,
+        intermediate_size: usize,
+        num_hidden_layers: usize,
+        num_attention_heads: usize,
+        num_key_value_heads: usize,
+        tie_word_embeddings: bool,
+    ) -> Result<Self> {
+        Self::from_json(serde_json::json!({
+            "architectures": [architecture.hf_class()],
+            "model_type": architecture.model_type(),
+            "vocab_size": vocab_size,
+            "hidden_size": hidden_size,
+            "intermediate_size": intermediate_size,
+            "num_hidden_layers": num_hidden_layers,
+            "num_attention_heads": num_attention_heads,
+            "num_key_value_heads": num_key_value_heads,
+            "hidden_act": "silu",
+            "max_position_embeddings": 512,
+            "rms_norm_eps": 1e-6,
+            "rope_theta": 10000.0,
+            "tie_word_embeddings": tie_word_embeddings,
+            "initializer_range": 0.02,
+        }))
+    }
+
+    /// `H / H_kv`: how many query heads share one key/value head.
+    pub fn kv_groups(&self) -> usize {
+        self.num_attention_heads / self.num_key_value_heads
+    }
+
+    /// The `config.json` to write next to saved weights: [`LmConfig::raw`] with the weights'
+    /// dtype (`"float32"` or `"float64"`) under both the transformers 4 and 5 keys.
+    pub fn to_json(&self, dtype: exo_core::DType) -> Value {
+        let mut raw = self.raw.clone();
+        let name = match dtype {
+            exo_core::DType::F64 => "float64",
+            _ => "float32",
+        };
+        if let Value::Object(map) = &mut raw {
+            map.insert("torch_dtype".into(), Value::from(name));
+            map.insert("dtype".into(), Value::from(name));
+            map.insert(
+                "tie_word_embeddings".into(),
+                Value::from(self.tie_word_embeddings),
+            );
+        }
+        raw
+    }
+}

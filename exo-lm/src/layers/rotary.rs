@@ -1,0 +1,106 @@
+//! Rotary position embeddings (Su et al. 2021) in Hugging Face's half-split convention.
+//!
+//! For a head of width `D`, frequency `i < D/2` rotates the pair `(x_i, x_{i+D/2})` (the two
+//! halves, not interleaved neighbours) by the angle `p · θ^{−2i/D}` at position `p`:
+//!
+//! ```text
+//! inv_freq_i = 1 / θ^{2i/D}                     i = 0 … D/2 − 1
+//! angle[p]   = cat(p · inv_freq, p · inv_freq)  (length D)
+//! rotate_half(x) = cat(−x[D/2:], x[:D/2])
+//! rope(x)[p] = x[p] · cos(angle[p]) + rotate_half(x[p]) · sin(angle[p])
+//! ```
+
+use exo_core::{DType, Result};
+
+use crate::ModelOps;
+
+/// Applies the rotation to `x` `[N, heads, T, D]` given `cos`/`sin` `[N, 1, T, D]` (from
+/// [`rotary_tables`]), from primitives (narrow, negate, concat, multiply, add).
+///
+/// # Errors
+/// If `x` is not rank 4 with an even last dimension, the shapes disagree or an op fails.
+pub fn rotary_composite<B: ModelOps>(
+    x: &B::Tensor,
+    cos: &B::Tensor,
+    sin: &B::Tensor,
+) -> Result<B::Tensor> {
+    let dims = B::dims(x);
+    let &[_, _, _, d] = dims.as_slice() else {
+        return Err(exo_core::Error::shape("rotary", "[N, heads, T, D]", &dims));
+    };
+    if d % 2 != 0 {
+        return Err(exo_core::Error::shape(
+            "rotary",
+            "an even head width D",
+            &dims,
+        ));
+    }
+    let half = d / 2;
+    let x1 = B::narrow(x, 3, 0, half)?;
+    let x2 = B::narrow(x, 3, half, half)?;
+    let rotated = B::cat(&[&B::neg(&x2)?, &x1], 3)?;
+    B::add(&B::mul(x, cos)?, &B::mul(&rotated, sin)?)
+}
+
+/// The `cos` and `sin` tables `[N, 1, T, D]` (row-major, flattened) for the positions
+/// `positions` `[N, T]`.
+///
+/// In `F32` this follows transformers' arithmetic step by step (`inv_freq` and the angle are
+/// rounded to `f32`, as `LlamaRotaryEmbedding` computes them in float32), so that the tables
+/// agree with PyTorch's to an ulp; in `F64` everything is computed in `f64`.
+pub fn rotary_tables(
+    positions: &[i64],
+    head_dim: usize,
+    theta: f64,
+    dtype: DType,
+) -> (Vec<f64>, Vec<f64>) {
+    let half = head_dim / 2;
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let inv_freq: Vec<f64> = (0..half)
+        .map(|i| {
+            let exponent = (2 * i) as f64 / head_dim as f64;
+            match dtype {
+                DType::F64 => 1.0 / theta.powf(exponent),
+                _ => {
+                    let e = (2 * i) as f32 / head_dim as f32;
+                    f64::from(1.0 / (theta as f32).powf(e))
+                }
+            }
+        })
+        .collect();
+    let mut cos = Vec::with_capacity(positions.len() * head_dim);
+    let mut sin = Vec::with_capacity(positions.len() * head_dim);
+    for &p in positions {
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        let angles = inv_freq.iter().map(|&f| match dtype {
+            DType::F64 => p as f64 * f,
+            _ => f64::from(p as f32 * f as f32),
+        });
+        let angles: Vec<f64> = angles.collect();
+        for _ in 0..2 {
+            cos.extend(angles.iter().map(|a| a.cos()));
+            sin.extend(angles.iter().map(|a| a.sin()));
+        }
+    }
+    (cos, sin)
+}
+
+/// Uploads the tables of [`rotary_tables`] as `[N, 1, T, D]` tensors.
+///
+/// # Errors
+/// If `positions.len() != n · t` or the upload fails.
+pub(crate) fn rotary_tensors<B: ModelOps>(
+    positions: &[i64],
+    (n, t): (usize, usize),
+    head_dim: usize,
+    theta: f64,
+    dtype: DType,
+    device: &B::Device,
+) -> Result<(B::Tensor, B::Tensor)> {
+    let (cos, sin) = rotary_tables(positions, head_dim, theta, dtype);
+    let dims = [n, 1, t, head_dim];
+    Ok((
+        B::from_f64s(&cos, &dims, dtype, device)?,
+        B::from_f64s(&sin, &dims, dtype, device)?,
+    ))
+}

@@ -1,0 +1,78 @@
+//! # exo-lm
+//!
+//! A trainable Llama-family causal language model for exo, written **once** over the backend
+//! traits from differentiable ops, so that the same code trains on candle and on libtorch.
+//!
+//! * [`ModelOps`]: what a decoder needs on top of [`exo_core::TensorOps`] and
+//!   [`exo_core::Autodiff`], implemented for `exo_candle::Candle` (feature `candle`) and
+//!   `exo_tch::LibTorch` (feature `tch`). The composites (RMSNorm, rotary embedding, attention)
+//!   are written once in [`layers`]; libtorch overrides attention with its fused (and
+//!   differentiable) `scaled_dot_product_attention`.
+//! * [`LmConfig`]: `config.json` of `llama`, `qwen2` and `mistral` models.
+//! * [`CausalLm`]: the model — [`CausalLm::from_pretrained`] / [`CausalLm::save_pretrained`]
+//!   (Hugging Face safetensors, single or sharded, f32/f16/bf16), [`CausalLm::forward`],
+//!   [`CausalLm::sequence_logps`] (through [`exo_core::sequence_logps`]).
+//! * [`sample()`]: batched KV-cache generation with the log-probs of the sampled tokens.
+//! * [`optim`]: AdamW, learning-rate schedules, gradient clipping and accumulation.
+//! * [`PolicyPair`]: a trainable policy and a frozen reference that records no graph.
+//!
+//! ## Example
+//!
+//! A tiny random model overfitting one sequence on candle:
+//!
+//! ```
+//! # #[cfg(feature = "candle")]
+//! # fn main() -> exo_lm::Result<()> {
+//! use exo_candle::Candle;
+//! use exo_core::{DType, TensorOps};
+//! use exo_lm::optim::{AdamWConfig, LrSchedule, Trainer, TrainerConfig};
+//! use exo_lm::{Architecture, CausalLm, LmConfig, Mode, TokenBatch};
+//!
+//! let config = LmConfig::tiny(Architecture::Llama, 32, 16, 32, 1, 2, 1, true)?;
+//! let model = CausalLm::<Candle>::random(config, 0, DType::F32, &candle_core::Device::Cpu, Mode::Trainable)?;
+//! let batch = TokenBatch::right_padded(&[vec![1, 5, 9, 2, 7, 3]], 0)?;
+//! let mut trainer = Trainer::new(model.params(), TrainerConfig {
+//!     adamw: AdamWConfig { lr: 1e-2, weight_decay: 0.0, ..AdamWConfig::default() },
+//!     schedule: LrSchedule::Constant,
+//!     max_grad_norm: Some(1.0),
+//!     accumulation_steps: 1,
+//! })?;
+//! let first = Candle::to_f64s(&model.nll_loss(&batch)?)?[0];
+//! for _ in 0..30 {
+//!     trainer.backward_step(model.params(), &model.nll_loss(&batch)?)?;
+//! }
+//! let last = Candle::to_f64s(&model.nll_loss(&batch)?)?[0];
+//! assert!(last < 0.5 * first);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "candle"))]
+//! # fn main() {}
+//! ```
+//!
+//! ## CPU threads
+//!
+//! On a small CPU, set `CANDLE_NUM_THREADS=1` (candle's thread pool spin-waits under
+//! contention) and consider `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824`;
+//! see this crate's README for measurements.
+
+mod batch;
+pub mod config;
+mod error;
+pub mod layers;
+mod model;
+mod ops;
+pub mod optim;
+mod params;
+mod policy;
+mod rng;
+pub mod sample;
+pub mod weights;
+
+pub use batch::TokenBatch;
+pub use config::{Architecture, LmConfig};
+pub use error::{LmError, Result};
+pub use model::{CausalLm, Mode};
+pub use ops::ModelOps;
+pub use params::{Gradients, Param, ParamKind, Params};
+pub use policy::PolicyPair;
+pub use sample::{Completion, SampleConfig, sample};

@@ -1,0 +1,105 @@
+//! [`ModelOps`] for [`Candle`]: candle-core ops that all have a backward pass (no candle-nn).
+
+use candle_core::{Tensor, Var};
+use exo_candle::{Candle, from_candle};
+use exo_core::{Error, Result};
+
+use super::ModelOps;
+
+/// candle's CPU matmul takes contiguous operands, or a rank-2 operand transposed in place (the
+/// layout of `weight.t()`); anything else is copied into a contiguous buffer first.
+fn matmul_operand(t: &Tensor, op: &'static str) -> Result<Tensor> {
+    if t.rank() == 2 || t.is_contiguous() {
+        Ok(t.clone())
+    } else {
+        t.contiguous().map_err(from_candle(op))
+    }
+}
+
+impl ModelOps for Candle {
+    fn matmul(lhs: &Tensor, rhs: &Tensor) -> Result<Tensor> {
+        const OP: &str = "matmul";
+        let lhs = lhs.contiguous().map_err(from_candle(OP))?;
+        let rhs = matmul_operand(rhs, OP)?;
+        lhs.broadcast_matmul(&rhs).map_err(from_candle(OP))
+    }
+
+    fn transpose(t: &Tensor, dim0: usize, dim1: usize) -> Result<Tensor> {
+        t.transpose(dim0, dim1).map_err(from_candle("transpose"))
+    }
+
+    fn cat(tensors: &[&Tensor], dim: usize) -> Result<Tensor> {
+        const OP: &str = "cat";
+        if tensors.is_empty() {
+            return Err(Error::shape(OP, "at least one tensor", &[]));
+        }
+        Tensor::cat(tensors, dim).map_err(from_candle(OP))
+    }
+
+    fn embedding(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
+        const OP: &str = "embedding";
+        let mut out_dims = ids.dims().to_vec();
+        let (_, width) = table.dims2().map_err(from_candle(OP))?;
+        out_dims.push(width);
+        let flat = ids.flatten_all().map_err(from_candle(OP))?;
+        // An id outside 0..V is an error of candle's index_select (`InvalidIndex`).
+        table
+            .index_select(&flat, 0)
+            .and_then(|rows| rows.reshape(out_dims))
+            .map_err(from_candle(OP))
+    }
+
+    fn sqrt(t: &Tensor) -> Result<Tensor> {
+        t.sqrt().map_err(from_candle("sqrt"))
+    }
+
+    fn deep_copy(t: &Tensor) -> Result<Tensor> {
+        t.detach().copy().map_err(from_candle("deep_copy"))
+    }
+
+    fn assign(param: &Tensor, value: &Tensor) -> Result<()> {
+        const OP: &str = "assign";
+        if !param.is_variable() {
+            return Err(Error::shape(
+                OP,
+                "a trainable leaf made by require_grad",
+                param.dims(),
+            ));
+        }
+        if param.dtype() != value.dtype() {
+            return Err(Error::DType {
+                op: OP,
+                message: format!("{:?} into {:?}", value.dtype(), param.dtype()),
+            });
+        }
+        // `Var::from_tensor` on a variable shares its storage, so `set` writes where every
+        // handle on `param` reads.
+        let var = Var::from_tensor(param).map_err(from_candle(OP))?;
+        var.set(&value.detach()).map_err(from_candle(OP))
+    }
+
+    fn rsqrt(t: &Tensor) -> Result<Tensor> {
+        t.sqrt()
+            .and_then(|r| r.recip())
+            .map_err(from_candle("rsqrt"))
+    }
+
+    // candle's `silu` op has a backward pass (`UnaryOp::Silu` in backprop.rs), and is one kernel.
+    fn silu(t: &Tensor) -> Result<Tensor> {
+        t.silu().map_err(from_candle("silu"))
+    }
+
+    fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        const OP: &str = "linear";
+        // A rank-2 right operand folds the batch into the rows: one gemm, no weight copy.
+        let x = x.contiguous().map_err(from_candle(OP))?;
+        let y = weight
+            .t()
+            .and_then(|w| x.broadcast_matmul(&w))
+            .map_err(from_candle(OP))?;
+        match bias {
+            Some(b) => y.broadcast_add(b).map_err(from_candle(OP)),
+            None => Ok(y),
+        }
+    }
+}

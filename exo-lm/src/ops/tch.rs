@@ -1,0 +1,146 @@
+//! [`ModelOps`] for [`LibTorch`]: fallible `f_*` tch calls, with libtorch's fused (and
+//! differentiable) `linear`, `silu`, `rsqrt` and `scaled_dot_product_attention`.
+
+use exo_core::{Error, Result};
+use exo_tch::{LibTorch, TchTensor, from_tch};
+use tch::Tensor;
+
+use super::ModelOps;
+
+fn size(t: &Tensor) -> Vec<usize> {
+    t.size()
+        .into_iter()
+        .map(|d| usize::try_from(d).unwrap_or(0))
+        .collect()
+}
+
+fn dim_i64(op: &'static str, dim: usize, t: &Tensor) -> Result<i64> {
+    if dim < t.dim() {
+        i64::try_from(dim).map_err(|_| Error::DimOutOfRange {
+            op,
+            dim,
+            shape: size(t),
+        })
+    } else {
+        Err(Error::DimOutOfRange {
+            op,
+            dim,
+            shape: size(t),
+        })
+    }
+}
+
+fn wrap(op: &'static str, r: Result<Tensor, tch::TchError>) -> Result<TchTensor> {
+    r.map(TchTensor).map_err(from_tch(op))
+}
+
+impl ModelOps for LibTorch {
+    fn matmul(lhs: &TchTensor, rhs: &TchTensor) -> Result<TchTensor> {
+        wrap("matmul", lhs.0.f_matmul(&rhs.0))
+    }
+
+    fn transpose(t: &TchTensor, dim0: usize, dim1: usize) -> Result<TchTensor> {
+        const OP: &str = "transpose";
+        let d0 = dim_i64(OP, dim0, &t.0)?;
+        let d1 = dim_i64(OP, dim1, &t.0)?;
+        wrap(OP, t.0.f_transpose(d0, d1))
+    }
+
+    fn cat(tensors: &[&TchTensor], dim: usize) -> Result<TchTensor> {
+        const OP: &str = "cat";
+        let Some(first) = tensors.first() else {
+            return Err(Error::shape(OP, "at least one tensor", &[]));
+        };
+        let d = dim_i64(OP, dim, &first.0)?;
+        let inner: Vec<&Tensor> = tensors.iter().map(|t| &t.0).collect();
+        wrap(OP, Tensor::f_cat(&inner, d))
+    }
+
+    fn embedding(table: &TchTensor, ids: &TchTensor) -> Result<TchTensor> {
+        // padding_idx = -1: no row is frozen; dense gradient.
+        wrap(
+            "embedding",
+            Tensor::f_embedding(&table.0, &ids.0, -1, false, false),
+        )
+    }
+
+    fn sqrt(t: &TchTensor) -> Result<TchTensor> {
+        wrap("sqrt", t.0.f_sqrt())
+    }
+
+    fn deep_copy(t: &TchTensor) -> Result<TchTensor> {
+        wrap("deep_copy", t.0.f_detach_copy())
+    }
+
+    fn assign(param: &TchTensor, value: &TchTensor) -> Result<()> {
+        const OP: &str = "assign";
+        if !param.0.requires_grad() || !param.0.is_leaf() {
+            return Err(Error::shape(
+                OP,
+                "a trainable leaf made by require_grad",
+                &size(&param.0),
+            ));
+        }
+        let (pk, vk) = (
+            param.0.f_kind().map_err(from_tch(OP))?,
+            value.0.f_kind().map_err(from_tch(OP))?,
+        );
+        if pk != vk {
+            return Err(Error::DType {
+                op: OP,
+                message: format!("{vk:?} into {pk:?}"),
+            });
+        }
+        if param.0.size() != value.0.size() {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: size(&param.0),
+                rhs: size(&value.0),
+            });
+        }
+        // A shallow clone is another handle on the same TensorImpl: the copy lands in the
+        // parameter every layer holds. An in-place write to a leaf needs no_grad.
+        let mut handle = param.0.shallow_clone();
+        tch::no_grad(|| handle.f_copy_(&value.0)).map_err(from_tch(OP))
+    }
+
+    fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+        tch::no_grad(f)
+    }
+
+    fn rsqrt(t: &TchTensor) -> Result<TchTensor> {
+        wrap("rsqrt", t.0.f_rsqrt())
+    }
+
+    fn silu(t: &TchTensor) -> Result<TchTensor> {
+        wrap("silu", t.0.f_silu())
+    }
+
+    fn linear(x: &TchTensor, weight: &TchTensor, bias: Option<&TchTensor>) -> Result<TchTensor> {
+        wrap("linear", x.0.f_linear(&weight.0, bias.map(|b| &b.0)))
+    }
+
+    // libtorch's fused attention has a backward pass; `enable_gqa` shares each key/value head
+    // among `H / H_kv` consecutive query heads, as Hugging Face's `repeat_kv` does.
+    fn attention(
+        q: &TchTensor,
+        k: &TchTensor,
+        v: &TchTensor,
+        bias: &TchTensor,
+        scale: f64,
+    ) -> Result<TchTensor> {
+        wrap(
+            "attention",
+            Tensor::f_scaled_dot_product_attention(
+                &q.0,
+                &k.0,
+                &v.0,
+                Some(&bias.0),
+                0.0,
+                false,
+                scale,
+                true,
+            ),
+        )
+    }
+}

@@ -1,0 +1,227 @@
+//! Reading safetensors checkpoints into [`HostTensor`]s.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use safetensors::SafeTensors;
+use serde_json::Value;
+
+use super::host::HostTensor;
+use crate::{LmError, Result};
+
+/// The single-file weights name.
+pub const SINGLE_FILE: &str = "model.safetensors";
+/// The shard index name.
+pub const INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// The weight files of a checkpoint folder, with the tensors each must hold (from the index of
+/// a sharded checkpoint; `None` for a single file, which may hold anything).
+///
+/// # Errors
+/// [`LmError::WeightsFile`] if the folder has neither `model.safetensors` nor
+/// `model.safetensors.index.json`, or the index is malformed (it must map every tensor to a
+/// plain file name in the folder); [`LmError::Io`] or [`LmError::Json`] if it cannot be read.
+#[allow(clippy::type_complexity)]
+pub fn checkpoint_files(dir: &Path) -> Result<Vec<(PathBuf, Option<BTreeSet<String>>)>> {
+    let index_path = dir.join(INDEX_FILE);
+    if index_path.is_file() {
+        let text = std::fs::read_to_string(&index_path).map_err(LmError::io(&index_path))?;
+        let index: Value = serde_json::from_str(&text).map_err(|e| LmError::Json {
+            path: index_path.clone(),
+            message: e.to_string(),
+        })?;
+        let Some(map) = index.get("weight_map").and_then(Value::as_object) else {
+            return Err(LmError::WeightsFile {
+                path: index_path,
+                message: "no \"weight_map\" object".into(),
+            });
+        };
+        let mut shards: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (tensor, file) in map {
+            let Some(file) = file.as_str() else {
+                return Err(LmError::weights(
+                    &index_path,
+                    tensor,
+                    format!("the index maps it to {file}, not a file name"),
+                ));
+            };
+            let plain = Path::new(file)
+                .file_name()
+                .is_some_and(|name| name == std::ffi::OsStr::new(file));
+            if !plain {
+                return Err(LmError::weights(
+                    &index_path,
+                    tensor,
+                    format!("the index maps it to {file:?}, which is not a file in the folder"),
+                ));
+            }
+            shards
+                .entry(file.to_owned())
+                .or_default()
+                .insert(tensor.clone());
+        }
+        if shards.is_empty() {
+            return Err(LmError::WeightsFile {
+                path: index_path,
+                message: "the weight_map is empty".into(),
+            });
+        }
+        return Ok(shards
+            .into_iter()
+            .map(|(file, tensors)| (dir.join(file), Some(tensors)))
+            .collect());
+    }
+    let single = dir.join(SINGLE_FILE);
+    if single.is_file() {
+        return Ok(vec![(single, None)]);
+    }
+    Err(LmError::WeightsFile {
+        path: dir.to_path_buf(),
+        message: format!("no {SINGLE_FILE} or {INDEX_FILE} in this folder"),
+    })
+}
+
+/// Explains why safetensors rejected `bytes`, naming the tensor at fault where the header can
+/// be read (the library's own errors for truncation or bad sizes do not name it).
+fn diagnose(path: &Path, bytes: &[u8], library_message: String) -> LmError {
+    let file_error = |message: String| LmError::WeightsFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let Some(len_bytes) = bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+        return file_error(format!(
+            "not a safetensors file ({} bytes, shorter than the 8-byte header length)",
+            bytes.len()
+        ));
+    };
+    let header_len = usize::try_from(u64::from_le_bytes(len_bytes)).unwrap_or(usize::MAX);
+    let header = header_len
+        .checked_add(8)
+        .and_then(|end| bytes.get(8..end))
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(|h| serde_json::from_str::<Value>(h).ok());
+    let Some(Value::Object(entries)) = header else {
+        return file_error(format!("unreadable safetensors header: {library_message}"));
+    };
+    let data_len = bytes.len().saturating_sub(8 + header_len);
+    for (name, info) in &entries {
+        if name == "__metadata__" {
+            continue;
+        }
+        let offsets = info
+            .get("data_offsets")
+            .and_then(Value::as_array)
+            .and_then(|o| Some((o.first()?.as_u64()?, o.get(1)?.as_u64()?)));
+        let Some((start, end)) = offsets else {
+            return LmError::weights(path, name, "no valid data_offsets in the header");
+        };
+        if end < start || usize::try_from(end).map_or(true, |e| e > data_len) {
+            return LmError::weights(
+                path,
+                name,
+                format!(
+                    "bytes {start}..{end} run past the {data_len} data bytes of the file (truncated?)"
+                ),
+            );
+        }
+        let shape: Option<Vec<u64>> = info
+            .get("shape")
+            .and_then(Value::as_array)
+            .and_then(|s| s.iter().map(Value::as_u64).collect());
+        let bits = match info.get("dtype").and_then(Value::as_str) {
+            Some("F64" | "I64" | "U64" | "C64") => Some(64),
+            Some("F32" | "I32" | "U32") => Some(32),
+            Some("F16" | "BF16" | "I16" | "U16") => Some(16),
+            Some(_) => Some(8),
+            None => None,
+        };
+        if let (Some(shape), Some(bits)) = (shape, bits) {
+            let count = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+            let want = count.and_then(|c| c.checked_mul(bits / 8));
+            if want != Some(end - start) {
+                return LmError::weights(
+                    path,
+                    name,
+                    format!(
+                        "shape {shape:?} needs {} bytes but the header gives {}",
+                        want.map_or_else(|| "too many".to_owned(), |w| w.to_string()),
+                        end - start
+                    ),
+                );
+            }
+        }
+    }
+    file_error(format!("malformed safetensors file: {library_message}"))
+}
+
+/// Reads every tensor of one safetensors file.
+///
+/// # Errors
+/// [`LmError::Io`] if the file cannot be read; [`LmError::WeightsFile`] or
+/// [`LmError::Weights`] (naming the tensor) if it is malformed or truncated, or a tensor is not
+/// f32, f16, bf16 or f64.
+pub fn read_safetensors(path: &Path) -> Result<Vec<(String, HostTensor)>> {
+    let bytes = std::fs::read(path).map_err(LmError::io(path))?;
+    let file = match SafeTensors::deserialize(&bytes) {
+        Ok(file) => file,
+        Err(err) => return Err(diagnose(path, &bytes, err.to_string())),
+    };
+    let mut out = Vec::with_capacity(file.len());
+    for (name, view) in file.iter() {
+        let tensor =
+            HostTensor::decode(view.dtype(), view.shape(), view.data()).ok_or_else(|| {
+                LmError::weights(
+                    path,
+                    name,
+                    format!(
+                        "dtype {:?} is not supported (exo-lm reads F32, F16, BF16 and F64)",
+                        view.dtype()
+                    ),
+                )
+            })?;
+        out.push((name.to_owned(), tensor));
+    }
+    Ok(out)
+}
+
+/// Reads all weights of a checkpoint folder (single file or sharded), keyed by tensor name,
+/// each with the file it came from.
+///
+/// # Errors
+/// Those of [`checkpoint_files`] and [`read_safetensors`], and [`LmError::Weights`] naming the
+/// tensor if one appears in two files, is missing from the shard the index names, or is in a
+/// shard the index does not list it for.
+pub fn read_checkpoint(dir: &Path) -> Result<BTreeMap<String, (PathBuf, HostTensor)>> {
+    let mut out: BTreeMap<String, (PathBuf, HostTensor)> = BTreeMap::new();
+    for (path, expected) in checkpoint_files(dir)? {
+        let tensors = read_safetensors(&path)?;
+        if let Some(expected) = &expected {
+            let present: BTreeSet<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
+            if let Some(missing) = expected.iter().find(|n| !present.contains(n.as_str())) {
+                return Err(LmError::weights(
+                    &path,
+                    missing,
+                    "listed in the index for this shard but not in it",
+                ));
+            }
+        }
+        for (name, tensor) in tensors {
+            if expected.as_ref().is_some_and(|e| !e.contains(&name)) {
+                return Err(LmError::weights(
+                    &path,
+                    &name,
+                    format!("in this shard but the index does not list it here ({INDEX_FILE})"),
+                ));
+            }
+            if let Some((first, _)) = out.get(&name) {
+                return Err(LmError::weights(
+                    &path,
+                    &name,
+                    format!("also in {}", first.display()),
+                ));
+            }
+            out.insert(name, (path.clone(), tensor));
+        }
+    }
+    Ok(out)
+}

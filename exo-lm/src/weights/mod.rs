@@ -1,0 +1,15 @@
+//! Hugging Face safetensors checkpoints: reading (single file or sharded, f32/f16/bf16/f64
+//! converted to the compute dtype) and writing (Hugging Face names plus `config.json`, through a
+//! temporary file and a rename).
+//!
+//! Files are read whole with `std::fs::read` and parsed with safetensors' safe deserializer (no
+//! memory map, hence no `unsafe`). Every failure names the file, and where it concerns one
+//! tensor, the tensor.
+
+mod host;
+mod load;
+mod save;
+
+pub use host::{HostData, HostTensor};
+pub use load::{INDEX_FILE, SINGLE_FILE, checkpoint_files, read_checkpoint, read_safetensors};
+pub use save::{write_atomic, write_safetensors};

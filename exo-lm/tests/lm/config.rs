@@ -1,0 +1,102 @@
+//! `config.json` parsing: the three families, and clear errors for what is not implemented.
+
+use exo_lm::{Architecture, LmConfig, LmError};
+use serde_json::json;
+
+use crate::common::fixture;
+
+fn base() -> serde_json::Value {
+    json!({
+        "model_type": "llama", "vocab_size": 32, "hidden_size": 16, "intermediate_size": 24,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "tie_word_embeddings": true,
+        "eos_token_id": [2, 7], "bos_token_id": 1
+    })
+}
+
+fn with(key: &str, value: serde_json::Value) -> serde_json::Value {
+    let mut v = base();
+    v[key] = value;
+    v
+}
+
+#[test]
+fn fixtures_parse_with_their_family_defaults() -> exo_lm::Result<()> {
+    let llama = LmConfig::from_file(fixture("llama"))?;
+    assert_eq!(llama.architecture, Architecture::Llama);
+    assert_eq!(
+        (llama.num_key_value_heads, llama.head_dim, llama.kv_groups()),
+        (2, 8, 2)
+    );
+    assert!(!llama.qkv_bias && !llama.tie_word_embeddings);
+    let qwen = LmConfig::from_file(fixture("qwen2"))?;
+    assert!(qwen.qkv_bias && !qwen.o_bias && qwen.tie_word_embeddings);
+    assert_eq!((qwen.rope_theta, qwen.sliding_window), (1e6, None));
+    let mistral = LmConfig::from_file(fixture("mistral"))?;
+    assert_eq!((mistral.head_dim, mistral.sliding_window), (16, Some(4096)));
+    assert_eq!(mistral.eos_token_ids, vec![2]);
+    Ok(())
+}
+
+#[test]
+fn transformers_4_style_fields_parse() -> exo_lm::Result<()> {
+    let c = LmConfig::from_json(base())?;
+    assert_eq!(c.rope_theta, 500000.0);
+    assert_eq!(c.eos_token_ids, vec![2, 7]);
+    assert_eq!(c.head_dim, 4);
+    assert!(c.tie_word_embeddings);
+    let c = LmConfig::from_json(with("rope_scaling", serde_json::Value::Null))?;
+    assert_eq!(c.rope_theta, 500000.0);
+    Ok(())
+}
+
+#[test]
+fn unsupported_model_type_is_named() {
+    let err = LmConfig::from_json(with("model_type", json!("gpt2"))).expect_err("gpt2");
+    assert!(
+        matches!(&err, LmError::UnsupportedArchitecture { model_type } if model_type == "gpt2")
+    );
+    assert!(
+        err.to_string().contains("llama, qwen2 and mistral"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unimplemented_fields_are_rejected_by_name() {
+    for (key, value, field) in [
+        (
+            "rope_scaling",
+            json!({"rope_type": "llama3", "factor": 8.0}),
+            "rope_scaling",
+        ),
+        (
+            "rope_parameters",
+            json!({"rope_type": "yarn", "rope_theta": 1e4}),
+            "rope_parameters",
+        ),
+        ("hidden_act", json!("gelu"), "hidden_act"),
+        ("attention_dropout", json!(0.1), "attention_dropout"),
+        (
+            "quantization_config",
+            json!({"quant_method": "gptq"}),
+            "quantization_config",
+        ),
+        ("num_key_value_heads", json!(3), "num_key_value_heads"),
+        ("head_dim", json!(5), "head_dim"),
+    ] {
+        match LmConfig::from_json(with(key, value)) {
+            Err(LmError::Config { field: f, .. }) => assert_eq!(f, field, "{key}"),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    let mut missing = base();
+    missing.as_object_mut().map(|m| m.remove("vocab_size"));
+    assert!(matches!(
+        LmConfig::from_json(missing),
+        Err(LmError::Config {
+            field: "vocab_size",
+            ..
+        })
+    ));
+}

@@ -1,0 +1,15 @@
+//! exo-lm's tests: every generic check runs on candle and on libtorch (CPU) through
+//! [`per_backend!`].
+
+#[macro_use]
+mod common;
+
+mod config;
+mod gradients;
+mod ops;
+mod optim;
+mod overfit;
+mod parity;
+mod policy;
+mod sampling;
+mod weights;

@@ -1,0 +1,176 @@
+//! Backend overrides of the composites agree with the composites (values and gradients), and
+//! the in-place update reaches every handle.
+
+use exo_core::DType;
+use exo_lm::layers::attention::{MASKED, attention_bias, attention_composite};
+use exo_lm::layers::rms_norm::rms_norm_composite;
+use exo_lm::layers::rotary::rotary_composite;
+
+use crate::common::{TestBackend, max_abs, max_abs_diff};
+
+/// Fused kernel against composite, f64.
+const FUSED_TOL: f64 = 1e-10;
+
+fn values(count: usize, seed: u64) -> Vec<f64> {
+    // A deterministic spread in (−2, 2).
+    (0..count)
+        .map(|i| (((i as u64 * 2654435761 + seed * 97) % 1000) as f64 / 250.0) - 2.0)
+        .collect()
+}
+
+fn leaf<B: TestBackend>(dims: &[usize], seed: u64) -> exo_lm::Result<B::Tensor> {
+    let count = dims.iter().product();
+    Ok(B::require_grad(&B::from_f64s(
+        &values(count, seed),
+        dims,
+        DType::F64,
+        &B::cpu(),
+    )?)?)
+}
+
+/// Compares two functions of the same leaves: values, and gradients of a weighted sum.
+fn same_function<B: TestBackend>(
+    what: &str,
+    leaves: &[B::Tensor],
+    f: impl Fn(&[B::Tensor]) -> exo_core::Result<B::Tensor>,
+    g: impl Fn(&[B::Tensor]) -> exo_core::Result<B::Tensor>,
+) -> exo_lm::Result<()> {
+    let (a, b) = (f(leaves)?, g(leaves)?);
+    let dims = B::dims(&a);
+    assert_eq!(dims, B::dims(&b), "{what}");
+    let weights = B::from_f64s(
+        &values(dims.iter().product(), 5),
+        &dims,
+        DType::F64,
+        &B::cpu(),
+    )?;
+    let refs: Vec<&B::Tensor> = leaves.iter().collect();
+    let ga = B::grad(&B::sum_all(&B::mul(&a, &weights)?)?, &refs)?;
+    let gb = B::grad(&B::sum_all(&B::mul(&b, &weights)?)?, &refs)?;
+    let (va, vb) = (B::to_f64s(&a)?, B::to_f64s(&b)?);
+    assert!(
+        max_abs_diff(&va, &vb) <= FUSED_TOL * (1.0 + max_abs(&va)),
+        "{what}: values"
+    );
+    for (x, y) in ga.iter().zip(&gb) {
+        let (x, y) = (B::to_f64s(x)?, B::to_f64s(y)?);
+        assert!(
+            max_abs_diff(&x, &y) <= FUSED_TOL * (1.0 + max_abs(&x)),
+            "{what}: gradients"
+        );
+    }
+    Ok(())
+}
+
+fn overrides_match_the_composites<B: TestBackend>() -> exo_lm::Result<()> {
+    // Attention with GQA (4 query heads over 2 key/value heads), a padding column and causality.
+    let (n, h, h_kv, t, d) = (2, 4, 2, 5, 3);
+    let mut key_mask = vec![true; n * t];
+    key_mask[t - 1] = false;
+    let bias = attention_bias(&key_mask, n, t, 0, t)?;
+    let bias = B::from_f32s(&bias, &[n, 1, t, t], DType::F64, &B::cpu())?;
+    let leaves = [
+        leaf::<B>(&[n, h, t, d], 1)?,
+        leaf::<B>(&[n, h_kv, t, d], 2)?,
+        leaf::<B>(&[n, h_kv, t, d], 3)?,
+    ];
+    let scale = 0.6;
+    same_function::<B>(
+        "attention",
+        &leaves,
+        |l| B::attention(&l[0], &l[1], &l[2], &bias, scale),
+        |l| attention_composite::<B>(&l[0], &l[1], &l[2], &bias, scale),
+    )?;
+    let x = [leaf::<B>(&[2, 3, 4], 4)?];
+    same_function::<B>(
+        "silu",
+        &x,
+        |l| B::silu(&l[0]),
+        |l| B::mul(&l[0], &B::sigmoid(&l[0])?),
+    )?;
+    let positive = [B::require_grad(&B::add_scalar(
+        &B::mul(&x[0], &x[0])?,
+        0.5,
+    )?)?];
+    same_function::<B>(
+        "rsqrt",
+        &positive,
+        |l| B::rsqrt(&l[0]),
+        |l| {
+            let root = B::sqrt(&l[0])?;
+            B::div(&B::add_scalar(&B::mul_scalar(&root, 0.0)?, 1.0)?, &root)
+        },
+    )?;
+    let lin = [
+        leaf::<B>(&[2, 3, 4], 6)?,
+        leaf::<B>(&[5, 4], 7)?,
+        leaf::<B>(&[5], 8)?,
+    ];
+    same_function::<B>(
+        "linear",
+        &lin,
+        |l| B::linear(&l[0], &l[1], Some(&l[2])),
+        |l| B::add(&B::matmul(&l[0], &B::transpose(&l[1], 0, 1)?)?, &l[2]),
+    )?;
+    let norm = [leaf::<B>(&[2, 3, 4], 9)?, leaf::<B>(&[4], 10)?];
+    same_function::<B>(
+        "rms_norm",
+        &norm,
+        |l| B::rms_norm(&l[0], &l[1], 1e-5),
+        |l| rms_norm_composite::<B>(&l[0], &l[1], 1e-5),
+    )?;
+    let rope = [leaf::<B>(&[1, 2, 3, 4], 11)?];
+    let cos = B::from_f64s(&values(12, 12), &[1, 1, 3, 4], DType::F64, &B::cpu())?;
+    let sin = B::from_f64s(&values(12, 13), &[1, 1, 3, 4], DType::F64, &B::cpu())?;
+    same_function::<B>(
+        "rotary",
+        &rope,
+        |l| B::rotary(&l[0], &cos, &sin),
+        |l| rotary_composite::<B>(&l[0], &cos, &sin),
+    )?;
+    Ok(())
+}
+
+fn assign_reaches_every_handle_and_deep_copy_does_not<B: TestBackend>() -> exo_lm::Result<()> {
+    let param = leaf::<B>(&[2, 3], 1)?;
+    let handle = param.clone();
+    let copy = B::deep_copy(&param)?;
+    let view = B::detach(&param)?;
+    let new = B::from_f64s(
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        &[2, 3],
+        DType::F64,
+        &B::cpu(),
+    )?;
+    B::assign(&param, &new)?;
+    assert_eq!(B::to_f64s(&handle)?, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(B::to_f64s(&view)?, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(B::to_f64s(&copy)?, values(6, 1));
+    // Still a leaf after the update.
+    let g = B::grad(&B::sum_all(&B::mul(&handle, &handle)?)?, &[&param])?;
+    assert_eq!(B::to_f64s(&g[0])?, vec![2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
+    // Plain tensors and mismatched shapes are refused.
+    assert!(B::assign(&copy, &new).is_err());
+    let wrong = B::from_f64s(&[1.0, 2.0], &[2], DType::F64, &B::cpu())?;
+    assert!(B::assign(&param, &wrong).is_err());
+    Ok(())
+}
+
+per_backend!(
+    overrides_match_the_composites,
+    assign_reaches_every_handle_and_deep_copy_does_not
+);
+
+#[test]
+fn attention_bias_is_causal_and_masks_padding() -> exo_lm::Result<()> {
+    // One row, keys [real, real, pad], queries at slots 1..3.
+    let bias = attention_bias(&[true, true, false], 1, 3, 1, 2)?;
+    assert_eq!(bias, vec![0.0, 0.0, MASKED, 0.0, 0.0, MASKED]);
+    let bias = attention_bias(&[true, true, true], 1, 3, 0, 3)?;
+    assert_eq!(
+        bias,
+        vec![0.0, MASKED, MASKED, 0.0, 0.0, MASKED, 0.0, 0.0, 0.0]
+    );
+    assert!(attention_bias(&[true], 1, 3, 0, 3).is_err());
+    Ok(())
+}
