@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// List the alignment objectives with their formulas and default hyper-parameters.
     Objectives(commands::objectives::ObjectivesArgs),
+    /// Work with preference data files (inspect: format, counts, token lengths, errors).
+    Data(commands::data::DataArgs),
     /// Reproduce the EXO paper's figure exactly: EXO is mode-seeking, DPO mean-seeking.
     Toy(commands::toy::ToyArgs),
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand; [`run`] dispatches.
 
+pub mod data;
 pub mod objectives;
 pub mod toy;
 
@@ -11,6 +12,7 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Objectives(args) => objectives::run(&args),
+        Command::Data(args) => data::run(&args),
         Command::Toy(args) => toy::run(&args),
     }
 }
