@@ -88,7 +88,12 @@ fn temp_path(path: &Path) -> PathBuf {
 
 fn bounds(chart: &Chart) -> ((f64, f64), (f64, f64)) {
     let points = chart.series.iter().flat_map(|s| s.points.iter());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for &(x, y) in points {
         x0 = x0.min(x);
         x1 = x1.max(x);
@@ -124,12 +129,16 @@ where
         .map_err(err)?;
     for s in &chart.series {
         let color = s.color;
-        ctx.draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
-            .map_err(err)?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        ctx.draw_series(LineSeries::new(
+            s.points.iter().copied(),
+            color.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(s.label.as_str())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
         if s.markers {
-            ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(err)?;
+            ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(err)?;
         }
     }
     ctx.configure_series_labels()

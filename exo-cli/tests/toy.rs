@@ -1,5 +1,8 @@
 //! End-to-end: `exo toy` on every backend, its JSON, its plot and its errors.
 
+// Test helpers outside #[test] fns may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 fn exo() -> Command {
@@ -7,8 +10,15 @@ fn exo() -> Command {
 }
 
 fn json_of(backend: &str, steps: &str) -> serde_json::Value {
-    let out = exo().args(["toy", "--backend", backend, "--steps", steps, "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = exo()
+        .args(["toy", "--backend", backend, "--steps", steps, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -19,10 +29,20 @@ fn toy_json_has_both_fits_with_every_field_and_backends_agree() {
     for backend in ["candle", "tch"] {
         let other = json_of(backend, "300");
         for objective in ["exo", "dpo_rw"] {
-            for field in ["mu", "sigma", "loss", "expected_reward", "reverse_kl", "forward_kl"] {
+            for field in [
+                "mu",
+                "sigma",
+                "loss",
+                "expected_reward",
+                "reverse_kl",
+                "forward_kl",
+            ] {
                 let a = reference[objective][field].as_f64().unwrap();
                 let b = other[objective][field].as_f64().unwrap();
-                assert!((a - b).abs() < 1e-9, "{backend} {objective}.{field}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() < 1e-9,
+                    "{backend} {objective}.{field}: {a} vs {b}"
+                );
             }
         }
     }
@@ -34,13 +54,27 @@ fn toy_writes_png_and_svg_plots() {
     std::fs::create_dir_all(&dir).unwrap();
     for (name, magic) in [("fit.png", &b"\x89PNG"[..]), ("fit.svg", &b"<svg"[..])] {
         let path = dir.join(name);
-        let out = exo().args(["toy", "--steps", "50", "--plot"]).arg(&path).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = exo()
+            .args(["toy", "--steps", "50", "--plot"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let bytes = std::fs::read(&path).unwrap();
-        assert!(bytes.windows(magic.len()).take(64).any(|w| w == magic), "{name} has no {magic:?}");
+        assert!(
+            bytes.windows(magic.len()).take(64).any(|w| w == magic),
+            "{name} has no {magic:?}"
+        );
     }
     // Nothing but the two plots: the temporary files were renamed.
-    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     names.sort();
     assert_eq!(names, ["fit.png", "fit.svg"]);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -66,7 +100,10 @@ fn bad_toy_arguments_fail_with_one_clear_line() {
 
 #[test]
 fn a_diverging_learning_rate_is_reported_not_printed_as_numbers() {
-    let out = exo().args(["toy", "--lr", "1e6", "--steps", "20"]).output().unwrap();
+    let out = exo()
+        .args(["toy", "--lr", "1e6", "--steps", "20"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("not finite"), "{stderr}");

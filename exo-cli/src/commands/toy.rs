@@ -52,11 +52,18 @@ pub struct ToyArgs {
 }
 
 fn parse_init(s: &str) -> Result<(f64, f64), String> {
-    let (mu, sigma) = s.split_once(',').ok_or_else(|| format!("expected MU,SIGMA, got {s:?}"))?;
+    let (mu, sigma) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected MU,SIGMA, got {s:?}"))?;
     let mu: f64 = mu.trim().parse().map_err(|e| format!("MU {mu:?}: {e}"))?;
-    let sigma: f64 = sigma.trim().parse().map_err(|e| format!("SIGMA {sigma:?}: {e}"))?;
+    let sigma: f64 = sigma
+        .trim()
+        .parse()
+        .map_err(|e| format!("SIGMA {sigma:?}: {e}"))?;
     if !mu.is_finite() || !(sigma.is_finite() && sigma > 0.0) {
-        return Err(format!("need a finite MU and a finite SIGMA > 0, got {mu},{sigma}"));
+        return Err(format!(
+            "need a finite MU and a finite SIGMA > 0, got {mu},{sigma}"
+        ));
     }
     Ok((mu, sigma))
 }
@@ -89,26 +96,48 @@ pub struct ToyOutput {
 
 fn fit_with(args: &ToyArgs, problem: &Problem, direction: Direction) -> anyhow::Result<Fit> {
     let objective = direction.objective()?;
-    let settings = Settings { mu: args.init.0, sigma: args.init.1, lr: args.lr, steps: args.steps };
+    let settings = Settings {
+        mu: args.init.0,
+        sigma: args.init.1,
+        lr: args.lr,
+        steps: args.steps,
+    };
     match args.backend {
         ToyBackend::Ndarray => gradient_descent(&OracleChain { problem, objective }, settings),
         ToyBackend::Candle => {
             let device = candle_core::Device::Cpu;
-            gradient_descent(&AutodiffFit::<exo_candle::Candle> { problem, objective, device }, settings)
+            gradient_descent(
+                &AutodiffFit::<exo_candle::Candle> {
+                    problem,
+                    objective,
+                    device,
+                },
+                settings,
+            )
         }
         ToyBackend::Tch => fit_tch(problem, objective, settings),
     }
 }
 
 #[cfg(feature = "tch")]
-fn fit_tch(problem: &Problem, objective: exo_core::AnyObjective, settings: Settings) -> anyhow::Result<Fit> {
-    let e = AutodiffFit::<exo_tch::LibTorch> { problem, objective, device: tch::Device::Cpu };
+fn fit_tch(
+    problem: &Problem,
+    objective: exo_core::AnyObjective,
+    settings: Settings,
+) -> anyhow::Result<Fit> {
+    let e = AutodiffFit::<exo_tch::LibTorch> {
+        problem,
+        objective,
+        device: tch::Device::Cpu,
+    };
     gradient_descent(&e, settings)
 }
 
 #[cfg(not(feature = "tch"))]
 fn fit_tch(_: &Problem, _: exo_core::AnyObjective, _: Settings) -> anyhow::Result<Fit> {
-    anyhow::bail!("this exo was built without the `tch` feature; rebuild with it or use --backend candle")
+    anyhow::bail!(
+        "this exo was built without the `tch` feature; rebuild with it or use --backend candle"
+    )
 }
 
 fn summarise(problem: &Problem, fit: &Fit) -> FitSummary {
@@ -125,14 +154,21 @@ fn summarise(problem: &Problem, fit: &Fit) -> FitSummary {
 
 /// Runs both fits and prints the result.
 pub fn run(args: &ToyArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.lr.is_finite() && args.lr > 0.0, "--lr must be finite and > 0, got {}", args.lr);
+    anyhow::ensure!(
+        args.lr.is_finite() && args.lr > 0.0,
+        "--lr must be finite and > 0, got {}",
+        args.lr
+    );
     if let Some(path) = &args.plot {
         plot::check_path(path)?;
     }
     let problem = Problem::paper();
     let exo = fit_with(args, &problem, Direction::Exo).context("fitting EXO")?;
     let dpo = fit_with(args, &problem, Direction::DpoRw).context("fitting DPO-rw")?;
-    let out = ToyOutput { exo: summarise(&problem, &exo), dpo_rw: summarise(&problem, &dpo) };
+    let out = ToyOutput {
+        exo: summarise(&problem, &exo),
+        dpo_rw: summarise(&problem, &dpo),
+    };
     if let Some(path) = &args.plot {
         plot::draw(&chart(&problem, &exo, &dpo), path)?;
     }
@@ -157,14 +193,23 @@ fn print_table(args: &ToyArgs, out: &ToyOutput) {
         "{:<22} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
         "", "mu", "sigma", "loss", "E[r]", "KL(π‖π*)", "KL(π*‖π)"
     );
-    for (name, s) in [("exo (reverse KL)", out.exo), ("dpo_rw (forward KL)", out.dpo_rw)] {
+    for (name, s) in [
+        ("exo (reverse KL)", out.exo),
+        ("dpo_rw (forward KL)", out.dpo_rw),
+    ] {
         println!(
             "{name:<22} {:>8.4} {:>8.4} {:>10.6} {:>10.4} {:>10.4} {:>10.4}",
             s.mu, s.sigma, s.loss, s.expected_reward, s.reverse_kl, s.forward_kl
         );
     }
-    println!("{:<22} {:>8.4} {:>8.4}", "major mode (0.7)", MAJOR_MODE.0, MAJOR_MODE.1);
-    println!("{:<22} {:>8.4} {:>8.4}\n", "minor mode (0.3)", MINOR_MODE.0, MINOR_MODE.1);
+    println!(
+        "{:<22} {:>8.4} {:>8.4}",
+        "major mode (0.7)", MAJOR_MODE.0, MAJOR_MODE.1
+    );
+    println!(
+        "{:<22} {:>8.4} {:>8.4}\n",
+        "minor mode (0.3)", MINOR_MODE.0, MINOR_MODE.1
+    );
     println!(
         "EXO is mode-seeking: it settles on one mode. DPO-rw is mean-seeking: it spreads over both."
     );
@@ -172,7 +217,12 @@ fn print_table(args: &ToyArgs, out: &ToyOutput) {
 
 fn chart(problem: &Problem, exo: &Fit, dpo: &Fit) -> Chart {
     let curve = |log_p: Vec<f64>| -> Vec<(f64, f64)> {
-        problem.support.iter().zip(log_p).map(|(&x, lp)| (x, lp.exp())).collect()
+        problem
+            .support
+            .iter()
+            .zip(log_p)
+            .map(|(&x, lp)| (x, lp.exp()))
+            .collect()
     };
     Chart {
         title: "EXO (reverse KL) seeks a mode; DPO-rw (forward KL) covers both".into(),

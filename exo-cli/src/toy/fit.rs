@@ -1,7 +1,9 @@
 //! Plain gradient descent on θ = (μ, log σ) for one objective on one backend.
 
 use exo_core::oracle::HostGroups;
-use exo_core::{AnyObjective, Autodiff, Cpu, DType, DpoRw, Exo, Groups, NdArray, Objective, TensorOps};
+use exo_core::{
+    AnyObjective, Autodiff, Cpu, DType, DpoRw, Exo, Groups, NdArray, Objective, TensorOps,
+};
 
 use super::Problem;
 
@@ -83,7 +85,11 @@ pub fn gradient_descent(eval: &impl Evaluate, settings: Settings) -> anyhow::Res
             theta[1] -= settings.lr * grad[1];
         }
     }
-    Ok(Fit { mu: theta[0], sigma: theta[1].exp(), losses })
+    Ok(Fit {
+        mu: theta[0],
+        sigma: theta[1].exp(),
+        losses,
+    })
 }
 
 /// The ndarray backend: the forward pass on [`NdArray`], the gradient from the f64 oracle chained
@@ -109,13 +115,25 @@ impl Evaluate for OracleChain<'_> {
         let f: Vec<f64> = log_pi.iter().map(|lp| lp - p.log_sft()).collect();
         let host = HostGroups::new(1, f.len(), f, Some(p.rewards.clone()))?;
         // Loss from the ndarray backend's forward pass, gradient from the oracle.
-        let out = self.objective.forward(&Groups::<NdArray>::from_host(&host, DType::F64, &Cpu)?)?;
+        let out =
+            self.objective
+                .forward(&Groups::<NdArray>::from_host(&host, DType::F64, &Cpu)?)?;
         let loss = NdArray::to_f64s(&out.loss)?[0];
         let grad_f = self.objective.oracle(&host)?.grad;
         let var = sigma * sigma;
         let u: Vec<f64> = p.support.iter().map(|x| (x - mu) / var).collect();
-        let v: Vec<f64> = p.support.iter().map(|x| (x - mu) * (x - mu) / var).collect();
-        let mean = |w: &[f64]| log_pi.iter().zip(w).map(|(lp, wi)| lp.exp() * wi).sum::<f64>();
+        let v: Vec<f64> = p
+            .support
+            .iter()
+            .map(|x| (x - mu) * (x - mu) / var)
+            .collect();
+        let mean = |w: &[f64]| {
+            log_pi
+                .iter()
+                .zip(w)
+                .map(|(lp, wi)| lp.exp() * wi)
+                .sum::<f64>()
+        };
         let (eu, ev) = (mean(&u), mean(&v));
         let d_mu = grad_f.iter().zip(&u).map(|(g, ui)| g * (ui - eu)).sum();
         let d_s = grad_f.iter().zip(&v).map(|(g, vi)| g * (vi - ev)).sum();
@@ -162,7 +180,12 @@ mod tests {
     use super::*;
     use crate::toy::{MAJOR_MODE, MINOR_MODE};
 
-    const PAPER: Settings = Settings { mu: 0.0, sigma: 2.0, lr: 0.05, steps: 4000 };
+    const PAPER: Settings = Settings {
+        mu: 0.0,
+        sigma: 2.0,
+        lr: 0.05,
+        steps: 4000,
+    };
     /// Backends against each other (issue 3): 1e-6 on the fitted parameters in f64.
     const AGREE: f64 = 1e-6;
     /// "Monotone" allows rounding noise once the loss has converged (measured ≤ 2.3e-15).
@@ -171,7 +194,10 @@ mod tests {
     fn fits(direction: Direction) -> anyhow::Result<Vec<(&'static str, Fit)>> {
         let problem = Problem::paper();
         let objective = direction.objective()?;
-        let oracle = OracleChain { problem: &problem, objective };
+        let oracle = OracleChain {
+            problem: &problem,
+            objective,
+        };
         let candle = AutodiffFit::<exo_candle::Candle> {
             problem: &problem,
             objective,
@@ -183,8 +209,11 @@ mod tests {
         ];
         #[cfg(feature = "tch")]
         {
-            let torch =
-                AutodiffFit::<exo_tch::LibTorch> { problem: &problem, objective, device: tch::Device::Cpu };
+            let torch = AutodiffFit::<exo_tch::LibTorch> {
+                problem: &problem,
+                objective,
+                device: tch::Device::Cpu,
+            };
             out.push(("tch", gradient_descent(&torch, PAPER)?));
         }
         Ok(out)
@@ -193,10 +222,22 @@ mod tests {
     fn check_agreement_and_monotonicity(fits: &[(&str, Fit)]) {
         let (_, reference) = &fits[0];
         for (name, fit) in fits {
-            assert!((fit.mu - reference.mu).abs() < AGREE, "{name}: mu {} vs {}", fit.mu, reference.mu);
-            assert!((fit.sigma - reference.sigma).abs() < AGREE, "{name}: sigma {}", fit.sigma);
+            assert!(
+                (fit.mu - reference.mu).abs() < AGREE,
+                "{name}: mu {} vs {}",
+                fit.mu,
+                reference.mu
+            );
+            assert!(
+                (fit.sigma - reference.sigma).abs() < AGREE,
+                "{name}: sigma {}",
+                fit.sigma
+            );
             for (step, pair) in fit.losses.windows(2).enumerate() {
-                assert!(pair[1] <= pair[0] + MONOTONE_SLACK, "{name}: loss rose at step {step}: {pair:?}");
+                assert!(
+                    pair[1] <= pair[0] + MONOTONE_SLACK,
+                    "{name}: loss rose at step {step}: {pair:?}"
+                );
             }
         }
     }
@@ -207,9 +248,17 @@ mod tests {
         check_agreement_and_monotonicity(&fits);
         let (_, fit) = &fits[0];
         assert!((fit.mu - MAJOR_MODE.0).abs() < 0.05, "mu {}", fit.mu);
-        assert!((fit.sigma - MAJOR_MODE.1).abs() < 0.05, "sigma {}", fit.sigma);
+        assert!(
+            (fit.sigma - MAJOR_MODE.1).abs() < 0.05,
+            "sigma {}",
+            fit.sigma
+        );
         // At the major mode the reverse KL is −log 0.7: the mass the policy leaves out.
-        assert!((fit.loss() + 0.7f64.ln()).abs() < 1e-3, "loss {}", fit.loss());
+        assert!(
+            (fit.loss() + 0.7f64.ln()).abs() < 1e-3,
+            "loss {}",
+            fit.loss()
+        );
         Ok(())
     }
 
@@ -218,8 +267,16 @@ mod tests {
         let fits = fits(Direction::DpoRw)?;
         check_agreement_and_monotonicity(&fits);
         let (_, fit) = &fits[0];
-        assert!(fit.sigma > 2.0 * MAJOR_MODE.1.max(MINOR_MODE.1), "sigma {}", fit.sigma);
-        assert!(fit.mu > MAJOR_MODE.0 && fit.mu < MINOR_MODE.0, "mu {}", fit.mu);
+        assert!(
+            fit.sigma > 2.0 * MAJOR_MODE.1.max(MINOR_MODE.1),
+            "sigma {}",
+            fit.sigma
+        );
+        assert!(
+            fit.mu > MAJOR_MODE.0 && fit.mu < MINOR_MODE.0,
+            "mu {}",
+            fit.mu
+        );
         Ok(())
     }
 

@@ -61,7 +61,11 @@ impl Problem {
             })
             .collect();
         let log_target = log_softmax(&rewards);
-        Self { support, rewards, log_target }
+        Self {
+            support,
+            rewards,
+            log_target,
+        }
     }
 
     /// `log π_sft(j) = −log 21`.
@@ -72,15 +76,22 @@ impl Problem {
 
     /// `log π_θ(j)` for θ = (μ, log σ).
     pub fn log_policy(&self, mu: f64, sigma: f64) -> Vec<f64> {
-        let logits: Vec<f64> =
-            self.support.iter().map(|x| -(x - mu) * (x - mu) / (2.0 * sigma * sigma)).collect();
+        let logits: Vec<f64> = self
+            .support
+            .iter()
+            .map(|x| -(x - mu) * (x - mu) / (2.0 * sigma * sigma))
+            .collect();
         log_softmax(&logits)
     }
 
     /// Reward and both KL directions of the policy (μ, σ).
     pub fn report(&self, mu: f64, sigma: f64) -> Report {
         let log_p = self.log_policy(mu, sigma);
-        let mut report = Report { expected_reward: 0.0, reverse_kl: 0.0, forward_kl: 0.0 };
+        let mut report = Report {
+            expected_reward: 0.0,
+            reverse_kl: 0.0,
+            forward_kl: 0.0,
+        };
         for ((lp, lq), r) in log_p.iter().zip(&self.log_target).zip(&self.rewards) {
             let (p, q) = (lp.exp(), lq.exp());
             report.expected_reward += p * r;
