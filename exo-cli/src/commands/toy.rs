@@ -60,7 +60,7 @@ fn parse_init(s: &str) -> Result<(f64, f64), String> {
         .trim()
         .parse()
         .map_err(|e| format!("SIGMA {sigma:?}: {e}"))?;
-    if !mu.is_finite() || !(sigma.is_finite() && sigma > 0.0) {
+    if !(mu.is_finite() && sigma.is_finite() && sigma > 0.0) {
         return Err(format!(
             "need a finite MU and a finite SIGMA > 0, got {mu},{sigma}"
         ));
@@ -77,7 +77,7 @@ pub struct FitSummary {
     pub sigma: f64,
     /// Final loss.
     pub loss: f64,
-    /// E_πθ[r].
+    /// E_πθ\[r\].
     pub expected_reward: f64,
     /// KL(π_θ ‖ π*).
     pub reverse_kl: f64,
