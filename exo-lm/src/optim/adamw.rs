@@ -1,6 +1,11 @@
 //! AdamW (Loshchilov & Hutter 2019) with PyTorch's update rule.
 
+use std::path::Path;
+
+use exo_core::DType;
+
 use crate::error::check_hyper;
+use crate::weights::{HostData, HostTensor, read_safetensors, write_safetensors};
 use crate::{Gradients, LmError, ModelOps, Params, Result};
 
 /// AdamW hyper-parameters. The defaults are PyTorch's (`lr` 1e-3, β = (0.9, 0.999), ε = 1e-8,
@@ -146,5 +151,187 @@ impl<B: ModelOps> AdamW<B> {
             *state = Some((m, v));
         }
         Ok(())
+    }
+}
+
+/// The optimiser state on the host, for checkpoints: the step count and, per parameter (in
+/// [`Params`] order), the moments `(m, v)` in the compute dtype's host form (`None` before the
+/// parameter's first update). Restoring it with [`AdamW::from_state`] continues bit for bit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamWState {
+    /// Steps taken.
+    pub step: u64,
+    /// `(m, v)` per parameter.
+    pub moments: Vec<Option<(HostTensor, HostTensor)>>,
+}
+
+/// A tensor's values on the host, exactly: `f64` for f64 tensors, `f32` otherwise (f16 and bf16
+/// widen exactly).
+fn download<B: ModelOps>(t: &B::Tensor) -> Result<HostTensor> {
+    let shape = B::dims(t);
+    let data = match B::dtype(t)? {
+        DType::F64 => HostData::F64(B::to_f64s(t)?),
+        _ => HostData::F32(B::to_f32s(t)?),
+    };
+    Ok(HostTensor { shape, data })
+}
+
+/// Uploads `host` in the dtype and on the device of `like`.
+fn upload_like<B: ModelOps>(host: &HostTensor, like: &B::Tensor) -> Result<B::Tensor> {
+    let (dtype, device) = (B::dtype(like)?, B::device(like));
+    Ok(match &host.data {
+        HostData::F32(v) => B::from_f32s(v, &host.shape, dtype, &device)?,
+        HostData::F64(v) => B::from_f64s(v, &host.shape, dtype, &device)?,
+    })
+}
+
+impl<B: ModelOps> AdamW<B> {
+    /// The state on the host (see [`AdamWState`]).
+    ///
+    /// # Errors
+    /// If a download fails.
+    pub fn state(&self) -> Result<AdamWState> {
+        let moments = self
+            .moments
+            .iter()
+            .map(|mv| match mv {
+                Some((m, v)) => Ok(Some((download::<B>(m)?, download::<B>(v)?))),
+                None => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AdamWState {
+            step: self.step,
+            moments,
+        })
+    }
+
+    /// An optimiser for `params` that continues from `state` (uploaded in each parameter's
+    /// dtype, on its device).
+    ///
+    /// # Errors
+    /// [`LmError::HyperParameter`] if the config is invalid; [`LmError::Input`] if the state has
+    /// a different number of parameters or a moment's shape differs from its parameter's.
+    pub fn from_state(params: &Params<B>, config: AdamWConfig, state: &AdamWState) -> Result<Self> {
+        const OP: &str = "AdamW::from_state";
+        config.validate()?;
+        if state.moments.len() != params.len() {
+            return Err(LmError::input(
+                OP,
+                format!(
+                    "the state has {} parameters, the model {}",
+                    state.moments.len(),
+                    params.len()
+                ),
+            ));
+        }
+        let mut moments = Vec::with_capacity(params.len());
+        for (param, mv) in params.iter().zip(&state.moments) {
+            moments.push(match mv {
+                None => None,
+                Some((m, v)) => {
+                    let want = B::dims(&param.tensor);
+                    if m.shape != want || v.shape != want || m.len() != v.len() {
+                        return Err(LmError::input(
+                            OP,
+                            format!(
+                                "the moments of {} have shapes {:?} and {:?}, the parameter {want:?}",
+                                param.name, m.shape, v.shape
+                            ),
+                        ));
+                    }
+                    Some((
+                        upload_like::<B>(m, &param.tensor)?,
+                        upload_like::<B>(v, &param.tensor)?,
+                    ))
+                }
+            });
+        }
+        Ok(Self {
+            config,
+            step: state.step,
+            moments,
+        })
+    }
+
+    /// Saves the state to a safetensors file, atomically (PyTorch's names: `exp_avg.<param>`,
+    /// `exp_avg_sq.<param>`, and the step count as the one-element f64 tensor `step`).
+    ///
+    /// # Errors
+    /// If a download or the write fails.
+    pub fn save(&self, params: &Params<B>, path: &Path) -> Result<()> {
+        let state = self.state()?;
+        #[allow(clippy::cast_precision_loss)]
+        let mut tensors = vec![(
+            "step".to_owned(),
+            HostTensor {
+                shape: vec![1],
+                data: HostData::F64(vec![state.step as f64]),
+            },
+        )];
+        for (param, mv) in params.iter().zip(state.moments) {
+            if let Some((m, v)) = mv {
+                tensors.push((format!("exp_avg.{}", param.name), m));
+                tensors.push((format!("exp_avg_sq.{}", param.name), v));
+            }
+        }
+        write_safetensors(path, &tensors)
+    }
+
+    /// Loads a state saved by [`AdamW::save`] for `params`.
+    ///
+    /// # Errors
+    /// If the file cannot be read, lacks the step, holds a moment of an unknown parameter or of
+    /// the wrong shape, or the config is invalid.
+    pub fn load(params: &Params<B>, config: AdamWConfig, path: &Path) -> Result<Self> {
+        let mut tensors: std::collections::BTreeMap<String, HostTensor> =
+            read_safetensors(path)?.into_iter().collect();
+        let step = match tensors.remove("step").map(|t| t.data) {
+            Some(HostData::F64(v)) if v.len() == 1 && v[0] >= 0.0 && v[0].fract() == 0.0 => {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let step = v[0] as u64;
+                step
+            }
+            _ => {
+                return Err(LmError::weights(
+                    path,
+                    "step",
+                    "missing, or not one whole f64",
+                ));
+            }
+        };
+        let mut moments = Vec::with_capacity(params.len());
+        for param in params.iter() {
+            let m = tensors.remove(&format!("exp_avg.{}", param.name));
+            let v = tensors.remove(&format!("exp_avg_sq.{}", param.name));
+            moments.push(match (m, v) {
+                (Some(m), Some(v)) => Some((m, v)),
+                // Every parameter gets its moments at the first step (a model trains all of
+                // its parameters or none): a parameter without them after a step means the
+                // state belongs to another model.
+                (None, None) if step == 0 => None,
+                (None, None) => {
+                    return Err(LmError::weights(
+                        path,
+                        &param.name,
+                        "has no moments after a step: the state is for another model",
+                    ));
+                }
+                _ => {
+                    return Err(LmError::weights(
+                        path,
+                        &param.name,
+                        "has one moment but not the other",
+                    ));
+                }
+            });
+        }
+        if let Some(name) = tensors.keys().next() {
+            return Err(LmError::weights(
+                path,
+                name,
+                "not a moment of this model's parameters",
+            ));
+        }
+        Self::from_state(params, config, &AdamWState { step, moments })
     }
 }

@@ -7,7 +7,7 @@ mod clip;
 mod schedule;
 
 pub use accumulate::GradAccumulator;
-pub use adamw::{AdamW, AdamWConfig};
+pub use adamw::{AdamW, AdamWConfig, AdamWState};
 pub use clip::clip_grad_norm;
 pub use schedule::LrSchedule;
 

@@ -124,10 +124,60 @@ fn accumulated_gradients_equal_the_full_batch<B: TestBackend>() -> exo_lm::Resul
     Ok(())
 }
 
+/// Three AdamW steps straight through, or one step, a save/load of weights and optimiser state
+/// into fresh objects, and two more steps: the weights agree bit for bit.
+fn saved_optimiser_state_continues_bit_for_bit<B: TestBackend>() -> exo_lm::Result<()> {
+    let config = AdamWConfig {
+        lr: 0.01,
+        weight_decay: 0.1,
+        ..AdamWConfig::default()
+    };
+    let batch = TokenBatch::right_padded(&sequences(), 0)?;
+    let step = |model: &exo_lm::CausalLm<B>, opt: &mut AdamW<B>| -> exo_lm::Result<()> {
+        let grads = model.params().grad(&model.nll_loss(&batch)?)?;
+        opt.step(model.params(), &grads, config.lr)
+    };
+    let straight = tiny::<B>(Architecture::Llama, true, 7, Mode::Trainable)?;
+    let mut opt = AdamW::new(straight.params(), config)?;
+    for _ in 0..3 {
+        step(&straight, &mut opt)?;
+    }
+
+    let dir = tempfile::tempdir().map_err(exo_lm::LmError::io("tempdir"))?;
+    let first = tiny::<B>(Architecture::Llama, true, 7, Mode::Trainable)?;
+    let mut opt = AdamW::new(first.params(), config)?;
+    step(&first, &mut opt)?;
+    first.save_pretrained(dir.path())?;
+    let state = dir.path().join("optimizer.safetensors");
+    opt.save(first.params(), &state)?;
+    drop((first, opt));
+    let resumed = exo_lm::CausalLm::<B>::from_pretrained(
+        dir.path(),
+        exo_core::DType::F32,
+        &B::cpu(),
+        Mode::Trainable,
+    )?;
+    let mut opt = AdamW::load(resumed.params(), config, &state)?;
+    assert_eq!(opt.steps(), 1);
+    for _ in 0..2 {
+        step(&resumed, &mut opt)?;
+    }
+    for (a, b) in straight.params().iter().zip(resumed.params().iter()) {
+        let (a, b) = (B::to_f32s(&a.tensor)?, B::to_f32s(&b.tensor)?);
+        let same = a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{} differs after resuming", a.len());
+    }
+    // A state for another model is refused.
+    let other = tiny::<B>(Architecture::Qwen2, false, 7, Mode::Trainable)?;
+    assert!(AdamW::load(other.params(), config, &state).is_err());
+    Ok(())
+}
+
 per_backend!(
     adamw_first_step_follows_the_formula,
     clipping_bounds_the_global_norm,
     accumulated_gradients_equal_the_full_batch,
+    saved_optimiser_state_continues_bit_for_bit,
 );
 
 #[test]
