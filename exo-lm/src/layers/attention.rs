@@ -40,6 +40,46 @@ pub fn attention_composite<B: ModelOps>(
     bias: &B::Tensor,
     scale: f64,
 ) -> Result<B::Tensor> {
+    let dims = attention_dims::<B>(q, k, v, bias)?;
+    let [n, _, _, tq, tk, _] = dims;
+    attention_with::<B>(q, k, v, dims, |raw| {
+        let scores = B::add(
+            &B::mul_scalar(raw, scale)?,
+            &B::reshape(bias, &[n, 1, 1, tq, tk])?,
+        )?;
+        B::softmax(&scores, 4)
+    })
+}
+
+/// The grouped-query attention of [`attention_composite`] (shapes already checked, as
+/// `[N, H, H_kv, Tq, Tk, D]`) with the probabilities computed by `probs` from the raw scores
+/// `q kᵀ` `[N, H_kv, G, Tq, Tk]` (before the scale and the bias): a backend with a fused masked
+/// softmax passes it here.
+pub(crate) fn attention_with<B: ModelOps>(
+    q: &B::Tensor,
+    k: &B::Tensor,
+    v: &B::Tensor,
+    [n, h, h_kv, tq, tk, d]: [usize; 6],
+    probs: impl FnOnce(&B::Tensor) -> Result<B::Tensor>,
+) -> Result<B::Tensor> {
+    let g = h / h_kv;
+    let grouped_q = B::reshape(q, &[n, h_kv, g * tq, d])?;
+    let raw = B::matmul(&grouped_q, &B::transpose(k, 2, 3)?)?;
+    let probs = probs(&B::reshape(&raw, &[n, h_kv, g, tq, tk])?)?;
+    let out = B::matmul(&B::reshape(&probs, &[n, h_kv, g * tq, tk])?, v)?;
+    B::reshape(&out, &[n, h, tq, d])
+}
+
+/// Checks the shapes of an attention call; returns `[N, H, H_kv, Tq, Tk, D]`.
+///
+/// # Errors
+/// As [`attention_composite`].
+pub(crate) fn attention_dims<B: ModelOps>(
+    q: &B::Tensor,
+    k: &B::Tensor,
+    v: &B::Tensor,
+    bias: &B::Tensor,
+) -> Result<[usize; 6]> {
     const OP: &str = "attention";
     let (q_dims, k_dims) = (B::dims(q), B::dims(k));
     let (&[n, h, tq, d], &[kn, h_kv, tk, kd]) = (q_dims.as_slice(), k_dims.as_slice()) else {
@@ -63,16 +103,7 @@ pub fn attention_composite<B: ModelOps>(
             &B::dims(bias),
         ));
     }
-    let g = h / h_kv;
-    let grouped_q = B::reshape(q, &[n, h_kv, g * tq, d])?;
-    let scores = B::mul_scalar(&B::matmul(&grouped_q, &B::transpose(k, 2, 3)?)?, scale)?;
-    let scores = B::add(
-        &B::reshape(&scores, &[n, h_kv, g, tq, tk])?,
-        &B::reshape(bias, &[n, 1, 1, tq, tk])?,
-    )?;
-    let probs = B::softmax(&scores, 4)?;
-    let out = B::matmul(&B::reshape(&probs, &[n, h_kv, g * tq, tk])?, v)?;
-    B::reshape(&out, &[n, h, tq, d])
+    Ok([n, h, h_kv, tq, tk, d])
 }
 
 /// The additive attention bias `[N, 1, Tq, Tk]` (row-major, flattened) for queries at cache

@@ -1,10 +1,15 @@
-//! [`ModelOps`] for [`Candle`]: candle-core ops that all have a backward pass (no candle-nn).
+//! [`ModelOps`] for [`Candle`]: candle-core ops that all have a backward pass (no candle-nn),
+//! and on the CPU the fused kernels of `candle_kernels` (masked softmax, RMSNorm), which have
+//! their own.
 
 use candle_core::{Tensor, Var};
 use exo_candle::{Candle, from_candle};
 use exo_core::{Error, Result};
 
 use super::ModelOps;
+use super::candle_kernels::{rms_norm::rms_norm, softmax::masked_softmax, supported};
+use crate::layers::attention::{attention_composite, attention_dims, attention_with};
+use crate::layers::rms_norm::rms_norm_composite;
 
 /// candle's CPU matmul takes contiguous operands, or a rank-2 operand transposed in place (the
 /// layout of `weight.t()`); anything else is copied into a contiguous buffer first.
@@ -101,5 +106,25 @@ impl ModelOps for Candle {
             Some(b) => y.broadcast_add(b).map_err(from_candle(OP)),
             None => Ok(y),
         }
+    }
+
+    // One fused pass per row on the CPU (f32/f64); the composite elsewhere.
+    fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+        if supported(x) && supported(weight) && x.dtype() == weight.dtype() {
+            rms_norm(x, weight, eps).map_err(from_candle("rms_norm"))
+        } else {
+            rms_norm_composite::<Self>(x, weight, eps)
+        }
+    }
+
+    // The scale, the mask bias and the softmax as one fused kernel on the CPU (f32/f64).
+    fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor, scale: f64) -> Result<Tensor> {
+        if !(supported(q) && supported(bias) && q.dtype() == bias.dtype()) {
+            return attention_composite::<Self>(q, k, v, bias, scale);
+        }
+        let dims = attention_dims::<Self>(q, k, v, bias)?;
+        attention_with::<Self>(q, k, v, dims, |raw| {
+            masked_softmax(raw, bias, scale).map_err(from_candle("attention"))
+        })
     }
 }

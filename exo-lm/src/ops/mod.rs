@@ -13,6 +13,8 @@
 
 #[cfg(feature = "candle")]
 mod candle;
+#[cfg(feature = "candle")]
+mod candle_kernels;
 #[cfg(feature = "tch")]
 mod tch;
 

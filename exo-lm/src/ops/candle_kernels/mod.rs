@@ -1,0 +1,45 @@
+//! Fused CPU kernels for candle, each with its own backward pass (candle-nn's fused ops have
+//! none): the masked softmax of attention and RMSNorm. The composites they replace take 6–8
+//! passes over their tensors forward and as many backward; these take 2–3.
+//!
+//! Every kernel runs on contiguous f32 or f64 storage on the CPU; [`super::candle`] falls back to
+//! the composites elsewhere (CUDA, other dtypes).
+
+pub(crate) mod real;
+pub(crate) mod rms_norm;
+pub(crate) mod softmax;
+
+use candle_core::{CpuStorage, Layout};
+
+/// The contiguous slice of `data` that `layout` covers.
+pub(crate) fn contiguous<'a, T>(
+    data: &'a [T],
+    layout: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a [T]> {
+    layout
+        .contiguous_offsets()
+        .and_then(|(start, end)| data.get(start..end))
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: expected a contiguous tensor")))
+}
+
+/// Whether the fused kernels can run on `t` (CPU, f32 or f64).
+pub(crate) fn supported(t: &candle_core::Tensor) -> bool {
+    t.device().is_cpu() && matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+}
+
+/// The error for storage of another dtype.
+pub(crate) fn unsupported(op: &str, storage: &CpuStorage) -> candle_core::Error {
+    candle_core::Error::Msg(format!(
+        "{op}: only f32 and f64 are supported, not {:?}",
+        storage_dtype(storage)
+    ))
+}
+
+fn storage_dtype(storage: &CpuStorage) -> &'static str {
+    match storage {
+        CpuStorage::F32(_) => "f32",
+        CpuStorage::F64(_) => "f64",
+        _ => "this dtype",
+    }
+}
