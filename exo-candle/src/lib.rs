@@ -27,6 +27,7 @@
 
 mod autodiff;
 mod error;
+mod logps;
 mod ops;
 
 pub use error::from_candle;

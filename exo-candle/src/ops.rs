@@ -272,4 +272,22 @@ impl TensorOps for Candle {
     fn detach(t: &Tensor) -> Result<Tensor> {
         Ok(t.detach())
     }
+
+    // Fused candle kernels with exact backward passes. (Not `relu`: candle's gradient is
+    // `[t ≥ 0]`, 1 at the kink, where exo-core's default and libtorch give 0. Not `expm1` or
+    // `log1p`: candle has neither, so exo-core's accurate defaults run.)
+
+    fn square(t: &Tensor) -> Result<Tensor> {
+        t.sqr().map_err(from_candle("square"))
+    }
+
+    // One fused pass per row of logits on the CPU, with its own backward pass (see `logps.rs`).
+    fn sequence_logps(
+        logits: &Tensor,
+        ids: &Tensor,
+        mask: &Tensor,
+        temperature: f64,
+    ) -> Result<Tensor> {
+        crate::logps::sequence_logps(logits, ids, mask, temperature)
+    }
 }

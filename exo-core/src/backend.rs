@@ -5,7 +5,8 @@
 //! fallible and returns [`crate::Result`]; adapters never panic on a library error.
 //!
 //! The primitives are the small set that the objectives and `sequence_logps` need. The stable
-//! composites (`logsumexp` with a max shift, `log_softmax`, `log_sigmoid`, `softplus`, `sigmoid`)
+//! composites (`logsumexp` with a max shift, `log_softmax`, `log_sigmoid`, `softplus`, `sigmoid`,
+//! and the elementwise `relu`, `square`, `expm1`, `log1p`)
 //! are default methods written once from the primitives; a backend may override any of them with
 //! a fused kernel that computes the same function with a correct gradient.
 
@@ -320,6 +321,142 @@ pub trait TensorOps: Copy + Default + Debug + Send + Sync + 'static {
     fn sigmoid(t: &Self::Tensor) -> Result<Self::Tensor> {
         Self::exp(&Self::log_sigmoid(t)?)
     }
+
+    /// `relu(t) = max(t, 0)`, with the gradient `[t > 0]` (0 at the kink, as libtorch).
+    ///
+    /// ```text
+    /// relu(t) = t where t > 0, else 0        [t > 0] = 1 − [−t ≥ 0]
+    /// ```
+    ///
+    /// # Errors
+    /// If an op fails.
+    fn relu(t: &Self::Tensor) -> Result<Self::Tensor> {
+        let positive = Self::detach(&Self::add_scalar(
+            &Self::neg(&Self::ge_scalar(&Self::neg(t)?, 0.0)?)?,
+            1.0,
+        )?)?;
+        Self::select(&positive, t, &zeros_like::<Self>(t)?)
+    }
+
+    /// `t²`.
+    ///
+    /// # Errors
+    /// If an op fails.
+    fn square(t: &Self::Tensor) -> Result<Self::Tensor> {
+        Self::mul(t, t)
+    }
+
+    /// `eᵗ − 1`, accurate to a few ulps also where `|t|` is tiny (where `exp(t) − 1` cancels).
+    ///
+    /// ```text
+    /// value:    −1 ≤ t < 1:  (u − 1)·t / log u,  u = fl(eᵗ)   (Kahan; t itself where u = 1)
+    ///           otherwise:   eᵗ − 1                            (no cancellation)
+    /// gradient: eᵗ, exactly
+    /// ```
+    ///
+    /// Kahan's quotient cancels the rounding error of `u` between numerator and denominator. It
+    /// is added as a detached correction to `eᵗ − 1`, so autodiff sees only `eᵗ − 1` and its
+    /// exact derivative `eᵗ`.
+    ///
+    /// # Errors
+    /// If an op fails.
+    fn expm1(t: &Self::Tensor) -> Result<Self::Tensor> {
+        let naive = Self::add_scalar(&Self::exp(t)?, -1.0)?;
+        let x = Self::detach(t)?;
+        let zero = zeros_like::<Self>(&x)?;
+        // −1 ≤ x < 1 (as [x ≥ −1] − [x ≥ 1]); elsewhere x is replaced by 1/2 so that no branch
+        // sees inf or NaN.
+        let small = Self::sub(&Self::ge_scalar(&x, -1.0)?, &Self::ge_scalar(&x, 1.0)?)?;
+        let xs = Self::select(&small, &x, &Self::add_scalar(&zero, 0.5)?)?;
+        let u = Self::exp(&xs)?;
+        let u_minus_1 = Self::add_scalar(&u, -1.0)?;
+        let unit = is_one::<Self>(&u)?;
+        let log_u = Self::select(&unit, &Self::add_scalar(&zero, 1.0)?, &Self::log(&u)?)?;
+        let kahan = Self::select(
+            &unit,
+            &xs,
+            &Self::div(&Self::mul(&u_minus_1, &xs)?, &log_u)?,
+        )?;
+        let naive_value = Self::detach(&naive)?;
+        let correction = Self::select(&small, &Self::sub(&kahan, &naive_value)?, &zero)?;
+        Self::add(&naive, &Self::detach(&correction)?)
+    }
+
+    /// `log(1 + t)`, accurate to a few ulps also where `|t|` is tiny (where `log(1 + t)` loses
+    /// the digits of `t`).
+    ///
+    /// ```text
+    /// value:    −1/2 ≤ t < 1/2:  t · log u / (u − 1),  u = fl(1 + t)   (Kahan; t where u = 1)
+    ///           otherwise:       log(1 + t)
+    /// gradient: 1 / (1 + t)
+    /// ```
+    ///
+    /// As in [`TensorOps::expm1`], the accurate value enters as a detached correction.
+    ///
+    /// # Errors
+    /// If an op fails.
+    fn log1p(t: &Self::Tensor) -> Result<Self::Tensor> {
+        let naive = Self::log(&Self::add_scalar(t, 1.0)?)?;
+        let x = Self::detach(t)?;
+        let zero = zeros_like::<Self>(&x)?;
+        // −1/2 ≤ x < 1/2 (as [x ≥ −1/2] − [x ≥ 1/2]).
+        let small = Self::sub(&Self::ge_scalar(&x, -0.5)?, &Self::ge_scalar(&x, 0.5)?)?;
+        let xs = Self::select(&small, &x, &zero)?;
+        let u = Self::add_scalar(&xs, 1.0)?;
+        let u_minus_1 = Self::add_scalar(&u, -1.0)?;
+        let unit = is_one::<Self>(&u)?;
+        let denominator = Self::select(&unit, &Self::add_scalar(&zero, 1.0)?, &u_minus_1)?;
+        let kahan = Self::select(
+            &unit,
+            &xs,
+            &Self::div(&Self::mul(&xs, &Self::log(&u)?)?, &denominator)?,
+        )?;
+        let naive_value = Self::detach(&naive)?;
+        let correction = Self::select(&small, &Self::sub(&kahan, &naive_value)?, &zero)?;
+        Self::add(&naive, &Self::detach(&correction)?)
+    }
+
+    // ----- sequence log-probabilities (default method; a backend may override) ----------------
+
+    /// The masked per-sequence log-probabilities of [`crate::sequence_logps`] (which calls this;
+    /// see it for the formula and shapes).
+    ///
+    /// The default is [`crate::logps::sequence_logps_chunked`] over slices of at most
+    /// [`crate::logps::CHUNK_ELEMENTS`] logits, so that its temporaries stay a small fraction of
+    /// the logits. A backend may override it with a kernel that computes the same function with
+    /// a correct gradient (candle: one fused pass; libtorch: slices through `split`, whose
+    /// backward pass writes one gradient tensor instead of one per slice); an override checks
+    /// its inputs with [`crate::logps::check_sequence_inputs`].
+    ///
+    /// # Errors
+    /// As [`crate::sequence_logps`].
+    fn sequence_logps(
+        logits: &Self::Tensor,
+        ids: &Self::Index,
+        mask: &Self::Tensor,
+        temperature: f64,
+    ) -> Result<Self::Tensor> {
+        crate::logps::sequence_logps_chunked::<Self>(
+            logits,
+            ids,
+            mask,
+            temperature,
+            crate::logps::CHUNK_ELEMENTS,
+        )
+    }
+}
+
+/// Zeros of `t`'s shape, dtype and device, finite even where `t` is not (`[t ≥ 0] · 0`).
+fn zeros_like<B: TensorOps>(t: &B::Tensor) -> Result<B::Tensor> {
+    B::detach(&B::mul_scalar(&B::ge_scalar(t, 0.0)?, 0.0)?)
+}
+
+/// Mask `1.0` where `t = 1` exactly (`[t ≥ 1] · [−t ≥ −1]`), detached.
+fn is_one<B: TensorOps>(t: &B::Tensor) -> Result<B::Tensor> {
+    B::detach(&B::mul(
+        &B::ge_scalar(t, 1.0)?,
+        &B::ge_scalar(&B::neg(t)?, -1.0)?,
+    )?)
 }
 
 /// Reverse-mode differentiation on top of [`TensorOps`].

@@ -78,6 +78,14 @@ pub enum Error {
         /// What is wrong with the input.
         message: String,
     },
+    /// An objective spec (`exo:1.0,sft:0.2`) that does not parse or names an unknown objective.
+    #[error("invalid objective spec {spec:?}: {message}")]
+    ObjectiveSpec {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// An error raised by a tensor library, wrapped with the exo op that called it.
     #[error("{backend} backend, op {op}: {message}")]
     Backend {

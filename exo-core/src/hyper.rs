@@ -84,6 +84,121 @@ impl LabelSmoothing {
     }
 }
 
+/// The assumed rate of flipped preference labels of robust DPO, in `[0, 0.5)` (TRL's
+/// `label_smoothing` for `loss_type="robust"`). At 0.5 the labels carry no information and the
+/// unbiased loss divides by `1 − 2ε = 0`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct FlipRate(f64);
+
+impl FlipRate {
+    /// Checks `value` under the user-facing `name`.
+    ///
+    /// # Errors
+    /// [`Error::HyperParameter`] unless `0 ≤ value < 0.5`.
+    pub fn new(name: &'static str, value: f64) -> Result<Self> {
+        if (0.0..0.5).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(Error::HyperParameter {
+                name,
+                value,
+                requirement: "in [0, 0.5)",
+            })
+        }
+    }
+
+    /// The value.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// A finite, non-negative offset (SimPO's target reward margin γ).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct NonNegative(f64);
+
+impl NonNegative {
+    /// Checks `value` under the user-facing `name`.
+    ///
+    /// # Errors
+    /// [`Error::HyperParameter`] unless `value` is finite and `≥ 0`.
+    pub fn new(name: &'static str, value: f64) -> Result<Self> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(Self(value))
+        } else {
+            Err(Error::HyperParameter {
+                name,
+                value,
+                requirement: "finite and >= 0",
+            })
+        }
+    }
+
+    /// The value.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// Any finite value (BCO's reward shift δ).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Finite(f64);
+
+impl Finite {
+    /// Checks `value` under the user-facing `name`.
+    ///
+    /// # Errors
+    /// [`Error::HyperParameter`] if `value` is NaN or infinite.
+    pub fn new(name: &'static str, value: f64) -> Result<Self> {
+        if value.is_finite() {
+            Ok(Self(value))
+        } else {
+            Err(Error::HyperParameter {
+                name,
+                value,
+                requirement: "finite",
+            })
+        }
+    }
+
+    /// The value.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// The weight of one term of a [`Mixture`](crate::objective::Mixture): finite and `> 0`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Weight(f64);
+
+impl Weight {
+    /// The weight 1.
+    pub fn one() -> Self {
+        Self(1.0)
+    }
+
+    /// Checks `value` under the user-facing `name`.
+    ///
+    /// # Errors
+    /// [`Error::HyperParameter`] if `value` is not finite or not `> 0`.
+    pub fn new(name: &'static str, value: f64) -> Result<Self> {
+        if value.is_finite() && value > 0.0 {
+            Ok(Self(value))
+        } else {
+            Err(Error::HyperParameter {
+                name,
+                value,
+                requirement: "finite and > 0",
+            })
+        }
+    }
+
+    /// The value.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +238,24 @@ mod tests {
         assert!(LabelSmoothing::new("label_smoothing", 0.0).is_ok());
         assert!(LabelSmoothing::new("label_smoothing", 0.5).is_ok());
         assert!(LabelSmoothing::new("label_smoothing", 0.51).is_err());
+    }
+
+    #[test]
+    fn flip_rate_excludes_one_half() {
+        assert!(FlipRate::new("label_smoothing", 0.0).is_ok());
+        assert!(FlipRate::new("label_smoothing", 0.49).is_ok());
+        for bad in [0.5, -0.01, f64::NAN] {
+            assert!(FlipRate::new("label_smoothing", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn offsets_and_weights_are_checked() {
+        assert!(NonNegative::new("simpo_gamma", 0.0).is_ok());
+        assert!(NonNegative::new("simpo_gamma", -0.1).is_err());
+        assert!(Finite::new("bco_delta", -3.0).is_ok());
+        assert!(Finite::new("bco_delta", f64::INFINITY).is_err());
+        assert!(Weight::new("weight", 0.2).is_ok());
+        assert!(Weight::new("weight", 0.0).is_err());
     }
 }

@@ -6,7 +6,10 @@
 //!
 //! * [`TensorOps`] / [`Autodiff`]: the backend traits, implemented by zero-sized markers
 //!   ([`NdArray`] here, `exo_candle::Candle`, `exo_tch::LibTorch`).
-//! * [`objective`]: [`Exo`], [`ExoPair`], [`Dpo`], [`DpoRw`] on `[batch, K]` log-ratios.
+//! * [`objective`]: [`Exo`], [`ExoPair`], [`Dpo`], [`DpoRw`] and the rest of the DPO family (IPO,
+//!   hinge, robust, NCA, BCO, SPPO, AOT, APO, DiscoPOP, SimPO, ORPO, the SFT term) on `[batch, K]`
+//!   log-ratios (and log-probs and lengths where they need them), weighted [`Mixture`]s of them,
+//!   and the [`ObjectiveSpec`] parser (`exo:1.0,sft:0.2`) with the [`ObjectiveKind`] catalog.
 //! * [`sequence_logps`]: masked per-sequence log-probs from `[N, T, V]` logits.
 //! * [`oracle`]: every loss and its closed-form gradient in plain `f64`.
 //! * `testing` (feature): proptest strategies, finite differences, tolerances and the property
@@ -42,7 +45,7 @@ mod backend;
 mod dtype;
 mod error;
 pub mod hyper;
-mod logps;
+pub mod logps;
 mod ndarray_backend;
 pub mod objective;
 pub mod oracle;
@@ -54,4 +57,7 @@ pub use dtype::DType;
 pub use error::{Error, Result};
 pub use logps::sequence_logps;
 pub use ndarray_backend::{Cpu, NdArray, NdIndex, NdTensor};
-pub use objective::{AnyObjective, Dpo, DpoRw, Exo, ExoPair, Groups, Objective, ObjectiveOutput};
+pub use objective::{
+    AnyObjective, Dpo, DpoRw, Exo, ExoPair, Groups, Mixture, Objective, ObjectiveConfig,
+    ObjectiveKind, ObjectiveOutput, ObjectiveSpec,
+};

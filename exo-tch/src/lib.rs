@@ -27,6 +27,7 @@
 
 mod autodiff;
 mod error;
+mod logps;
 mod ops;
 mod tensor;
 

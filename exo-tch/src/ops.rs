@@ -358,4 +358,31 @@ impl TensorOps for LibTorch {
     fn log_sigmoid(t: &TchTensor) -> Result<TchTensor> {
         unary("log_sigmoid", t, Tensor::f_log_sigmoid)
     }
+
+    fn relu(t: &TchTensor) -> Result<TchTensor> {
+        // Gradient [t > 0]: 0 at the kink, as exo-core's default.
+        unary("relu", t, Tensor::f_relu)
+    }
+
+    fn square(t: &TchTensor) -> Result<TchTensor> {
+        unary("square", t, Tensor::f_square)
+    }
+
+    fn expm1(t: &TchTensor) -> Result<TchTensor> {
+        unary("expm1", t, Tensor::f_expm1)
+    }
+
+    fn log1p(t: &TchTensor) -> Result<TchTensor> {
+        unary("log1p", t, Tensor::f_log1p)
+    }
+
+    // Slices of positions through one `split` (see `logps.rs`).
+    fn sequence_logps(
+        logits: &TchTensor,
+        ids: &TchTensor,
+        mask: &TchTensor,
+        temperature: f64,
+    ) -> Result<TchTensor> {
+        crate::logps::sequence_logps(logits, ids, mask, temperature)
+    }
 }

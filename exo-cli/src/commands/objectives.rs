@@ -1,8 +1,11 @@
-//! `exo objectives`: what each objective computes, and its defaults.
+//! `exo objectives`: every objective with its formula, source and defaults, one line each,
+//! straight from exo-core's catalog ([`exo_core::ObjectiveKind::ALL`]) so the two cannot drift.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
+use exo_core::{ObjectiveConfig, ObjectiveKind};
 
 /// Arguments of `exo objectives`.
 #[derive(Debug, Args)]
@@ -12,57 +15,60 @@ pub struct ObjectivesArgs {
     pub json: bool,
 }
 
-struct Row {
-    name: &'static str,
-    input: &'static str,
-    loss: &'static str,
-    defaults: &'static str,
+/// `beta = 0.1, label_smoothing = 0` for the hyper-parameters `kind` reads, at their defaults.
+fn defaults(kind: ObjectiveKind, config: &ObjectiveConfig) -> String {
+    let info = kind.info();
+    if info.hyper.is_empty() {
+        return "no hyper-parameters".to_owned();
+    }
+    info.hyper
+        .iter()
+        .map(|h| format!("{} = {}", h.name(), h.value(config)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-const ROWS: [Row; 4] = [
-    Row {
-        name: "exo",
-        input: "K >= 2 completions with rewards",
-        loss: "KL(softmax(beta_pi f) || softmax(r / beta_r))  (reverse KL, mode-seeking)",
-        defaults: "beta_pi = 0.1, beta_r = 0.1",
-    },
-    Row {
-        name: "exo-pair",
-        input: "pairs (chosen, rejected)",
-        loss: "KL((s(z), s(-z)) || (1 - eps, eps)),  z = beta_pi (f_w - f_l)",
-        defaults: "beta_pi = 0.1, eps = 1e-3 (official code: log-labels (0, -10))",
-    },
-    Row {
-        name: "dpo",
-        input: "pairs (chosen, rejected)",
-        loss: "-(1 - eps) log s(z) - eps log s(-z),  z = beta (f_w - f_l)",
-        defaults: "beta = 0.1, label smoothing eps = 0",
-    },
-    Row {
-        name: "dpo-rw",
-        input: "K >= 2 completions with rewards",
-        loss: "-sum softmax(r / beta_r) log softmax(beta_pi f)  (forward KL, mean-seeking)",
-        defaults: "beta_pi = 0.1, beta_r = 0.1",
-    },
-];
-
-/// Prints the table (or JSON lines).
+/// Prints the table (or JSON lines). A closed pipe (`exo objectives | head`) ends it quietly.
 pub fn run(args: &ObjectivesArgs) -> anyhow::Result<ExitCode> {
-    for row in &ROWS {
+    let config = ObjectiveConfig::default();
+    let mut text = String::new();
+    for kind in ObjectiveKind::ALL {
+        let info = kind.info();
         if args.json {
-            println!(
-                "{{\"name\":\"{}\",\"input\":\"{}\",\"loss\":\"{}\",\"defaults\":\"{}\"}}",
-                row.name, row.input, row.loss, row.defaults
-            );
+            let hyper: serde_json::Map<String, serde_json::Value> = info
+                .hyper
+                .iter()
+                .map(|h| (h.name().to_owned(), h.value(&config).into()))
+                .collect();
+            let row = serde_json::json!({
+                "name": info.name,
+                "aliases": info.aliases,
+                "formula": info.formula,
+                "source": info.source,
+                "input": info.input,
+                "defaults": hyper,
+            });
+            text.push_str(&format!("{row}\n"));
         } else {
-            println!(
-                "{:<9} {}\n          input:    {}\n          defaults: {}\n",
-                row.name, row.loss, row.input, row.defaults
-            );
+            text.push_str(&format!(
+                "{:<13} {}  [{}; {}]  ({})\n",
+                info.name,
+                info.formula,
+                info.source,
+                info.input,
+                defaults(kind, &config)
+            ));
         }
     }
-    println!(
-        "f = log pi_theta(y|x) - log pi_ref(y|x), summed over completion tokens; s = sigmoid."
-    );
-    Ok(ExitCode::SUCCESS)
+    if !args.json {
+        text.push_str(
+            "\nf = log π_θ(y|x) − log π_ref(y|x) summed over completion tokens; pairs chosen w, \
+             rejected l; |y| tokens; ā = log π_θ(y|x)/|y|; σ = sigmoid; loss = mean over groups.\n\
+             Mixtures: NAME[:WEIGHT],... e.g. exo:1.0,sft:0.2 (weights > 0, default 1).\n",
+        );
+    }
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -154,6 +154,15 @@ where
     a.mapv(|x| f(x, v))
 }
 
+/// `x` if `x > 0`, else 0 (NaN stays NaN).
+fn relu_element<F: Float>(x: F) -> F {
+    if x > F::zero() || x.is_nan() {
+        x
+    } else {
+        F::zero()
+    }
+}
+
 fn keep<F>(a: ArrayD<F>, axis: Axis, keepdim: bool) -> ArrayD<F> {
     if keepdim { a.insert_axis(axis) } else { a }
 }
@@ -464,6 +473,24 @@ impl TensorOps for NdArray {
 
     fn detach(t: &NdTensor) -> Result<NdTensor> {
         Ok(t.clone())
+    }
+
+    // The elementwise composites straight from `num_traits::Float` (no autodiff to keep exact).
+
+    fn relu(t: &NdTensor) -> Result<NdTensor> {
+        Ok(map_float!(t, |a| a.mapv(relu_element)))
+    }
+
+    fn square(t: &NdTensor) -> Result<NdTensor> {
+        Ok(map_float!(t, |a| a.mapv(|x| x * x)))
+    }
+
+    fn expm1(t: &NdTensor) -> Result<NdTensor> {
+        Ok(map_float!(t, |a| a.mapv(Float::exp_m1)))
+    }
+
+    fn log1p(t: &NdTensor) -> Result<NdTensor> {
+        Ok(map_float!(t, |a| a.mapv(Float::ln_1p)))
     }
 }
 

@@ -1,27 +1,31 @@
-//! DPO on preference pairs, with optional label smoothing (cDPO).
+//! DPO on preference pairs, with optional label smoothing (cDPO), on summed or length-normalised
+//! margins.
 
-use super::{
-    Groups, Objective, ObjectiveOutput, finish, pair_diagnostics, pair_labels, stack_pair,
-};
+use super::pair::{finish_pair, scores, smoothed_logistic};
+use super::{Groups, Objective, ObjectiveOutput};
 use crate::hyper::{Beta, LabelSmoothing};
-use crate::oracle::{self, HostGroups, OracleOutput};
+use crate::oracle::{self, HostGroups, Margin, OracleOutput};
 use crate::{Result, TensorOps};
 
 /// DPO (Rafailov et al., 2023), the sigmoid loss on the implied-reward margin, with conservative
 /// label smoothing ε (cDPO; TRL's `label_smoothing`, 0 by default).
 ///
 /// ```text
-/// z = β (f_w − f_l)
+/// z = β (f_w − f_l)                       (dpo; TRL's sigmoid)
+/// z = β (f_w/|y_w| − f_l/|y_l|)           (dpo_norm; TRL's sigmoid_norm)
 /// L = mean over pairs of −(1 − ε) log σ(z) − ε log σ(−z)
-/// ∂L/∂f_w = −∂L/∂f_l = β (σ(z) − (1 − ε)) / batch
+/// ∂L/∂f_w = −∂L/∂f_l = β (σ(z) − (1 − ε)) / batch        (divided by |y| for dpo_norm)
 /// ```
 ///
 /// It is the cross-entropy of `p_f = (σ(z), σ(−z))` under the label `(1 − ε, ε)`: the forward
-/// direction that EXO reverses. Shapes: log-ratios `[batch, 2]`, chosen in column 0.
+/// direction that EXO reverses. On reference-free groups ([`Groups::reference_free`]) it is
+/// reference-free DPO. Shapes: log-ratios `[batch, 2]`, chosen in column 0 (and lengths
+/// `[batch, 2]` for `dpo_norm`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dpo {
     beta: Beta,
     label_smoothing: LabelSmoothing,
+    margin: Margin,
 }
 
 impl Dpo {
@@ -38,9 +42,19 @@ impl Dpo {
     /// # Errors
     /// If β is not finite and positive or ε is outside [0, 0.5].
     pub fn with_label_smoothing(beta: f64, label_smoothing: f64) -> Result<Self> {
+        Self::with_margin(beta, label_smoothing, Margin::Summed)
+    }
+
+    /// (c)DPO on the margin of `margin`: [`Margin::LengthNormalised`] is TRL's `sigmoid_norm`
+    /// (`dpo_norm` here).
+    ///
+    /// # Errors
+    /// If β is not finite and positive or ε is outside [0, 0.5].
+    pub fn with_margin(beta: f64, label_smoothing: f64, margin: Margin) -> Result<Self> {
         Ok(Self {
             beta: Beta::new("beta", beta)?,
             label_smoothing: LabelSmoothing::new("label_smoothing", label_smoothing)?,
+            margin,
         })
     }
 
@@ -48,11 +62,19 @@ impl Dpo {
     pub fn label_smoothing(&self) -> f64 {
         self.label_smoothing.get()
     }
+
+    /// How the margin is formed.
+    pub fn margin(&self) -> Margin {
+        self.margin
+    }
 }
 
 impl Objective for Dpo {
     fn name(&self) -> &'static str {
-        "dpo"
+        match self.margin {
+            Margin::Summed => "dpo",
+            Margin::LengthNormalised => "dpo_norm",
+        }
     }
 
     fn beta(&self) -> f64 {
@@ -63,30 +85,32 @@ impl Objective for Dpo {
         false
     }
 
+    fn needs_lengths(&self) -> bool {
+        self.margin == Margin::LengthNormalised
+    }
+
     fn forward<B: TensorOps>(&self, groups: &Groups<B>) -> Result<ObjectiveOutput<B>> {
-        let (chosen, rejected) = groups.pair_columns(self.name())?;
+        let (chosen, rejected) = scores(groups, self.name(), self.margin)?;
         let z = B::mul_scalar(&B::sub(&chosen, &rejected)?, self.beta())?;
         let eps = self.label_smoothing();
-        let ls_w = B::log_sigmoid(&z)?;
-        let ls_l = B::log_sigmoid(&B::neg(&z)?)?;
-        let mut per_group = B::mul_scalar(&ls_w, -(1.0 - eps))?;
-        if eps > 0.0 {
-            per_group = B::sub(&per_group, &B::mul_scalar(&ls_l, eps)?)?;
-        }
-        let batch = groups.batch();
-        let p_f = stack_pair::<B>(&B::exp(&ls_w)?, &B::exp(&ls_l)?, batch)?;
-        let p_r = pair_labels::<B>(&z, 1.0 - eps, eps, batch)?;
-        finish(
-            &per_group,
-            &p_f,
-            &p_r,
+        let per_group = smoothed_logistic::<B>(&z, eps)?;
+        finish_pair(
             groups,
+            self.name(),
+            &per_group,
             self.beta(),
-            Some(pair_diagnostics(&z)?),
+            None,
+            (1.0 - eps, eps),
+            Vec::new(),
         )
     }
 
     fn oracle(&self, groups: &HostGroups) -> Result<OracleOutput> {
-        oracle::dpo(groups, self.beta(), self.label_smoothing())
+        match self.margin {
+            Margin::Summed => oracle::dpo(groups, self.beta(), self.label_smoothing()),
+            Margin::LengthNormalised => {
+                oracle::dpo_norm(groups, self.beta(), self.label_smoothing())
+            }
+        }
     }
 }

@@ -4,53 +4,139 @@
 //! | --- | --- | --- | --- |
 //! | [`Exo`] | K ≥ 2, rewards | `KL(softmax(β_π f) ‖ softmax(r/β_r))` | reverse KL (mode-seeking) |
 //! | [`ExoPair`] | K = 2 | `KL((σ(z), σ(−z)) ‖ (1−ε, ε))`, `z = β_π (f_w − f_l)` | reverse KL |
-//! | [`Dpo`] | K = 2 | `−(1−ε) log σ(z) − ε log σ(−z)` | forward KL |
+//! | [`Dpo`] | K = 2 | `−(1−ε) log σ(z) − ε log σ(−z)` (also on `h̄`, TRL's `sigmoid_norm`) | forward KL |
 //! | [`DpoRw`] | K ≥ 2, rewards | `−Σ softmax(r/β_r) · log softmax(β_π f)` | forward KL |
+//!
+//! and the rest of the DPO family (`../shared/docs/peers.md` §3): [`Ipo`], [`Hinge`],
+//! [`Robust`], [`NcaPair`], [`BcoPair`] (with [`BcoRunningMean`]), [`SppoHard`], [`Apo`],
+//! [`Aot`], [`DiscoPop`], the reference-free [`SimPo`] and [`Orpo`], the [`Sft`] term, and
+//! weighted [`Mixture`]s of any of them, built from an [`ObjectiveSpec`] such as
+//! `exo:1.0,sft:0.2`. [`ObjectiveKind::ALL`] lists every name with its formula, source and
+//! defaults.
+//!
+//! Notation: `f = log π_θ(y|x) − log π_ref(y|x)` (summed over completion tokens), pairs chosen
+//! `w` first and rejected `l`, `h = f_w − f_l`, `|y|` a completion's length in tokens,
+//! `h̄ = f_w/|y_w| − f_l/|y_l|` and `ā = log π_θ(y|x)/|y|` (mean token log-prob).
 //!
 //! Every objective reduces by the **mean over groups** of the per-group value, as the official
 //! EXO code does (no division by K), and has an f64 [`oracle`](crate::oracle) with its
 //! closed-form gradient.
 
+mod aot;
+mod apo;
+mod bco;
+mod catalog;
+mod discopop;
 mod dpo;
 mod dpo_rw;
 mod exo;
 mod exo_pair;
 mod groups;
+mod hinge;
+mod ipo;
+mod mixture;
+mod nca;
+mod orpo;
+mod pair;
+mod robust;
+mod sft;
+mod simpo;
+mod spec;
+mod sppo;
 
+pub use aot::{Aot, AotPairing};
+pub use apo::Apo;
+pub use bco::{BcoPair, BcoRunningMean};
+pub use catalog::{Hyper, ObjectiveInfo, ObjectiveKind};
+pub use discopop::DiscoPop;
 pub use dpo::Dpo;
 pub use dpo_rw::DpoRw;
 pub use exo::Exo;
 pub use exo_pair::ExoPair;
 pub use groups::Groups;
+pub use hinge::Hinge;
+pub use ipo::Ipo;
+pub use mixture::Mixture;
+pub use nca::NcaPair;
+pub use orpo::Orpo;
+pub use robust::Robust;
+pub use sft::Sft;
+pub use simpo::SimPo;
+pub use spec::{ObjectiveConfig, ObjectiveSpec, SpecTerm};
+pub use sppo::SppoHard;
 
 use std::fmt;
 
 use crate::oracle::{HostGroups, OracleOutput};
 use crate::{Result, TensorOps};
 
-/// An alignment objective: a loss on [`Groups`] of log-ratios, and its f64 oracle.
+/// An alignment objective: a loss on [`Groups`] of log-ratios (and, for some, log-probs and
+/// lengths), and its f64 oracle.
 pub trait Objective: fmt::Debug + Send + Sync {
-    /// The objective's name as the CLI and metrics spell it (`exo`, `exo_pair`, `dpo`, `dpo_rw`).
+    /// The objective's name as the CLI and metrics spell it (`exo`, `exo_pair`, `dpo`, `dpo_rw`,
+    /// …; see [`ObjectiveKind`]).
     fn name(&self) -> &'static str;
 
     /// The coefficient β that multiplies the log-ratios (β_π, or DPO's β). Implied rewards are
-    /// `β · f`.
+    /// `β · f` (for the reference-free SimPO and ORPO, `β · ā`).
     fn beta(&self) -> f64;
 
-    /// Whether the objective reads rewards (otherwise it is pairwise, chosen first).
+    /// Whether the objective reads rewards (otherwise it is pairwise, chosen first, or the SFT
+    /// term).
     fn needs_rewards(&self) -> bool;
+
+    /// Whether the objective reads the reference model at all. `false` for the reference-free
+    /// objectives (SimPO, ORPO, the SFT term): training skips the reference forward pass and
+    /// builds their input with [`Groups::reference_free`].
+    fn needs_reference(&self) -> bool {
+        true
+    }
+
+    /// Whether the objective reads the policy's log-probs themselves, not only the log-ratios
+    /// (SimPO, ORPO, paired AOT, the SFT term): build the input with [`Groups::from_logps`] or
+    /// [`Groups::reference_free`].
+    fn needs_policy_logps(&self) -> bool {
+        false
+    }
+
+    /// Whether the objective reads completion lengths ([`Groups::with_lengths`]).
+    fn needs_lengths(&self) -> bool {
+        false
+    }
+
+    /// The scale of the input (log-ratio or log-prob) over which the loss changes shape: `1/β`
+    /// for most objectives, less where a hyper-parameter sharpens the loss (DiscoPOP: `τ/β`).
+    /// Finite-difference checks step well inside it.
+    fn input_scale(&self) -> f64 {
+        1.0 / self.beta()
+    }
 
     /// Computes the loss (mean over groups), the per-group losses and the diagnostics.
     ///
     /// # Errors
-    /// If the input has the wrong K or lacks rewards the objective needs, or an op fails.
+    /// If the input has the wrong K or lacks an input the objective needs, or an op fails.
     fn forward<B: TensorOps>(&self, groups: &Groups<B>) -> Result<ObjectiveOutput<B>>;
 
-    /// The f64 oracle: loss and closed-form gradient with respect to the log-ratios.
+    /// The f64 oracle: loss and closed-form gradient with respect to the policy log-probs (the
+    /// log-ratios when the input holds only those; the two are equal, see [`HostGroups`]).
     ///
     /// # Errors
     /// As [`Objective::forward`].
     fn oracle(&self, groups: &HostGroups) -> Result<OracleOutput>;
+
+    /// The implied rewards of [`Diagnostics::implied_rewards`] computed on the host, row-major
+    /// `[batch, K]`: `β · f` (TRL's `rewards/chosen` and `rewards/rejected`), or `β · ā` for the
+    /// reference-free objectives.
+    ///
+    /// # Errors
+    /// If the input lacks what the definition reads.
+    fn oracle_implied_rewards(&self, groups: &HostGroups) -> Result<Vec<f64>> {
+        Ok(groups
+            .log_ratios()
+            .iter()
+            .map(|f| self.beta() * f)
+            .collect())
+    }
 }
 
 /// What an objective returns: the scalar loss to differentiate, and what users log.
@@ -68,14 +154,20 @@ pub struct ObjectiveOutput<B: TensorOps> {
 /// The quantities users log with an objective (all detached from the graph).
 #[derive(Debug, Clone)]
 pub struct Diagnostics<B: TensorOps> {
-    /// `[batch, K]` policy-induced distribution `p_f = softmax(β f)`.
+    /// `[batch, K]` policy-induced distribution `p_f = softmax(β f)` (softmax of the implied
+    /// rewards).
     pub p_f: B::Tensor,
     /// `[batch, K]` target distribution `p_r` (`softmax(r/β_r)`, or the pairwise labels).
     pub p_r: B::Tensor,
-    /// `[batch, K]` implied rewards `β · f` (TRL's `rewards/chosen`, `rewards/rejected` for K = 2).
+    /// `[batch, K]` implied rewards `β · f` (TRL's `rewards/chosen`, `rewards/rejected` for K = 2;
+    /// `β · ā` for SimPO and ORPO, as TRL's CPO and ORPO trainers log them).
     pub implied_rewards: B::Tensor,
     /// Pairwise statistics, for K = 2 objectives.
     pub pairs: Option<PairDiagnostics<B>>,
+    /// Further `[batch]` metrics that peers log for this objective, under TRL's names
+    /// (`nll_loss`, `log_odds_ratio`, `log_odds_chosen`, and `loss/<term>` for each term of a
+    /// [`Mixture`]). Users log their mean.
+    pub extra: Vec<(String, B::Tensor)>,
 }
 
 /// Pairwise statistics (TRL's `rewards/accuracies` and `rewards/margins`).
@@ -83,21 +175,46 @@ pub struct Diagnostics<B: TensorOps> {
 pub struct PairDiagnostics<B: TensorOps> {
     /// `[batch]`: 1 where the chosen implied reward is strictly above the rejected one, else 0.
     pub accuracy: B::Tensor,
-    /// `[batch]`: `β (f_w − f_l)`.
+    /// `[batch]`: the implied-reward margin `β (f_w − f_l)` (`rewards/margins`).
     pub margin: B::Tensor,
 }
 
-/// Any of the objectives, chosen at run time (for the CLI and configuration files).
+/// Any of the objectives, chosen at run time (for the CLI and configuration files). Weighted sums
+/// of them are [`Mixture`]s.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AnyObjective {
     /// See [`Exo`].
     Exo(Exo),
     /// See [`ExoPair`].
     ExoPair(ExoPair),
-    /// See [`Dpo`].
+    /// See [`Dpo`] (`dpo` and `dpo_norm`).
     Dpo(Dpo),
     /// See [`DpoRw`].
     DpoRw(DpoRw),
+    /// See [`Ipo`] (`ipo` and `ipo_norm`).
+    Ipo(Ipo),
+    /// See [`Hinge`].
+    Hinge(Hinge),
+    /// See [`Robust`].
+    Robust(Robust),
+    /// See [`NcaPair`].
+    NcaPair(NcaPair),
+    /// See [`BcoPair`].
+    BcoPair(BcoPair),
+    /// See [`SppoHard`].
+    SppoHard(SppoHard),
+    /// See [`Apo`] (`apo_zero` and `apo_down`).
+    Apo(Apo),
+    /// See [`Aot`] (`aot` and `aot_unpaired`).
+    Aot(Aot),
+    /// See [`DiscoPop`].
+    DiscoPop(DiscoPop),
+    /// See [`SimPo`].
+    SimPo(SimPo),
+    /// See [`Orpo`].
+    Orpo(Orpo),
+    /// See [`Sft`] (`sft` and `sft_seq`).
+    Sft(Sft),
 }
 
 macro_rules! dispatch {
@@ -107,6 +224,18 @@ macro_rules! dispatch {
             AnyObjective::ExoPair($o) => $body,
             AnyObjective::Dpo($o) => $body,
             AnyObjective::DpoRw($o) => $body,
+            AnyObjective::Ipo($o) => $body,
+            AnyObjective::Hinge($o) => $body,
+            AnyObjective::Robust($o) => $body,
+            AnyObjective::NcaPair($o) => $body,
+            AnyObjective::BcoPair($o) => $body,
+            AnyObjective::SppoHard($o) => $body,
+            AnyObjective::Apo($o) => $body,
+            AnyObjective::Aot($o) => $body,
+            AnyObjective::DiscoPop($o) => $body,
+            AnyObjective::SimPo($o) => $body,
+            AnyObjective::Orpo($o) => $body,
+            AnyObjective::Sft($o) => $body,
         }
     };
 }
@@ -124,12 +253,32 @@ impl Objective for AnyObjective {
         dispatch!(self, |o| o.needs_rewards())
     }
 
+    fn needs_reference(&self) -> bool {
+        dispatch!(self, |o| o.needs_reference())
+    }
+
+    fn needs_policy_logps(&self) -> bool {
+        dispatch!(self, |o| o.needs_policy_logps())
+    }
+
+    fn needs_lengths(&self) -> bool {
+        dispatch!(self, |o| o.needs_lengths())
+    }
+
+    fn input_scale(&self) -> f64 {
+        dispatch!(self, |o| o.input_scale())
+    }
+
     fn forward<B: TensorOps>(&self, groups: &Groups<B>) -> Result<ObjectiveOutput<B>> {
         dispatch!(self, |o| o.forward(groups))
     }
 
     fn oracle(&self, groups: &HostGroups) -> Result<OracleOutput> {
         dispatch!(self, |o| o.oracle(groups))
+    }
+
+    fn oracle_implied_rewards(&self, groups: &HostGroups) -> Result<Vec<f64>> {
+        dispatch!(self, |o| o.oracle_implied_rewards(groups))
     }
 }
 
@@ -152,6 +301,7 @@ fn finish<B: TensorOps>(
             p_r: B::detach(p_r)?,
             implied_rewards,
             pairs,
+            extra: Vec::new(),
         },
     })
 }

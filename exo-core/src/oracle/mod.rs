@@ -9,123 +9,48 @@
 //! distribution over the K candidates), `q` the target distribution (`softmax(r/β_r)` or a
 //! pairwise label). Batches are row-major `[batch, K]`; the loss is the **mean over groups** of the
 //! per-group value (no division by K), so every per-group gradient is divided by `batch`.
+//!
+//! Every gradient is with respect to [`HostGroups::differentiable`]: the policy's log-probs
+//! `log π_θ(y|x)` where the input holds them, else the log-ratios `f` (the same thing for an
+//! objective of `f`, since the reference is held fixed). Pairwise notation (`../shared/docs/peers.md`
+//! §3, restated): column 0 is the chosen completion `w`, column 1 the rejected `l`;
+//! `h = f_w − f_l`; `|y|` is a completion's length in tokens and `ā = log π_θ(y|x)/|y|` its mean
+//! token log-prob.
 
+mod aot;
 mod group;
+mod host;
+mod margin;
 mod pair;
+mod reference_free;
+mod scores;
 mod sequence;
 
+pub use aot::{aot, aot_unpaired};
 pub use group::{dpo_rw, exo};
+pub use host::HostGroups;
+pub use margin::{Margin, discopop, dpo_norm, hinge, ipo, robust};
 pub use pair::{PairTarget, dpo, exo_pair};
+pub use reference_free::{SftNorm, orpo, sft, simpo};
+pub use scores::{ApoAnchor, apo, bco_pair, nca_pair, sppo_hard};
 pub use sequence::{SequenceInput, SequenceOracle, sequence_logps};
+
+pub(crate) use aot::argsort;
+pub(crate) use host::missing;
+pub(crate) use reference_free::sft_targets;
 
 use crate::{Error, Result};
 
-/// K completions per prompt on the host: `[batch, K]` log-ratios and optional `[batch, K]` rewards.
-///
-/// For pairwise objectives K = 2 and column 0 is the chosen completion, column 1 the rejected.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostGroups {
-    batch: usize,
-    k: usize,
-    log_ratios: Vec<f64>,
-    rewards: Option<Vec<f64>>,
-}
-
-impl HostGroups {
-    /// Checks that `log_ratios` (and `rewards`, if given) hold `batch · k` row-major values.
-    ///
-    /// # Errors
-    /// [`Error::DataLength`] if a length is wrong, [`Error::Shape`] if `batch` is 0 or `k < 2`.
-    pub fn new(
-        batch: usize,
-        k: usize,
-        log_ratios: Vec<f64>,
-        rewards: Option<Vec<f64>>,
-    ) -> Result<Self> {
-        const OP: &str = "HostGroups::new";
-        if batch == 0 || k < 2 {
-            return Err(Error::shape(
-                OP,
-                "[batch, k] with batch >= 1 and k >= 2",
-                &[batch, k],
-            ));
-        }
-        let check = |len: usize| {
-            if len == batch * k {
-                Ok(())
-            } else {
-                Err(Error::DataLength {
-                    op: OP,
-                    len,
-                    dims: vec![batch, k],
-                })
-            }
-        };
-        check(log_ratios.len())?;
-        if let Some(r) = &rewards {
-            check(r.len())?;
-        }
-        Ok(Self {
-            batch,
-            k,
-            log_ratios,
-            rewards,
-        })
-    }
-
-    /// Number of groups (prompts).
-    pub fn batch(&self) -> usize {
-        self.batch
-    }
-
-    /// Completions per group.
-    pub fn k(&self) -> usize {
-        self.k
-    }
-
-    /// Row-major `[batch, K]` log-ratios.
-    pub fn log_ratios(&self) -> &[f64] {
-        &self.log_ratios
-    }
-
-    /// Row-major `[batch, K]` rewards, if any.
-    pub fn rewards(&self) -> Option<&[f64]> {
-        self.rewards.as_deref()
-    }
-
-    /// The rewards, or an [`Error::Input`] naming `objective` if there are none.
-    pub(crate) fn require_rewards(&self, objective: &'static str) -> Result<&[f64]> {
-        self.rewards().ok_or_else(|| Error::Input {
-            objective,
-            message: "needs rewards for every completion; none were given".into(),
-        })
-    }
-
-    /// Errors unless K = 2 (`objective` is pairwise).
-    pub(crate) fn require_pairs(&self, objective: &'static str) -> Result<()> {
-        if self.k == 2 {
-            Ok(())
-        } else {
-            Err(Error::Input {
-                objective,
-                message: format!(
-                    "is pairwise and needs K = 2 (chosen, rejected), got K = {}",
-                    self.k
-                ),
-            })
-        }
-    }
-}
-
-/// The oracle's answer for one batch: the loss, its gradient with respect to the log-ratios, and
-/// the rounding-error scales that tolerances for lower precisions are measured against.
+/// The oracle's answer for one batch: the loss, its gradient with respect to
+/// [`HostGroups::differentiable`] (the policy log-probs, or the log-ratios), and the
+/// rounding-error scales that tolerances for lower precisions are measured against.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OracleOutput {
     /// Mean over groups of the per-group loss.
     pub loss: f64,
     /// Per-group losses, `[batch]`.
     pub per_group: Vec<f64>,
-    /// `∂loss/∂f`, row-major `[batch, K]`.
+    /// `∂loss/∂ log π_θ` (= `∂loss/∂f`), row-major `[batch, K]`.
     pub grad: Vec<f64>,
     /// Size of the terms whose rounding errors the loss accumulates. A backend computing in
     /// precision ε should match `loss` to within a small multiple of `ε · loss_magnitude`.
@@ -134,25 +59,87 @@ pub struct OracleOutput {
     /// absolute errors `≈ ε·s`, probabilities relative errors `≈ ε·s`, and a sum of `p·log p`
     /// terms absolute errors `≈ ε·s²`; this is the maximum of `s²` over groups.
     pub loss_magnitude: f64,
-    /// The same for each gradient entry: `β_π · max s² / batch`.
+    /// The same for each gradient entry: `β_π · max s² / batch` for the KL objectives; each
+    /// objective documents its own.
     pub grad_magnitude: f64,
 }
 
 impl OracleOutput {
     /// Assembles the batch output from per-group losses and unscaled per-group gradients.
-    fn from_groups(per_group: Vec<f64>, mut grad: Vec<f64>, max_range: f64, beta: f64) -> Self {
+    fn from_groups(per_group: Vec<f64>, grad: Vec<f64>, max_range: f64, beta: f64) -> Self {
+        let s2 = max_range * max_range;
+        Self::from_parts(per_group, grad, s2, beta * s2)
+    }
+
+    /// Assembles the batch output from per-group losses, the gradient of each per-group loss (not
+    /// yet divided by `batch`), the loss magnitude and the per-group gradient magnitude (divided
+    /// by `batch` here).
+    fn from_parts(
+        per_group: Vec<f64>,
+        mut grad: Vec<f64>,
+        loss_magnitude: f64,
+        grad_magnitude: f64,
+    ) -> Self {
         #[allow(clippy::cast_precision_loss)]
         let batch = per_group.len() as f64;
         let loss = per_group.iter().sum::<f64>() / batch;
         grad.iter_mut().for_each(|g| *g /= batch);
-        let s2 = max_range * max_range;
         Self {
             loss,
             per_group,
             grad,
-            loss_magnitude: s2,
-            grad_magnitude: beta * s2 / batch,
+            loss_magnitude,
+            grad_magnitude: grad_magnitude / batch,
         }
+    }
+
+    /// `Σ_k w_k · out_k`: the loss, per-group losses, gradients and magnitudes of a weighted sum
+    /// of objectives on one input (the oracle of a [`Mixture`](crate::objective::Mixture)).
+    ///
+    /// # Errors
+    /// [`Error::DataLength`] if the outputs disagree in length, [`Error::Input`] if there are
+    /// none.
+    pub fn weighted_sum(terms: &[(f64, Self)]) -> Result<Self> {
+        const OP: &str = "OracleOutput::weighted_sum";
+        let Some((_, first)) = terms.first() else {
+            return Err(Error::Input {
+                objective: "mixture",
+                message: "needs at least one term".into(),
+            });
+        };
+        let mut out = Self {
+            loss: 0.0,
+            per_group: vec![0.0; first.per_group.len()],
+            grad: vec![0.0; first.grad.len()],
+            loss_magnitude: 0.0,
+            grad_magnitude: 0.0,
+        };
+        for (w, term) in terms {
+            for (len, want) in [
+                (term.per_group.len(), out.per_group.len()),
+                (term.grad.len(), out.grad.len()),
+            ] {
+                if len != want {
+                    return Err(Error::DataLength {
+                        op: OP,
+                        len,
+                        dims: vec![want],
+                    });
+                }
+            }
+            out.loss += w * term.loss;
+            out.per_group
+                .iter_mut()
+                .zip(&term.per_group)
+                .for_each(|(o, t)| *o += w * t);
+            out.grad
+                .iter_mut()
+                .zip(&term.grad)
+                .for_each(|(o, t)| *o += w * t);
+            out.loss_magnitude += w * term.loss_magnitude;
+            out.grad_magnitude += w * term.grad_magnitude;
+        }
+        Ok(out)
     }
 }
 
@@ -190,4 +177,23 @@ pub fn log_sigmoid(x: f64) -> f64 {
 /// `σ(x)`, stable for every finite `x`.
 pub fn sigmoid(x: f64) -> f64 {
     log_sigmoid(x).exp()
+}
+
+/// `log(1 − eᵃ)` for `a < 0`, stable at both ends (Mächler's `log1mexp`):
+///
+/// ```text
+/// a ≥ −log 2:  log(−expm1(a))     (1 − eᵃ would cancel)
+/// a < −log 2:  log1p(−eᵃ)         (eᵃ ≤ 1/2, tiny where a ≪ 0)
+/// ```
+pub fn log1m_exp(a: f64) -> f64 {
+    if a >= -std::f64::consts::LN_2 {
+        (-a.exp_m1()).ln()
+    } else {
+        (-a.exp()).ln_1p()
+    }
+}
+
+/// The largest absolute value in `values` (0 for none).
+pub(crate) fn max_abs(values: &[f64]) -> f64 {
+    values.iter().fold(0.0, |m, v| m.max(v.abs()))
 }

@@ -24,6 +24,7 @@ pub mod finite_diff;
 pub mod properties;
 pub mod strategies;
 mod suite;
+mod suite_family;
 pub mod tolerance;
 
 pub use tolerance::Tolerance;

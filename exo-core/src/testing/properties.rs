@@ -6,6 +6,14 @@
 //!
 //! Inputs for a lower precision are first rounded to it, and the oracle runs on the rounded
 //! values, so a test measures the backend's arithmetic, not the rounding of its inputs.
+//!
+//! Gradients are taken with respect to [`HostGroups::differentiable`]: the policy log-probs where
+//! the input holds them (the autodiff leaf is then the policy, and `f = policy − reference` is
+//! built from it), else the log-ratios.
+
+mod family;
+
+pub use family::*;
 
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestCaseResult};
@@ -24,17 +32,10 @@ fn ok<T>(r: Result<T>) -> Result<T, TestCaseError> {
     r.map_err(|e| TestCaseError::fail(e.to_string()))
 }
 
-/// The groups with every value rounded to `dtype`.
+/// The groups with every value rounded to `dtype` (log-ratios recomputed from rounded log-probs
+/// where the groups hold them).
 pub fn rounded(groups: &HostGroups, dtype: DType) -> HostGroups {
-    let round = |v: &[f64]| v.iter().map(|&x| dtype.round(x)).collect::<Vec<_>>();
-    // Same lengths as a valid input: cannot fail.
-    HostGroups::new(
-        groups.batch(),
-        groups.k(),
-        round(groups.log_ratios()),
-        groups.rewards().map(round),
-    )
-    .unwrap_or_else(|_| groups.clone())
+    groups.map_values(|x| dtype.round(x))
 }
 
 fn scalar<B: TensorOps>(t: &B::Tensor) -> Result<f64, TestCaseError> {
@@ -59,30 +60,45 @@ fn forward<B: TensorOps, O: Objective>(
     ok(objective.forward(&ok(Groups::<B>::from_host(host, dtype, device))?))
 }
 
-/// The loss (forward pass) and `∂loss/∂f` by the backend's autodiff.
+/// The groups on the backend with [`HostGroups::differentiable`] as a leaf that tracks gradients,
+/// and that leaf.
+fn upload_with_leaf<B: Autodiff>(
+    host: &HostGroups,
+    dtype: DType,
+    device: &B::Device,
+) -> Result<(Groups<B>, B::Tensor), TestCaseError> {
+    let dims = [host.batch(), host.k()];
+    let upload = |v: &[f64]| B::from_f64s(v, &dims, dtype, device);
+    let leaf = ok(B::require_grad(&ok(upload(host.differentiable()))?))?;
+    let rewards = ok(host.rewards().map(upload).transpose())?;
+    let groups = if host.policy_logps().is_some() {
+        let reference = ok(host.reference_logps().map(upload).transpose())?;
+        ok(Groups::<B>::from_policy(leaf.clone(), reference, rewards))?
+    } else {
+        ok(Groups::<B>::new(leaf.clone(), rewards))?
+    };
+    let groups = match host.lengths() {
+        Some(n) => ok(groups.with_lengths(&ok(upload(n))?))?,
+        None => groups,
+    };
+    Ok((groups, leaf))
+}
+
+/// The loss (forward pass) and its gradient with respect to [`HostGroups::differentiable`] by the
+/// backend's autodiff.
 fn loss_and_grad<B: Autodiff, O: Objective>(
     objective: &O,
     host: &HostGroups,
     dtype: DType,
     device: &B::Device,
 ) -> Result<(f64, Vec<f64>), TestCaseError> {
-    let dims = [host.batch(), host.k()];
-    let f = ok(B::require_grad(&ok(B::from_f64s(
-        host.log_ratios(),
-        &dims,
-        dtype,
-        device,
-    ))?))?;
-    let r = ok(host
-        .rewards()
-        .map(|r| B::from_f64s(r, &dims, dtype, device))
-        .transpose())?;
-    let out = ok(objective.forward(&ok(Groups::<B>::new(f.clone(), r))?))?;
-    let grads = ok(B::grad(&out.loss, &[&f]))?;
+    let (groups, leaf) = upload_with_leaf::<B>(host, dtype, device)?;
+    let out = ok(objective.forward(&groups))?;
+    let grads = ok(B::grad(&out.loss, &[&leaf]))?;
     let grad = grads
         .first()
         .ok_or_else(|| TestCaseError::fail("no gradient returned"))?;
-    prop_assert_eq!(B::dims(grad), dims.to_vec());
+    prop_assert_eq!(B::dims(grad), vec![host.batch(), host.k()]);
     Ok((scalar::<B>(&out.loss)?, ok(B::to_f64s(grad))?))
 }
 
@@ -106,24 +122,33 @@ pub fn oracle_grad_matches_finite_differences<O: Objective>(
 ) -> TestCaseResult {
     let g = &case.groups;
     let want = ok(case.objective.oracle(g))?;
-    let loss_at = |f: &[f64]| {
-        HostGroups::new(
-            g.batch(),
-            g.k(),
-            f.to_vec(),
-            g.rewards().map(<[f64]>::to_vec),
-        )
-        .and_then(|h| case.objective.oracle(&h))
-        .map_or(f64::NAN, |o| o.loss)
+    let loss_at = |x: &[f64]| {
+        g.with_differentiable(x.to_vec())
+            .and_then(|h| case.objective.oracle(&h))
+            .map_or(f64::NAN, |o| o.loss)
     };
-    let h = 1e-3 / case.objective.beta().max(1.0);
-    let fd = central(loss_at, g.log_ratios(), h);
+    let fd = central(loss_at, g.differentiable(), fd_step(&case.objective, g));
     Tolerance::FINITE_DIFF.check_all(
         "closed-form grad vs finite differences",
         &want.grad,
         &fd,
         want.grad_magnitude,
     )
+}
+
+/// The finite-difference step: `10⁻³` of the objective's input scale (at most `10⁻³`), and for
+/// reference-free inputs at most `10⁻²` of the smallest `|log π_θ|` (ORPO's `log(1 − e^{ā})`
+/// varies on the scale of `ā` itself).
+pub fn fd_step<O: Objective>(objective: &O, groups: &HostGroups) -> f64 {
+    let mut h = 1e-3 * objective.input_scale().min(1.0);
+    if groups.is_reference_free() {
+        let smallest = groups
+            .differentiable()
+            .iter()
+            .fold(f64::INFINITY, |m, v| m.min(v.abs()));
+        h = h.min(1e-2 * smallest);
+    }
+    h
 }
 
 /// Each group's closed-form gradient sums to zero (the loss is invariant to shifting a group).
@@ -226,6 +251,8 @@ pub fn loss_is_shift_invariant<B: TensorOps, O: Objective>(
     Tolerance::for_dtype(dtype).check("loss after shifting one group", after, before, magnitude)
 }
 
+/// Adds `shift` to every log-ratio of one group (through the policy log-probs where the groups
+/// hold them).
 fn shift_group(
     host: &HostGroups,
     group: usize,
@@ -233,16 +260,11 @@ fn shift_group(
     dtype: DType,
 ) -> Result<HostGroups, TestCaseError> {
     let (k, g) = (host.k(), group % host.batch());
-    let mut f = host.log_ratios().to_vec();
-    f[g * k..(g + 1) * k]
+    let mut x = host.differentiable().to_vec();
+    x[g * k..(g + 1) * k]
         .iter_mut()
         .for_each(|v| *v = dtype.round(*v + shift));
-    ok(HostGroups::new(
-        host.batch(),
-        k,
-        f,
-        host.rewards().map(<[f64]>::to_vec),
-    ))
+    ok(host.with_differentiable(x))
 }
 
 fn permute_rows(values: &[f64], perm: &[usize]) -> Vec<f64> {
@@ -279,8 +301,11 @@ pub fn loss_is_permutation_invariant<B: TensorOps, O: Objective>(
     Tolerance::for_dtype(dtype).check("loss after permuting", after, before, want.loss_magnitude)
 }
 
-/// The diagnostics are what they claim: `p_f = softmax(β f)`, rows of `p_r` sum to 1, implied
-/// rewards `β f`, and for pairs the margin `β (f_w − f_l)` and the accuracy `[margin > 0]`.
+/// The diagnostics are what they claim: implied rewards as
+/// [`Objective::oracle_implied_rewards`] defines them (`β f`, or `β ā`), `p_f` their softmax
+/// (`softmax(β f)`), rows of `p_r` in [0, 1] summing to 1, and for pairs (present for every
+/// objective that does not read rewards) the margin `β (f_w − f_l)` and the accuracy
+/// `[margin > 0]`.
 ///
 /// # Errors
 /// A failed test case.
@@ -293,9 +318,9 @@ pub fn diagnostics_match_definitions<B: TensorOps, O: Objective>(
     let want = ok(case.objective.oracle(&host))?;
     let out = forward::<B, O>(&case.objective, &host, dtype, device)?;
     let d = &out.diagnostics;
-    let (beta, k) = (case.objective.beta(), host.k());
+    let k = host.k();
     let tol = Tolerance::for_dtype(dtype);
-    let scaled: Vec<f64> = host.log_ratios().iter().map(|f| beta * f).collect();
+    let scaled = ok(case.objective.oracle_implied_rewards(&host))?;
     let p_f: Vec<f64> = scaled
         .chunks(k)
         .flat_map(|row| oracle::log_softmax(row).into_iter().map(f64::exp))
@@ -338,7 +363,11 @@ pub fn diagnostics_match_definitions<B: TensorOps, O: Objective>(
                 }
             }
         }
-        (None, _) => prop_assert!(!matches!(case.objective.name(), "dpo" | "exo_pair")),
+        (None, _) => prop_assert!(
+            k != 2 || case.objective.needs_rewards(),
+            "{} has no pair diagnostics",
+            case.objective.name()
+        ),
         (Some(_), _) => prop_assert!(false, "pair diagnostics with K = {k}"),
     }
     Ok(())
@@ -503,7 +532,8 @@ pub fn exo_vanishes_where_policy_matches_target<B: TensorOps>(
     Tolerance::for_dtype(dtype).check("EXO at p_f = p_r", loss, 0.0, want.loss_magnitude)
 }
 
-/// At extreme inputs (|f| up to 1e4, β_r down to 1e-3) the loss and the diagnostics are finite.
+/// At extreme inputs (|f| up to 1e4, β_r down to 1e-3, mean token log-probs from −1e4 to −1e-6)
+/// the loss and every diagnostic are finite.
 ///
 /// # Errors
 /// A failed test case.
@@ -515,13 +545,15 @@ pub fn loss_stays_finite<B: TensorOps, O: Objective>(
     let host = rounded(&case.groups, dtype);
     let out = forward::<B, O>(&case.objective, &host, dtype, device)?;
     let d = &out.diagnostics;
-    for (what, t) in [
+    let named = [
         ("loss", &out.loss),
         ("per-group loss", &out.per_group),
         ("p_f", &d.p_f),
         ("p_r", &d.p_r),
         ("implied rewards", &d.implied_rewards),
-    ] {
+    ];
+    let extra = d.extra.iter().map(|(name, t)| (name.as_str(), t));
+    for (what, t) in named.into_iter().chain(extra) {
         let values = ok(B::to_f64s(t))?;
         prop_assert!(
             values.iter().all(|v| v.is_finite()),

@@ -3,11 +3,21 @@
 //! Ranges (the contract): batch 1..=4, K 2..=8, log-ratios in ±50, β log-uniform in
 //! [0.01, 10], ε log-uniform in [1e-6, 0.5], rewards in ±20. The extreme strategies push the
 //! log-ratios to ±1e4 and β_r down to 1e-3.
+//!
+//! The DPO family adds: completion lengths in 1..=64 tokens; policy log-probs that are valid
+//! (negative: mean token log-probs `ā` log-uniform in −[1e-3, 20], −[1e-6, 1e4] at the extremes)
+//! for the reference-free objectives; batches up to 6 pairs for AOT, whose sorted values are kept
+//! [`SORT_GAP`] apart (its loss has kinks where two values swap ranks); hinge margins kept
+//! [`KINK_GAP`] away from its kink.
+
+mod family;
 
 use proptest::prelude::*;
 
 use crate::objective::{Dpo, DpoRw, Exo, ExoPair};
 use crate::oracle::{HostGroups, SequenceInput};
+
+pub use family::*;
 
 /// Largest |log-ratio| in ordinary cases.
 pub const LOG_RATIO_BOUND: f64 = 50.0;
@@ -57,7 +67,17 @@ pub fn groups(
     f_bound: f64,
     with_rewards: bool,
 ) -> impl Strategy<Value = HostGroups> {
-    (1usize..=4, k).prop_flat_map(move |(batch, k)| {
+    groups_of(1usize..=4, k, f_bound, with_rewards)
+}
+
+/// [`groups`] with the batch size drawn from `batch`.
+pub fn groups_of(
+    batch: impl Strategy<Value = usize>,
+    k: impl Strategy<Value = usize>,
+    f_bound: f64,
+    with_rewards: bool,
+) -> impl Strategy<Value = HostGroups> {
+    (batch, k).prop_flat_map(move |(batch, k)| {
         let n = batch * k;
         let f = prop::collection::vec(-f_bound..=f_bound, n);
         let r = prop::collection::vec(-REWARD_BOUND..=REWARD_BOUND, n);
@@ -265,14 +285,16 @@ pub fn with_permutation<O: Clone + std::fmt::Debug>(
 
 /// The same cases with every log-ratio 0: the policy equals the reference, as at the first step of
 /// training. Pairwise margins are then exactly 0, where a naive `log σ` loses half its gradient.
+/// (Groups of log-probs get policy = reference; meant for objectives with a reference.)
 pub fn at_initialisation<O: Clone + std::fmt::Debug>(
     cases: impl Strategy<Value = ObjectiveCase<O>>,
 ) -> impl Strategy<Value = ObjectiveCase<O>> {
     cases.prop_filter_map("valid groups", |case| {
         let g = &case.groups;
-        let zeros = vec![0.0; g.log_ratios().len()];
-        let groups =
-            HostGroups::new(g.batch(), g.k(), zeros, g.rewards().map(<[f64]>::to_vec)).ok()?;
+        let start = g
+            .reference_logps()
+            .map_or_else(|| vec![0.0; g.log_ratios().len()], <[f64]>::to_vec);
+        let groups = g.with_differentiable(start).ok()?;
         Some(ObjectiveCase {
             objective: case.objective,
             groups,

@@ -1,7 +1,8 @@
 //! The suite macros: every property, stamped onto one backend, device and dtype.
 
 /// Stamps every **forward** property (loss and diagnostics against the oracle, invariances,
-/// identities between objectives, finiteness at extremes, `sequence_logps`) onto a backend.
+/// identities between objectives, finiteness at extremes, `sequence_logps`), for EXO, DPO and the
+/// rest of the DPO family, onto a backend.
 ///
 /// ```ignore
 /// exo_core::forward_suite!(exo_core::NdArray, exo_core::Cpu, exo_core::DType::F64);
@@ -156,6 +157,7 @@ macro_rules! forward_suite {
                 __p::sequence_logps_matches_oracle::<$backend>(&device, $dtype, &case)?;
             }
         }
+        $crate::__family_forward_suite!($backend, $device, $dtype, $cases);
     };
 }
 
@@ -295,5 +297,6 @@ macro_rules! autodiff_suite {
                 __p::sequence_logps_grad_matches_oracle::<$backend>(&device, $dtype, &case)?;
             }
         }
+        $crate::__family_autodiff_suite!($backend, $device, $dtype, $cases);
     };
 }

@@ -1,0 +1,292 @@
+//! `sequence_logps` on candle's CPU as one fused kernel with its own backward pass: each row of
+//! logits is read once for its log-sum-exp and its gathered logit, so neither the forward pass
+//! nor the autodiff graph holds a `[N, T, V]` temporary (the composite keeps the shifted logits
+//! and their exponentials alive in the graph), and the gradient is written in one pass.
+//!
+//! ```text
+//! forward:   lse[n,t] = logsumexp(x[n,t,:] / τ)                     t < T − 1
+//!            out[n,t] = x[n,t,ids[n,t+1]] / τ − lse[n,t]             [N, T − 1]
+//! backward:  ∂/∂x[n,t,v] = g[n,t] / τ · ([v = ids[n,t+1]] − exp(x[n,t,v]/τ − lse[n,t]))
+//!            (0 for t = T − 1, and for every row whose g is 0: a masked row whose logits are
+//!            not finite gets no NaN)
+//! ```
+
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use exo_core::logps::{check_sequence_inputs, masked_row_sums, sequence_logps_chunked};
+use exo_core::{Error, Result};
+
+use crate::Candle;
+use crate::error::from_candle;
+
+const OP: &str = "sequence_logps";
+
+/// The float types the kernel runs on; sums are kept in `f64`.
+trait Real: Copy + Send + Sync + 'static {
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+    /// `eᵃ`, evaluated in this type's precision.
+    fn exp_of(a: f64) -> f64;
+}
+
+impl Real for f32 {
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    fn exp_of(a: f64) -> f64 {
+        f64::from((a as f32).exp())
+    }
+}
+
+impl Real for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn exp_of(a: f64) -> f64 {
+        a.exp()
+    }
+}
+
+/// The shape of the problem and the target ids, shared by the forward and backward kernels.
+#[derive(Debug, Clone)]
+struct Rows {
+    n: usize,
+    t: usize,
+    v: usize,
+    /// `ids[n, t + 1]` for `t < T − 1`, row-major `[N, T − 1]`.
+    targets: Vec<usize>,
+    inv_tau: f64,
+}
+
+impl Rows {
+    /// The offset of row `(i, p)` of a `[N, T, V]` layout whose last dimension is contiguous.
+    fn row<'a, T>(
+        &self,
+        data: &'a [T],
+        layout: &Layout,
+        i: usize,
+        p: usize,
+    ) -> candle_core::Result<&'a [T]> {
+        let stride = layout.stride();
+        let base = layout.start_offset() + i * stride[0] + p * stride[1];
+        data.get(base..base + self.v)
+            .ok_or_else(|| candle_core::Error::Msg(format!("{OP}: a row outside the storage")))
+    }
+
+    fn check_layout(&self, layout: &Layout) -> candle_core::Result<()> {
+        if layout.dims() != [self.n, self.t, self.v] || layout.stride().get(2) != Some(&1) {
+            return Err(candle_core::Error::Msg(format!(
+                "{OP}: expected [{}, {}, {}] logits with a contiguous last dimension, got {:?}",
+                self.n, self.t, self.v, layout
+            )));
+        }
+        Ok(())
+    }
+
+    /// Token log-probs `[N, T − 1]` and the log-sum-exps.
+    fn forward<T: Real>(
+        &self,
+        data: &[T],
+        layout: &Layout,
+    ) -> candle_core::Result<(Vec<T>, Vec<f64>)> {
+        self.check_layout(layout)?;
+        let count = self.n * (self.t - 1);
+        let (mut out, mut lses) = (Vec::with_capacity(count), Vec::with_capacity(count));
+        for (k, &target) in self.targets.iter().enumerate() {
+            let row = self.row(data, layout, k / (self.t - 1), k % (self.t - 1))?;
+            let max = row
+                .iter()
+                .map(|x| x.to_f64())
+                .fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = row
+                .iter()
+                .map(|x| T::exp_of((x.to_f64() - max) * self.inv_tau))
+                .sum();
+            let lse = max * self.inv_tau + sum.ln();
+            let picked = row.get(target).map_or(f64::NAN, |x| x.to_f64());
+            out.push(T::from_f64(picked * self.inv_tau - lse));
+            lses.push(lse);
+        }
+        Ok((out, lses))
+    }
+
+    /// The gradient `[N, T, V]` given the output's gradient `[N, T − 1]`.
+    fn backward<T: Real>(
+        &self,
+        data: &[T],
+        layout: &Layout,
+        lses: &[f64],
+        grad: &[f64],
+    ) -> candle_core::Result<Vec<T>> {
+        self.check_layout(layout)?;
+        let zero = T::from_f64(0.0);
+        let mut out = vec![zero; self.n * self.t * self.v];
+        for (k, ((&target, &lse), &g)) in self.targets.iter().zip(lses).zip(grad).enumerate() {
+            if g == 0.0 {
+                continue;
+            }
+            let (i, p) = (k / (self.t - 1), k % (self.t - 1));
+            let row = self.row(data, layout, i, p)?;
+            let start = (i * self.t + p) * self.v;
+            let dst = &mut out[start..start + self.v];
+            let scale = g * self.inv_tau;
+            for (d, x) in dst.iter_mut().zip(row) {
+                *d = T::from_f64(-scale * T::exp_of(x.to_f64() * self.inv_tau - lse));
+            }
+            if let Some(d) = dst.get_mut(target) {
+                *d = T::from_f64(d.to_f64() + scale);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The forward kernel; it keeps the log-sum-exps for its backward pass.
+struct Forward {
+    rows: Rows,
+    lses: Mutex<Option<Vec<f64>>>,
+}
+
+/// The backward kernel, applied to the logits.
+struct Backward {
+    rows: Rows,
+    lses: Vec<f64>,
+    grad: Vec<f64>,
+}
+
+fn unsupported(op: &str) -> candle_core::Error {
+    candle_core::Error::Msg(format!("{op}: only f32 and f64 logits are supported"))
+}
+
+impl CustomOp1 for Forward {
+    fn name(&self) -> &'static str {
+        "sequence-logps"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (out, lses) = match storage {
+            CpuStorage::F32(data) => {
+                let (out, lses) = self.rows.forward(data, layout)?;
+                (CpuStorage::F32(out), lses)
+            }
+            CpuStorage::F64(data) => {
+                let (out, lses) = self.rows.forward(data, layout)?;
+                (CpuStorage::F64(out), lses)
+            }
+            _ => return Err(unsupported(OP)),
+        };
+        if let Ok(mut slot) = self.lses.lock() {
+            *slot = Some(lses);
+        }
+        Ok((out, Shape::from((self.rows.n, self.rows.t - 1))))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let lses = self
+            .lses
+            .lock()
+            .ok()
+            .and_then(|slot| slot.clone())
+            .ok_or_else(|| candle_core::Error::Msg(format!("{OP}: backward before forward")))?;
+        let grad = grad_res
+            .to_dtype(candle_core::DType::F64)?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        let backward = Backward {
+            rows: self.rows.clone(),
+            lses,
+            grad,
+        };
+        arg.apply_op1_no_bwd(&backward).map(Some)
+    }
+}
+
+impl CustomOp1 for Backward {
+    fn name(&self) -> &'static str {
+        "sequence-logps-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let out = match storage {
+            CpuStorage::F32(data) => {
+                CpuStorage::F32(self.rows.backward(data, layout, &self.lses, &self.grad)?)
+            }
+            CpuStorage::F64(data) => {
+                CpuStorage::F64(self.rows.backward(data, layout, &self.lses, &self.grad)?)
+            }
+            _ => return Err(unsupported("sequence_logps backward")),
+        };
+        Ok((out, Shape::from((self.rows.n, self.rows.t, self.rows.v))))
+    }
+}
+
+/// [`exo_core::sequence_logps`] on candle: the fused kernel for f32/f64 logits on the CPU,
+/// exo-core's composite in one slice elsewhere (candle's `narrow` backward pads a full-size
+/// gradient per slice, so slicing would cost more than it saves under autodiff).
+pub(crate) fn sequence_logps(
+    logits: &Tensor,
+    ids: &Tensor,
+    mask: &Tensor,
+    temperature: f64,
+) -> Result<Tensor> {
+    let [n, t, v] = check_sequence_inputs::<Candle>(logits, ids, mask, temperature)?;
+    let fused = logits.device().is_cpu()
+        && matches!(
+            logits.dtype(),
+            candle_core::DType::F32 | candle_core::DType::F64
+        );
+    if t < 2 || !fused {
+        return sequence_logps_chunked::<Candle>(logits, ids, mask, temperature, usize::MAX);
+    }
+    let ids_host = ids
+        .narrow(1, 1, t - 1)
+        .and_then(|i| i.to_dtype(candle_core::DType::I64))
+        .and_then(|i| i.flatten_all())
+        .and_then(|i| i.to_vec1::<i64>())
+        .map_err(from_candle(OP))?;
+    let targets = ids_host
+        .iter()
+        .map(|&id| usize::try_from(id).ok().filter(|&id| id < v))
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| Error::shape(OP, format!("token ids in 0..{v}"), &[n, t]))?;
+    let logits = if logits.stride().last() == Some(&1) {
+        logits.clone()
+    } else {
+        logits.contiguous().map_err(from_candle(OP))?
+    };
+    let kernel = Forward {
+        rows: Rows {
+            n,
+            t,
+            v,
+            targets,
+            inv_tau: 1.0 / temperature,
+        },
+        lses: Mutex::new(None),
+    };
+    let token = logits.apply_op1(kernel).map_err(from_candle(OP))?;
+    let counted = mask.narrow(1, 1, t - 1).map_err(from_candle(OP))?;
+    masked_row_sums::<Candle>(&counted, &token)
+}
