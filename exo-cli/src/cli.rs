@@ -16,11 +16,39 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
+    /// The whole pipeline offline on a tiny model, in minutes: corpus, tokenizer, SFT, K
+    /// samples, sentiment reward, EXO / DPO / EXO-pair alignment, evaluation.
+    Demo(commands::demo::DemoArgs),
+    /// Supervised fine-tuning on prompt/completion records.
+    Sft(commands::sft::SftArgs),
+    /// Sample K completions per prompt (the official K-sample format).
+    Sample(commands::sample::SampleArgs),
+    /// Fill in the rewards of a K-sample file (sentiment, or any external program).
+    Score(commands::score::ScoreArgs),
+    /// Align a model with EXO, DPO or any objective of `exo objectives`.
+    Train(commands::train::TrainArgs),
+    /// Evaluate a policy against a reference: mean reward, KL, win rate (the official protocol).
+    Eval(commands::eval::EvalArgs),
     /// List the alignment objectives with their formulas and default hyper-parameters.
     Objectives(commands::objectives::ObjectivesArgs),
     /// Work with preference data files (inspect: format, counts, token lengths, errors).
     Data(commands::data::DataArgs),
     /// Reproduce the EXO paper's figure exactly: EXO is mode-seeking, DPO mean-seeking.
     Toy(commands::toy::ToyArgs),
+}
+
+impl Command {
+    /// The CPU threads a model-running command asks for (`--threads`), if it runs a model.
+    pub fn threads(&self) -> Option<usize> {
+        match self {
+            Self::Demo(a) => Some(a.compute.threads),
+            Self::Sft(a) => Some(a.compute.threads),
+            Self::Sample(a) => Some(a.compute.threads),
+            Self::Train(a) => Some(a.compute.threads),
+            Self::Eval(a) => Some(a.compute.threads),
+            _ => None,
+        }
+    }
 }

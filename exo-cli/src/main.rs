@@ -4,7 +4,16 @@
 
 mod cli;
 mod commands;
+mod config_file;
+mod demo;
+mod eval;
+mod generate;
 mod plot;
+mod prompts;
+mod reward;
+mod run;
+mod samples;
+mod threads;
 mod toy;
 
 use std::process::ExitCode;
@@ -12,7 +21,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let original: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args = match config_file::expand(original.clone()) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("exo: error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) if err.use_stderr() => {
             // One clear line for bad arguments (clap's own rendering adds usage and hints).
@@ -27,11 +44,24 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    if let Some(threads) = cli.command.threads() {
+        threads::apply(threads, &original);
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("exo: error: {err:#}");
+            eprintln!("exo: error: {}", one_line(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Folds a message that spans lines (a library's multi-line error) into one line.
+fn one_line(message: &str) -> String {
+    message
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -1,8 +1,14 @@
 //! One module per subcommand; [`run`] dispatches.
 
 pub mod data;
+pub mod demo;
+pub mod eval;
 pub mod objectives;
+pub mod sample;
+pub mod score;
+pub mod sft;
 pub mod toy;
+pub mod train;
 
 use std::process::ExitCode;
 
@@ -14,5 +20,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Objectives(args) => objectives::run(&args),
         Command::Data(args) => data::run(&args),
         Command::Toy(args) => toy::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Sft(args) => sft::run(&args),
+        Command::Sample(args) => sample::run(&args),
+        Command::Score(args) => score::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
     }
 }

@@ -1,0 +1,200 @@
+//! `exo demo`: the whole pipeline offline on a tiny model, the README's first command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::ensure;
+use clap::Args;
+
+use crate::config_file::ConfigArg;
+use crate::demo::pipeline::{self, DemoPlan};
+use crate::run::backend::ComputeArgs;
+use crate::run::config::check;
+
+/// Arguments of `exo demo`.
+///
+/// Writes a corpus of short movie-review-like sentences with mixed sentiment (the project's own
+/// seeded generator, or --corpus), trains a byte-level BPE tokenizer and a tiny Llama (about 1 M
+/// parameters) on it (`exo sft`), samples K = 4 completions for held-out prompts (`exo sample`),
+/// scores them with the VADER sentiment reward (`exo score`), aligns the SFT model with exo (all
+/// K), dpo (best vs worst) and exo-pair on the same data and budget (`exo train`), and evaluates
+/// SFT and each aligned policy (mean reward, KL to SFT, win rate vs SFT). Everything goes under
+/// --out; OUT/commands.sh lists every stage as a command.
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct DemoArgs {
+    /// Output folder (replaced if an earlier exo demo wrote it).
+    #[arg(long, value_name = "DIR", default_value = "exo-demo")]
+    pub out: PathBuf,
+    /// Your own corpus instead of the generated one: one text per line.
+    #[arg(long, value_name = "FILE")]
+    pub corpus: Option<PathBuf>,
+    /// A scaled-down run in seconds (a smaller model, fewer steps and prompts): checks that
+    /// everything works, not a result.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print the report as one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Generated sentences [default: 8000; quick: 600].
+    #[arg(long)]
+    pub sentences: Option<usize>,
+    /// SFT steps [default: 700; quick: 30].
+    #[arg(long)]
+    pub sft_steps: Option<u64>,
+    /// Alignment steps per method [default: 60; quick: 4].
+    #[arg(long)]
+    pub align_steps: Option<u64>,
+    /// Held-out prompts sampled K times for alignment [default: 256; quick: 16].
+    #[arg(long)]
+    pub align_prompts: Option<usize>,
+    /// Held-out prompts for evaluation [default: 128; quick: 8].
+    #[arg(long)]
+    pub eval_prompts: Option<usize>,
+    /// Completions per prompt for alignment.
+    #[arg(short = 'k', long = "num-completions", default_value_t = 4)]
+    pub k: usize,
+    /// Samples per prompt for evaluation.
+    #[arg(long, default_value_t = 4)]
+    pub eval_samples: usize,
+    /// Alignment learning rate [default: 1e-4].
+    #[arg(long)]
+    pub align_lr: Option<f64>,
+    /// β_π of every method (DPO's β).
+    #[arg(long, default_value_t = 0.1)]
+    pub beta: f64,
+    /// β_r of exo.
+    #[arg(long, default_value_t = 0.1)]
+    pub beta_r: f64,
+    /// Sampling temperature, also the logit temperature of training and of the KL.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f64,
+    /// New tokens per completion [default: 24; quick: 12].
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    /// Seed of everything.
+    #[arg(long, default_value_t = 1234)]
+    pub seed: u64,
+    /// Training and evaluation runs at once [default: the number of CPUs].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// Validates the flags into a plan.
+///
+/// # Errors
+/// On a value out of range or a missing corpus.
+pub fn config(args: &DemoArgs) -> anyhow::Result<DemoPlan> {
+    let q = args.quick;
+    if let Some(c) = &args.corpus {
+        ensure!(c.is_file(), "--corpus {}: no such file", c.display());
+    }
+    ensure!(
+        args.k >= 2,
+        "-k must be at least 2 (EXO compares completions of one prompt)"
+    );
+    ensure!(args.eval_samples >= 1, "--eval-samples must be at least 1");
+    let align_lr = check(
+        "align-lr",
+        args.align_lr.unwrap_or(1e-4),
+        "finite and > 0",
+        |v| v > 0.0,
+    )?;
+    let beta = check("beta", args.beta, "finite and > 0", |v| v > 0.0)?;
+    let beta_r = check("beta-r", args.beta_r, "finite and > 0", |v| v > 0.0)?;
+    let temperature = check("temperature", args.temperature, "finite and > 0", |v| {
+        v > 0.0
+    })?;
+    let plan = DemoPlan {
+        out: args.out.clone(),
+        corpus: args.corpus.clone(),
+        sentences: args.sentences.unwrap_or(pick(q, 8000, 600)),
+        vocab: pick(q, 1024, 600),
+        layers: pick(q, 4, 2),
+        hidden: pick(q, 128, 64),
+        heads: 4,
+        kv_heads: pick(q, 4, 2),
+        intermediate: pick(q, 352, 128),
+        context: 64,
+        sft_steps: args.sft_steps.unwrap_or(pick(q, 700, 120)),
+        sft_batch: pick(q, 32, 16),
+        sft_lr: pick(q, 3e-3, 1e-2),
+        align_prompts: args.align_prompts.unwrap_or(pick(q, 256, 16)),
+        eval_prompts: args.eval_prompts.unwrap_or(pick(q, 128, 8)),
+        prompt_words: 3,
+        k: args.k,
+        max_new_tokens: args.max_new_tokens.unwrap_or(pick(q, 24, 12)),
+        temperature,
+        align_steps: args.align_steps.unwrap_or(pick(q, 60, 4)),
+        align_batch: pick(q, 16, 4),
+        align_lr,
+        beta,
+        beta_r,
+        eval_samples: args.eval_samples,
+        seed: args.seed,
+        compute: args.compute.compute()?,
+        jobs: args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        }),
+    };
+    ensure!(plan.sentences >= 1, "--sentences must be at least 1");
+    ensure!(
+        plan.sft_steps >= 1 && plan.align_steps >= 1,
+        "--sft-steps and --align-steps must be at least 1"
+    );
+    ensure!(
+        plan.align_prompts >= plan.align_batch,
+        "--align-prompts must be at least {}",
+        plan.align_batch
+    );
+    ensure!(plan.eval_prompts >= 1, "--eval-prompts must be at least 1");
+    ensure!(plan.jobs >= 1, "--jobs must be at least 1");
+    ensure!(
+        plan.max_new_tokens >= 1,
+        "--max-new-tokens must be at least 1"
+    );
+    Ok(plan)
+}
+
+/// Runs `exo demo`.
+///
+/// # Errors
+/// If a stage fails.
+pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let plan = config(args)?;
+    let report = pipeline::run(&plan)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!();
+    println!(
+        "exo demo: a tiny Llama ({:.2} M parameters) trained from scratch, then aligned to a sentiment reward.",
+        report.parameters as f64 / 1e6
+    );
+    println!(
+        "Evaluation: {} held-out prompts × {} samples at τ = {}; reward = VADER compound of the completion, in [-1, 1].\n",
+        plan.eval_prompts, plan.eval_samples, plan.temperature
+    );
+    print!("{}", report.table());
+    println!();
+    print!("{}", report.frontier_table());
+    println!();
+    for line in report.samples_markdown().lines().skip(3) {
+        if !line.is_empty() {
+            println!("{line}");
+        }
+    }
+    println!();
+    print!("{}", report.footer());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The full-size value, or the quick one.
+fn pick<T>(quick: bool, full: T, small: T) -> T {
+    if quick { small } else { full }
+}

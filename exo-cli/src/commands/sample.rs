@@ -1,0 +1,229 @@
+//! `exo sample`: K completions per prompt, in the official K-sample format.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::bail;
+use clap::Args;
+use exo_data::ReadOptions;
+use exo_lm::{Mode, ModelOps};
+
+use super::sft::require_file;
+use crate::config_file::ConfigArg;
+use crate::generate::{SampleSettings, sample_prompts};
+use crate::run::backend::{BackendJob, Compute, ComputeArgs, dispatch};
+use crate::run::config::check;
+use crate::run::model::{check_vocab, load_model, load_tokenizer};
+use crate::samples::{self, KSamples};
+
+/// Sampling flags shared by `exo sample` and `exo eval`.
+#[derive(Debug, Clone, Args)]
+pub struct SamplingArgs {
+    /// Sampling temperature τ (0: greedy). The official pipeline samples at 0.8.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f64,
+    /// The most new tokens per completion (EOS included).
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// Keep only the k most likely tokens [default: all, the official top_k=0].
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Nucleus sampling: keep the most likely tokens up to this mass [default: off].
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Seed (the official evaluation uses 42).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Prompts per sampling batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch_prompts: usize,
+    /// Use only the first N prompts.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// tokenizer.json [default: the one in the model folder].
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+}
+
+impl SamplingArgs {
+    /// The validated settings for `k` completions per prompt.
+    ///
+    /// # Errors
+    /// On a value out of range.
+    pub fn settings(&self, k: usize) -> anyhow::Result<SampleSettings> {
+        check("temperature", self.temperature, "finite and >= 0", |v| {
+            v >= 0.0
+        })?;
+        if let Some(p) = self.top_p {
+            check("top-p", p, "in (0, 1]", |v| v > 0.0 && v <= 1.0)?;
+        }
+        if self.top_k == Some(0) {
+            bail!("--top-k must be at least 1");
+        }
+        if self.batch_prompts == 0 {
+            bail!("--batch-prompts must be at least 1");
+        }
+        if self.max_new_tokens == 0 {
+            bail!("--max-new-tokens must be at least 1");
+        }
+        Ok(SampleSettings {
+            k,
+            max_new_tokens: self.max_new_tokens,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+            batch_prompts: self.batch_prompts,
+            nonempty: false,
+        })
+    }
+}
+
+/// Arguments of `exo sample`.
+///
+/// Draws K completions for every prompt and writes {"prompt", "completions"} records (a JSON
+/// array, or JSON Lines for a .jsonl file), ready for `exo score`.
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct SampleArgs {
+    /// The model folder.
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Prompts: any data file (its records' prompts), {"prompt"} JSON lines, or a .txt file with
+    /// one prompt per line.
+    #[arg(long, value_name = "FILE")]
+    pub prompts: PathBuf,
+    /// Completions per prompt.
+    #[arg(short = 'k', long = "num-completions", default_value_t = 4)]
+    pub k: usize,
+    /// Keep completions that are empty (EOS first). By default they are drawn again (up to 10
+    /// times), as min_new_tokens=1 would: training data cannot hold empty completions.
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Output file (.json: a JSON array as the official code; .jsonl: JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `exo sample`, validated.
+#[derive(Debug, Clone)]
+pub struct SampleConfig {
+    /// The model folder.
+    pub model: PathBuf,
+    /// The prompt file.
+    pub prompts: PathBuf,
+    /// The first N prompts only.
+    pub limit: Option<usize>,
+    /// The tokenizer file, if not the model's.
+    pub tokenizer: Option<PathBuf>,
+    /// Sampling settings.
+    pub settings: SampleSettings,
+    /// Output file.
+    pub out: PathBuf,
+    /// Compute settings.
+    pub compute: Compute,
+}
+
+/// Checks the flags.
+///
+/// # Errors
+/// On a missing file or a value out of range.
+pub fn config(args: &SampleArgs) -> anyhow::Result<SampleConfig> {
+    if args.k == 0 {
+        bail!("-k must be at least 1");
+    }
+    require_file(&args.prompts, "--prompts")?;
+    if !args.model.join("config.json").is_file() {
+        bail!("--model {}: no config.json in it", args.model.display());
+    }
+    Ok(SampleConfig {
+        model: args.model.clone(),
+        prompts: args.prompts.clone(),
+        limit: args.sampling.limit,
+        tokenizer: args.sampling.tokenizer.clone(),
+        settings: SampleSettings {
+            nonempty: !args.allow_empty,
+            ..args.sampling.settings(args.k)?
+        },
+        out: args.out.clone(),
+        compute: args.compute.compute()?,
+    })
+}
+
+/// Samples and writes the file; returns the records.
+///
+/// # Errors
+/// If the prompts, the model or the sampler fail, or the file cannot be written.
+pub fn execute(cfg: &SampleConfig) -> anyhow::Result<Vec<KSamples>> {
+    let (tokenizer, _) = load_tokenizer(&cfg.model, cfg.tokenizer.as_deref())?;
+    let mut options = ReadOptions::default();
+    if let Some(t) = tokenizer.chat_template() {
+        options = options.with_chat_template(t);
+    }
+    let mut prompts = crate::prompts::read(&cfg.prompts, &options)?;
+    if let Some(n) = cfg.limit {
+        prompts.truncate(n);
+    }
+    let records = dispatch(
+        &cfg.compute,
+        SampleJob {
+            cfg,
+            tokenizer: &tokenizer,
+            prompts: &prompts,
+        },
+    )?;
+    samples::write(&cfg.out, &records)?;
+    Ok(records)
+}
+
+struct SampleJob<'a> {
+    cfg: &'a SampleConfig,
+    tokenizer: &'a exo_data::Tokenizer,
+    prompts: &'a [String],
+}
+
+impl BackendJob for SampleJob<'_> {
+    type Output = Vec<KSamples>;
+
+    fn run<B: ModelOps>(self, device: &B::Device) -> anyhow::Result<Vec<KSamples>> {
+        let model = load_model::<B>(&self.cfg.model, device, Mode::Frozen)?;
+        check_vocab(self.tokenizer, model.config().vocab_size)?;
+        let generated = sample_prompts(&model, self.tokenizer, self.prompts, &self.cfg.settings)?;
+        Ok(self
+            .prompts
+            .iter()
+            .zip(generated)
+            .map(|(p, g)| KSamples {
+                prompt: p.clone(),
+                completions: g.texts,
+                rewards: None,
+            })
+            .collect())
+    }
+}
+
+/// Runs `exo sample`.
+///
+/// # Errors
+/// As [`execute`].
+pub fn run(args: &SampleArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config(args)?;
+    let started = Instant::now();
+    let records = execute(&cfg)?;
+    println!(
+        "exo sample: {} prompts × {} completions at τ = {} in {:.1} s → {}",
+        records.len(),
+        cfg.settings.k,
+        cfg.settings.temperature,
+        started.elapsed().as_secs_f64(),
+        cfg.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

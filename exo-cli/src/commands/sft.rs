@@ -1,0 +1,271 @@
+//! `exo sft`: supervised fine-tuning on prompt/completion records.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use exo_data::Truncation;
+use exo_lm::ModelOps;
+
+use crate::config_file::ConfigArg;
+use crate::run::backend::{BackendJob, Compute, ComputeArgs, dispatch};
+use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
+use crate::run::data::{self, Dataset, Order, Shape};
+use crate::run::model::{check_vocab, load_tokenizer};
+use crate::run::plots::training_plots;
+use crate::run::sft::SftLoss;
+use crate::run::trainer::{FitReport, Init, Plan, fit};
+
+/// Arguments of `exo sft`.
+///
+/// Trains the model on one target per prompt: SFT records ({"prompt", "completion"}, or the
+/// official {"prompt", "chosen"}), the chosen completion of preference pairs, or the best-rewarded
+/// completion of K-sample files. The loss is the mean negative log-likelihood per completion
+/// token (EOS included).
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct SftArgs {
+    /// The model folder (config.json, model.safetensors, tokenizer.json).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Training data (JSON Lines, JSON array or Parquet; any format `exo data inspect` reads).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Output folder: the final model, checkpoint-STEP/ folders, metrics.jsonl, plots.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Start from random weights for DIR/config.json instead of loading its weights (training a
+    /// tiny model from scratch, as `exo demo` does); --seed seeds them.
+    #[arg(long)]
+    pub from_scratch: bool,
+    /// Count the prompt's tokens in the loss too (language modelling on the whole text).
+    #[arg(long)]
+    pub train_on_prompt: bool,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
+    #[command(flatten)]
+    pub optim: OptimArgs,
+    #[command(flatten)]
+    pub run: LoopArgs,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `exo sft`, validated.
+#[derive(Debug, Clone)]
+pub struct SftConfig {
+    /// The model folder.
+    pub model: PathBuf,
+    /// Training data.
+    pub data: PathBuf,
+    /// Held-out data.
+    pub eval_data: Option<PathBuf>,
+    /// The tokenizer file, if not the model's.
+    pub tokenizer: Option<PathBuf>,
+    /// Length limits.
+    pub truncation: Truncation,
+    /// Random initial weights.
+    pub from_scratch: bool,
+    /// Loss on the prompt too.
+    pub train_on_prompt: bool,
+    /// Compute settings.
+    pub compute: Compute,
+    /// The flags that make the plan.
+    pub optim: OptimArgs,
+    /// The loop flags.
+    pub run: LoopArgs,
+    /// The output folder.
+    pub out: PathBuf,
+}
+
+/// Checks the flags and paths.
+///
+/// # Errors
+/// On a missing file or folder, or an invalid backend.
+pub fn config(args: &SftArgs) -> anyhow::Result<SftConfig> {
+    require_file(&args.data, "--data")?;
+    if let Some(e) = &args.run.eval_data {
+        require_file(e, "--eval-data")?;
+    }
+    if !args.model.join("config.json").is_file() {
+        bail!("--model {}: no config.json in it", args.model.display());
+    }
+    if args.out.is_file() {
+        bail!("--out {} is a file, not a folder", args.out.display());
+    }
+    Ok(SftConfig {
+        model: args.model.clone(),
+        data: args.data.clone(),
+        eval_data: args.run.eval_data.clone(),
+        tokenizer: args.tokens.tokenizer.clone(),
+        truncation: args.tokens.truncation(),
+        from_scratch: args.from_scratch,
+        train_on_prompt: args.train_on_prompt,
+        compute: args.compute.compute()?,
+        optim: args.optim.clone(),
+        run: args.run.clone(),
+        out: args.out.clone(),
+    })
+}
+
+/// Errors unless `path` is a file.
+pub fn require_file(path: &Path, flag: &str) -> anyhow::Result<()> {
+    if !path.is_file() {
+        bail!("{flag} {}: no such file", path.display());
+    }
+    Ok(())
+}
+
+/// What a finished SFT run reports.
+#[derive(Debug, Clone)]
+pub struct SftOutcome {
+    /// The loop's report.
+    pub report: FitReport,
+    /// Records used.
+    pub records: usize,
+    /// Records read but left out.
+    pub skipped: usize,
+    /// Plots written.
+    pub plots: Vec<PathBuf>,
+}
+
+/// Runs SFT.
+///
+/// # Errors
+/// If the data, the model or a step fails.
+pub fn execute(cfg: &SftConfig) -> anyhow::Result<SftOutcome> {
+    let (tokenizer, tokenizer_json) = load_tokenizer(&cfg.model, cfg.tokenizer.as_deref())?;
+    let train = data::load(&cfg.data, &tokenizer, &cfg.truncation, Shape::Sft)?;
+    let eval = cfg
+        .eval_data
+        .as_deref()
+        .map(|p| data::load(p, &tokenizer, &cfg.truncation, Shape::Sft))
+        .transpose()?;
+    let order = Order::new(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
+    let init = if cfg.from_scratch {
+        Init::Random {
+            dir: cfg.model.clone(),
+            seed: cfg.run.seed,
+        }
+    } else {
+        Init::Pretrained(cfg.model.clone())
+    };
+    let plan = plan(
+        &cfg.optim,
+        &cfg.run,
+        PlanInputs {
+            kind: "sft",
+            init,
+            out: cfg.out.clone(),
+            tokenizer_json,
+            default_lr: 1e-5,
+            per_epoch: order.per_epoch(),
+            data_fingerprint: train.fingerprint.clone(),
+            extra_settings: serde_json::json!({
+                "from_scratch": cfg.from_scratch,
+                "train_on_prompt": cfg.train_on_prompt,
+            }),
+        },
+    )?;
+    let job = SftJob {
+        plan: &plan,
+        order,
+        train: &train,
+        eval: eval.as_ref(),
+        cfg,
+        tokenizer: &tokenizer,
+    };
+    let report = dispatch(&cfg.compute, job)?;
+    let plots = if cfg.run.plot {
+        training_plots(&cfg.out, "exo sft")?
+    } else {
+        Vec::new()
+    };
+    Ok(SftOutcome {
+        report,
+        records: train.groups.len(),
+        skipped: train.skipped,
+        plots,
+    })
+}
+
+struct SftJob<'a> {
+    plan: &'a Plan,
+    order: Order,
+    train: &'a Dataset,
+    eval: Option<&'a Dataset>,
+    cfg: &'a SftConfig,
+    tokenizer: &'a exo_data::Tokenizer,
+}
+
+impl BackendJob for SftJob<'_> {
+    type Output = FitReport;
+
+    fn run<B: ModelOps>(mut self, device: &B::Device) -> anyhow::Result<FitReport> {
+        let config = exo_lm::LmConfig::from_file(&self.cfg.model)
+            .with_context(|| format!("reading {}", self.cfg.model.join("config.json").display()))?;
+        check_vocab(self.tokenizer, config.vocab_size)?;
+        let loss = SftLoss {
+            train: self.train,
+            eval: self.eval,
+            train_on_prompt: self.cfg.train_on_prompt,
+            pad: self.tokenizer.special_tokens().pad,
+            eval_batch: self.cfg.run.batch_prompts,
+        };
+        fit::<B, _>(self.plan, &mut self.order, &loss, device)
+    }
+}
+
+/// Runs `exo sft` and prints a summary.
+///
+/// # Errors
+/// As [`execute`].
+pub fn run(args: &SftArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config(args)?;
+    let out = execute(&cfg)?;
+    print_summary(
+        "sft",
+        (out.records, out.skipped),
+        &out.report,
+        &cfg.out,
+        &out.plots,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The closing lines of a training command.
+pub fn print_summary(
+    kind: &str,
+    (records, skipped): (usize, usize),
+    report: &FitReport,
+    out: &Path,
+    plots: &[PathBuf],
+) {
+    let resumed = report
+        .resumed_from
+        .map(|s| format!(", resumed from step {s}"))
+        .unwrap_or_default();
+    let secs = report.elapsed.as_secs_f64();
+    let skipped = if skipped > 0 {
+        format!(" ({skipped} left out: truncated away, empty, or without a preference)")
+    } else {
+        String::new()
+    };
+    println!(
+        "exo {kind}: {} steps on {records} records{skipped} in {secs:.1} s{resumed}; final loss {:.4}",
+        report.steps,
+        report.last.get("loss").copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "model: {}   checkpoint: {}   metrics: {}",
+        out.display(),
+        report.checkpoint.display(),
+        out.join("metrics.jsonl").display()
+    );
+    for p in plots {
+        println!("plot: {}", p.display());
+    }
+}

@@ -1,0 +1,359 @@
+//! `exo train`: align a model with EXO, DPO or any objective of exo-core.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use exo_core::Objective;
+use exo_core::objective::{Mixture, ObjectiveConfig, ObjectiveSpec};
+use exo_data::Truncation;
+use exo_lm::ModelOps;
+
+use super::sft::{print_summary, require_file};
+use crate::config_file::ConfigArg;
+use crate::run::align::{AlignLoss, Split};
+use crate::run::backend::{BackendJob, Compute, ComputeArgs, dispatch};
+use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, check, plan};
+use crate::run::data::{self, Dataset, Order, Shape};
+use crate::run::model::{check_vocab, load_tokenizer};
+use crate::run::plots::training_plots;
+use crate::run::ref_cache::{CacheStatus, RefSettings, reference_logps};
+use crate::run::trainer::{FitReport, Init, Plan, fit};
+
+/// Arguments of `exo train`.
+///
+/// Aligns the model (the reference π_ref is --ref, by default the model itself) on K completions
+/// per prompt with rewards (the official {"prompt", "completions", "rewards"} files that
+/// `exo sample` + `exo score` write) or on preference pairs (TRL's {"prompt", "chosen",
+/// "rejected"}). Reward objectives (exo, dpo-rw) use all K completions with their rewards;
+/// pairwise ones (dpo, exo-pair, ...) use pairs as they are and the best against the worst
+/// completion of each group. The reference log-probs are computed once and cached.
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct TrainArgs {
+    /// The objective: exo, exo-pair, dpo, dpo-rw, or any name of `exo objectives`, or a
+    /// weighted sum such as exo:1.0,sft:0.2.
+    #[arg(long, default_value = "exo")]
+    pub objective: String,
+    /// The model to train (config.json, model.safetensors, tokenizer.json).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// The reference model [default: --model].
+    #[arg(long = "ref", value_name = "DIR")]
+    pub reference: Option<PathBuf>,
+    /// Training data.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Output folder: the final model, checkpoint-STEP/ folders, metrics.jsonl, plots, cache/.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// β_π: the coefficient of the log-ratios (DPO's β).
+    #[arg(long, default_value_t = 0.1)]
+    pub beta_pi: f64,
+    /// β_r: the reward temperature of exo and dpo-rw.
+    #[arg(long, default_value_t = 0.1)]
+    pub beta_r: f64,
+    /// ε of exo-pair's target (1 − ε, ε); the paper advises 1e-3.
+    #[arg(long, default_value_t = 1e-3)]
+    pub epsilon: f64,
+    /// Label smoothing of dpo (cDPO), robust DPO, AOT and SimPO.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
+    /// τ: log-probs are taken under softmax(logits / τ), for the policy and the reference (the
+    /// official code uses its sampling temperature, 0.8; TRL uses 1).
+    #[arg(long, default_value_t = 0.8)]
+    pub logit_temperature: f64,
+    /// Where the reference log-probs are cached [default: OUT/cache].
+    #[arg(long, value_name = "DIR")]
+    pub ref_cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
+    #[command(flatten)]
+    pub optim: OptimArgs,
+    #[command(flatten)]
+    pub run: LoopArgs,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `exo train`, validated.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// The objective spec as given.
+    pub spec: String,
+    /// The objective.
+    pub objective: Mixture,
+    /// The model to train.
+    pub model: PathBuf,
+    /// The reference model.
+    pub reference: PathBuf,
+    /// Training data.
+    pub data: PathBuf,
+    /// Held-out data.
+    pub eval_data: Option<PathBuf>,
+    /// The tokenizer file, if not the model's.
+    pub tokenizer: Option<PathBuf>,
+    /// Length limits.
+    pub truncation: Truncation,
+    /// τ.
+    pub temperature: f64,
+    /// The reference cache folder.
+    pub ref_cache: PathBuf,
+    /// Compute settings.
+    pub compute: Compute,
+    /// Optimiser flags.
+    pub optim: OptimArgs,
+    /// Loop flags.
+    pub run: LoopArgs,
+    /// The output folder.
+    pub out: PathBuf,
+}
+
+/// The objective of `--objective` with these hyper-parameters (exo-core's spec parser: one name,
+/// or a weighted sum such as `exo:1.0,sft:0.2`).
+///
+/// # Errors
+/// On an unknown name, a bad weight or an invalid hyper-parameter.
+pub fn parse_objective(spec: &str, config: &ObjectiveConfig) -> anyhow::Result<Mixture> {
+    let parsed: ObjectiveSpec = spec
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--objective: {e}"))?;
+    parsed
+        .build(config)
+        .map_err(|e| anyhow::anyhow!("--objective {spec}: {e}"))
+}
+
+/// Checks the flags and paths.
+///
+/// # Errors
+/// On a missing file, an invalid objective or hyper-parameter.
+pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let beta = check("beta-pi", args.beta_pi, "finite and > 0", |v| v > 0.0)?;
+    let beta_r = check("beta-r", args.beta_r, "finite and > 0", |v| v > 0.0)?;
+    let epsilon = check("epsilon", args.epsilon, "in (0, 0.5)", |v| {
+        v > 0.0 && v < 0.5
+    })?;
+    let label_smoothing = check(
+        "label-smoothing",
+        args.label_smoothing,
+        "in [0, 0.5)",
+        |v| (0.0..0.5).contains(&v),
+    )?;
+    let temperature = check(
+        "logit-temperature",
+        args.logit_temperature,
+        "finite and > 0",
+        |v| v > 0.0,
+    )?;
+    let objective = parse_objective(
+        &args.objective,
+        &ObjectiveConfig {
+            beta,
+            beta_r,
+            exo_epsilon: epsilon,
+            label_smoothing,
+            ..ObjectiveConfig::default()
+        },
+    )?;
+    require_file(&args.data, "--data")?;
+    if let Some(e) = &args.run.eval_data {
+        require_file(e, "--eval-data")?;
+    }
+    let reference = args.reference.clone().unwrap_or_else(|| args.model.clone());
+    for (flag, dir) in [("--model", &args.model), ("--ref", &reference)] {
+        if !dir.join("config.json").is_file() {
+            bail!("{flag} {}: no config.json in it", dir.display());
+        }
+    }
+    if args.out.is_file() {
+        bail!("--out {} is a file, not a folder", args.out.display());
+    }
+    Ok(TrainConfig {
+        spec: args.objective.clone(),
+        objective,
+        model: args.model.clone(),
+        reference,
+        data: args.data.clone(),
+        eval_data: args.run.eval_data.clone(),
+        tokenizer: args.tokens.tokenizer.clone(),
+        truncation: args.tokens.truncation(),
+        temperature,
+        ref_cache: args
+            .ref_cache
+            .clone()
+            .unwrap_or_else(|| args.out.join("cache")),
+        compute: args.compute.compute()?,
+        optim: args.optim.clone(),
+        run: args.run.clone(),
+        out: args.out.clone(),
+    })
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The loop's report.
+    pub report: FitReport,
+    /// Groups used.
+    pub groups: usize,
+    /// Records read but left out.
+    pub skipped: usize,
+    /// Completions per group.
+    pub k: usize,
+    /// Where the reference log-probs came from.
+    pub cache: Option<CacheStatus>,
+    /// Plots written.
+    pub plots: Vec<PathBuf>,
+}
+
+/// Runs the alignment.
+///
+/// # Errors
+/// If the data, the models or a step fail.
+pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
+    let (tokenizer, tokenizer_json) = load_tokenizer(&cfg.model, cfg.tokenizer.as_deref())?;
+    let shape = if cfg.objective.needs_rewards() {
+        Shape::Groups
+    } else {
+        Shape::Pairs
+    };
+    let train = data::load(&cfg.data, &tokenizer, &cfg.truncation, shape)?;
+    let eval = cfg
+        .eval_data
+        .as_deref()
+        .map(|p| data::load(p, &tokenizer, &cfg.truncation, shape))
+        .transpose()?;
+    let order = Order::new(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
+    let plan = plan(
+        &cfg.optim,
+        &cfg.run,
+        PlanInputs {
+            kind: "train",
+            init: Init::Pretrained(cfg.model.clone()),
+            out: cfg.out.clone(),
+            tokenizer_json,
+            default_lr: 1e-6,
+            per_epoch: order.per_epoch(),
+            data_fingerprint: train.fingerprint.clone(),
+            extra_settings: serde_json::json!({
+                "objective": format!("{:?}", cfg.objective),
+                "logit_temperature": cfg.temperature,
+                "reference": crate::run::hash::model_fingerprint(&cfg.reference)?,
+            }),
+        },
+    )?;
+    let job = TrainJob {
+        plan: &plan,
+        order,
+        train: &train,
+        eval: eval.as_ref(),
+        cfg,
+        tokenizer: &tokenizer,
+    };
+    let (report, cache) = dispatch(&cfg.compute, job)?;
+    let plots = if cfg.run.plot {
+        training_plots(&cfg.out, &format!("exo train --objective {}", cfg.spec))?
+    } else {
+        Vec::new()
+    };
+    Ok(TrainOutcome {
+        report,
+        groups: train.groups.len(),
+        skipped: train.skipped,
+        k: train.k,
+        cache,
+        plots,
+    })
+}
+
+struct TrainJob<'a> {
+    plan: &'a Plan,
+    order: Order,
+    train: &'a Dataset,
+    eval: Option<&'a Dataset>,
+    cfg: &'a TrainConfig,
+    tokenizer: &'a exo_data::Tokenizer,
+}
+
+impl BackendJob for TrainJob<'_> {
+    type Output = (FitReport, Option<CacheStatus>);
+
+    fn run<B: ModelOps>(mut self, device: &B::Device) -> anyhow::Result<Self::Output> {
+        let cfg = self.cfg;
+        let config = exo_lm::LmConfig::from_file(&cfg.model)
+            .with_context(|| format!("reading {}", cfg.model.join("config.json").display()))?;
+        check_vocab(self.tokenizer, config.vocab_size)?;
+        let settings = RefSettings {
+            temperature: cfg.temperature,
+            backend: cfg.compute.backend.name(),
+        };
+        let needs_ref = cfg.objective.needs_reference();
+        let (train_ref, status) = if needs_ref {
+            let (v, s) =
+                reference_logps::<B>(&cfg.reference, self.train, settings, &cfg.ref_cache, device)?;
+            (Some(v), Some(s))
+        } else {
+            (None, None)
+        };
+        let eval_ref = match self.eval {
+            Some(e) if needs_ref => {
+                Some(reference_logps::<B>(&cfg.reference, e, settings, &cfg.ref_cache, device)?.0)
+            }
+            _ => None,
+        };
+        let loss = AlignLoss {
+            train: Split {
+                data: self.train,
+                reference: train_ref.as_deref(),
+            },
+            eval: self.eval.map(|data| Split {
+                data,
+                reference: eval_ref.as_deref(),
+            }),
+            objective: &cfg.objective,
+            temperature: cfg.temperature,
+            pad: self.tokenizer.special_tokens().pad,
+            eval_batch: cfg.run.batch_prompts,
+        };
+        let report = fit::<B, _>(self.plan, &mut self.order, &loss, device)?;
+        Ok((report, status))
+    }
+}
+
+/// Runs `exo train` and prints a summary.
+///
+/// # Errors
+/// As [`execute`].
+pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config(args)?;
+    let out = execute(&cfg)?;
+    match &out.cache {
+        Some(CacheStatus::Hit(p)) => println!("reference log-probs: cached ({})", p.display()),
+        Some(CacheStatus::Computed(p)) => {
+            println!("reference log-probs: computed once ({})", p.display())
+        }
+        None => println!(
+            "reference log-probs: not needed ({} is reference-free)",
+            cfg.spec
+        ),
+    }
+    let what = format!("train --objective {}", cfg.spec);
+    print_summary(
+        &what,
+        (out.groups, out.skipped),
+        &out.report,
+        &cfg.out,
+        &out.plots,
+    );
+    let m = &out.report.last;
+    if let (Some(acc), Some(margin)) = (m.get("rewards/accuracies"), m.get("rewards/margins")) {
+        println!(
+            "last step: rewards/accuracies {acc:.3}, rewards/margins {margin:.4} (K = {})",
+            out.k
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,16 @@
+//! `exo demo`: the paper's whole pipeline, offline, on a tiny model trained from scratch, in a
+//! few minutes on two CPU cores.
+//!
+//! ```text
+//! corpus ─▶ BPE tokenizer ─▶ exo sft (tiny Llama) ─▶ exo sample (K per held-out prompt)
+//!        ─▶ exo score (sentiment) ─▶ exo train: exo │ dpo │ exo-pair (same SFT, same budget)
+//!        ─▶ evaluation (reward, KL to SFT, win rate vs SFT) ─▶ table, JSON, plot, samples
+//! ```
+//!
+//! Each stage is the corresponding command, run in-process with the flags it would have on the
+//! command line (written to `OUT/commands.sh`, so that every stage can be rerun alone).
+
+pub mod corpus;
+pub mod pipeline;
+pub mod report;
+pub mod tokenizer;

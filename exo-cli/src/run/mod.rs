@@ -1,0 +1,18 @@
+//! The runner's machinery, generic over the backend: compute settings and the one backend
+//! dispatch ([`backend`]), model folders ([`model`]), training data ([`data`]), the reference
+//! log-prob cache ([`ref_cache`]), the training loop ([`trainer`]) with its losses ([`sft`],
+//! [`align`]), checkpoints ([`checkpoint`]), metrics ([`metrics`]), progress and plots.
+
+pub mod align;
+pub mod backend;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod hash;
+pub mod metrics;
+pub mod model;
+pub mod plots;
+pub mod progress;
+pub mod ref_cache;
+pub mod sft;
+pub mod trainer;

@@ -1,0 +1,93 @@
+//! Model folders: the Hugging Face checkpoint (`config.json`, `model.safetensors`) with its
+//! tokenizer (`tokenizer.json`, `tokenizer_config.json`) next to it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use exo_core::DType;
+use exo_lm::{CausalLm, Mode, ModelOps};
+
+/// Tokenizer files copied along with a model so that every folder exo writes is complete.
+pub const TOKENIZER_FILES: [&str; 5] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "generation_config.json",
+    "chat_template.jinja",
+];
+
+/// The tokenizer of a model folder, or the one given by `--tokenizer`.
+///
+/// # Errors
+/// If the file is missing or cannot be loaded.
+pub fn load_tokenizer(
+    model_dir: &Path,
+    tokenizer: Option<&Path>,
+) -> anyhow::Result<(exo_data::Tokenizer, PathBuf)> {
+    let path = tokenizer.map_or_else(|| model_dir.join("tokenizer.json"), Path::to_path_buf);
+    if !path.is_file() {
+        bail!(
+            "no tokenizer: {} does not exist (pass --tokenizer FILE)",
+            path.display()
+        );
+    }
+    let tok = exo_data::Tokenizer::from_file(&path)
+        .with_context(|| format!("loading the tokenizer {}", path.display()))?;
+    Ok((tok, path))
+}
+
+/// Copies the tokenizer files that sit next to `tokenizer_json` into `to`.
+///
+/// # Errors
+/// If a copy fails.
+pub fn copy_tokenizer_files(tokenizer_json: &Path, to: &Path) -> anyhow::Result<()> {
+    let from = tokenizer_json.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for (i, name) in TOKENIZER_FILES.iter().enumerate() {
+        // The tokenizer itself may have another name (--tokenizer); it is saved as tokenizer.json.
+        let src = if i == 0 {
+            tokenizer_json.to_path_buf()
+        } else {
+            from.join(name)
+        };
+        let dst = to.join(name);
+        if src.is_file() && src != dst {
+            let bytes =
+                std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
+            exo_lm::weights::write_atomic(&dst, &bytes)
+                .with_context(|| format!("writing {}", dst.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads the checkpoint in `dir` in f32.
+///
+/// # Errors
+/// If the folder is not a checkpoint exo-lm reads.
+pub fn load_model<B: ModelOps>(
+    dir: &Path,
+    device: &B::Device,
+    mode: Mode,
+) -> anyhow::Result<CausalLm<B>> {
+    if !dir.join("config.json").is_file() {
+        bail!(
+            "{} is not a model folder: it has no config.json",
+            dir.display()
+        );
+    }
+    CausalLm::<B>::from_pretrained(dir, DType::F32, device, mode)
+        .with_context(|| format!("loading the model {}", dir.display()))
+}
+
+/// Errors unless every id the tokenizer can produce is inside the model's vocabulary.
+///
+/// # Errors
+/// If the tokenizer's vocabulary is larger than the model's.
+pub fn check_vocab(tokenizer: &exo_data::Tokenizer, vocab_size: usize) -> anyhow::Result<()> {
+    let n = tokenizer.inner().get_vocab_size(true);
+    if n > vocab_size {
+        bail!("the tokenizer has {n} tokens but the model's vocabulary only {vocab_size}");
+    }
+    Ok(())
+}

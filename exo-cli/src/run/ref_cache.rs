@@ -1,0 +1,132 @@
+//! The reference log-probs `log π_ref(y|x)` of every training row, computed once before training
+//! (so that no reference model is in memory during the steps) and cached on disk.
+//!
+//! The cache file is `DIR/ref-logps-<key>.safetensors` (one f64 tensor `logps`, rows in data
+//! order), where `key` is the SHA-256 of the reference weights and config, the tokenised rows,
+//! the logit temperature, the backend and the dtype: any change gives another key, so a stale file
+//! is never read.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use exo_lm::weights::{HostData, HostTensor, read_safetensors, write_safetensors};
+use exo_lm::{Mode, ModelOps};
+
+use super::data::{Dataset, token_batch};
+use super::hash::{Fingerprint, model_fingerprint};
+use super::model::load_model;
+
+/// Rows per forward pass of the reference.
+const ROWS_PER_PASS: usize = 64;
+
+/// Whether the log-probs came from the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Read from this file.
+    Hit(PathBuf),
+    /// Computed and written to this file.
+    Computed(PathBuf),
+}
+
+/// What the cached values depend on besides the model and the data.
+#[derive(Debug, Clone, Copy)]
+pub struct RefSettings<'a> {
+    /// The logit temperature τ.
+    pub temperature: f64,
+    /// The backend's name (results differ in the last bits between libraries).
+    pub backend: &'a str,
+}
+
+/// The cache file for `reference` on `data` with `settings`.
+///
+/// # Errors
+/// If the reference folder cannot be read.
+pub fn cache_path(
+    cache_dir: &Path,
+    reference: &Path,
+    data: &Dataset,
+    settings: RefSettings<'_>,
+) -> anyhow::Result<PathBuf> {
+    let key = Fingerprint::new()
+        .str("format", "exo ref-logps v1")
+        .str("model", &model_fingerprint(reference)?)
+        .str("data", &data.fingerprint)
+        .f64s("temperature", &[settings.temperature])
+        .str("backend", settings.backend)
+        .str("dtype", "f32")
+        .hex();
+    Ok(cache_dir.join(format!("ref-logps-{key}.safetensors")))
+}
+
+/// `log π_ref(y|x)` at temperature τ for every row of `data` (group-major, `[groups · K]`), from
+/// the cache when it holds them, else computed with the reference loaded frozen (and dropped
+/// before this returns) and written to the cache.
+///
+/// # Errors
+/// If the reference cannot be loaded or run, or the cache cannot be written.
+pub fn reference_logps<B: ModelOps>(
+    reference: &Path,
+    data: &Dataset,
+    settings: RefSettings<'_>,
+    cache_dir: &Path,
+    device: &B::Device,
+) -> anyhow::Result<(Vec<f64>, CacheStatus)> {
+    let path = cache_path(cache_dir, reference, data, settings)?;
+    // An unreadable file or one of the wrong length is recomputed and overwritten.
+    if path.is_file()
+        && let Ok(tensors) = read_safetensors(&path)
+        && let Some((
+            _,
+            HostTensor {
+                data: HostData::F64(v),
+                ..
+            },
+        )) = tensors.into_iter().find(|(n, _)| n == "logps")
+        && v.len() == data.rows()
+    {
+        return Ok((v, CacheStatus::Hit(path)));
+    }
+    let logps = compute::<B>(reference, data, settings.temperature, device)?;
+    std::fs::create_dir_all(cache_dir)
+        .with_context(|| format!("creating the cache folder {}", cache_dir.display()))?;
+    let tensor = HostTensor {
+        shape: vec![logps.len()],
+        data: HostData::F64(logps.clone()),
+    };
+    write_safetensors(&path, &[("logps".to_owned(), tensor)])
+        .with_context(|| format!("writing the reference cache {}", path.display()))?;
+    Ok((logps, CacheStatus::Computed(path)))
+}
+
+/// Sequence log-probs of every row of `data` under the model in `dir`, frozen.
+///
+/// # Errors
+/// If the model cannot be loaded or run.
+pub fn compute<B: ModelOps>(
+    dir: &Path,
+    data: &Dataset,
+    temperature: f64,
+    device: &B::Device,
+) -> anyhow::Result<Vec<f64>> {
+    let model = load_model::<B>(dir, device, Mode::Frozen)?;
+    let pad = pad_id(&model);
+    let per_pass = (ROWS_PER_PASS / data.k).max(1);
+    let mut out = Vec::with_capacity(data.rows());
+    for chunk in data.groups.chunks(per_pass) {
+        let refs: Vec<&exo_data::TokenizedGroup> = chunk.iter().collect();
+        let (batch, _) = token_batch(&refs, pad)?;
+        let logps = B::no_grad(|| model.sequence_logps(&batch, temperature))
+            .context("the reference forward pass")?;
+        out.extend(B::to_f64s(&logps)?);
+    }
+    Ok(out)
+}
+
+/// The padding id to use with `model`: its `pad_token_id`, else its first EOS, else 0 (padding is
+/// masked out of attention and loss, so its value only has to be inside the vocabulary).
+pub fn pad_id<B: ModelOps>(model: &exo_lm::CausalLm<B>) -> u32 {
+    let c = model.config();
+    c.pad_token_id
+        .or_else(|| c.eos_token_ids.first().copied())
+        .unwrap_or(0)
+}

@@ -1,0 +1,359 @@
+//! The training loop shared by `exo sft` and `exo train`, generic over the backend and over what
+//! a micro-batch's loss is ([`StepLoss`]):
+//!
+//! ```text
+//! for each optimiser step:
+//!     for each of grad_accum micro-batches (seeded order, position = micro-batches consumed):
+//!         loss, metrics = L(model, records);  check loss finite;  acc += ∂loss/∂θ
+//!     g = acc / grad_accum;  ‖g‖ (before clipping) finite?  clip;  AdamW(θ, g, lr · schedule(step))
+//!     metrics.jsonl ← the step's metrics;  every save_every steps: checkpoint
+//! at the end: a last checkpoint, and the final model in OUT/
+//! ```
+//!
+//! A non-finite loss or gradient stops the run before the update: nothing is applied or saved.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use exo_lm::optim::{AdamW, AdamWConfig, GradAccumulator, LrSchedule, clip_grad_norm};
+use exo_lm::{CausalLm, Mode, ModelOps};
+
+use super::checkpoint::{self, OPTIMIZER_FILE, TrainerState};
+use super::data::Order;
+use super::metrics::{MetricMean, Metrics, MetricsWriter};
+use super::model::{copy_tokenizer_files, load_model};
+use super::progress::Progress;
+
+/// What one micro-batch's loss is.
+pub trait StepLoss<B: ModelOps> {
+    /// The scalar loss (with its graph) and the metrics of the micro-batch of `records`.
+    ///
+    /// # Errors
+    /// If the forward pass fails.
+    fn loss(&self, model: &CausalLm<B>, records: &[usize]) -> anyhow::Result<(B::Tensor, Metrics)>;
+
+    /// Metrics on held-out data (reported with an `eval_` prefix), if there is any.
+    ///
+    /// # Errors
+    /// If the forward pass fails.
+    fn evaluate(&self, _model: &CausalLm<B>) -> anyhow::Result<Option<Metrics>> {
+        Ok(None)
+    }
+}
+
+/// Where the weights come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Init {
+    /// A checkpoint folder.
+    Pretrained(PathBuf),
+    /// Random weights (transformers' initialisation; the same on every backend) for the
+    /// `config.json` in a folder.
+    Random {
+        /// The folder with `config.json`.
+        dir: PathBuf,
+        /// The seed of the weights.
+        seed: u64,
+    },
+}
+
+impl Init {
+    /// The folder.
+    pub fn dir(&self) -> &std::path::Path {
+        match self {
+            Self::Pretrained(d) | Self::Random { dir: d, .. } => d,
+        }
+    }
+
+    fn load<B: ModelOps>(&self, device: &B::Device) -> anyhow::Result<CausalLm<B>> {
+        match self {
+            Self::Pretrained(dir) => load_model::<B>(dir, device, Mode::Trainable),
+            Self::Random { dir, seed } => {
+                let config = exo_lm::LmConfig::from_file(dir)
+                    .with_context(|| format!("reading the model config in {}", dir.display()))?;
+                Ok(CausalLm::<B>::random(
+                    config,
+                    *seed,
+                    exo_core::DType::F32,
+                    device,
+                    Mode::Trainable,
+                )?)
+            }
+        }
+    }
+}
+
+/// A training run, validated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `sft` or `train` (recorded in checkpoints; a checkpoint of one does not resume the other).
+    pub kind: &'static str,
+    /// The model to start from.
+    pub init: Init,
+    /// The output folder.
+    pub out: PathBuf,
+    /// The tokenizer, copied into every checkpoint.
+    pub tokenizer_json: PathBuf,
+    /// AdamW (its `lr` is the peak).
+    pub adamw: AdamWConfig,
+    /// The schedule over `max_steps`.
+    pub schedule: LrSchedule,
+    /// Gradient clipping.
+    pub max_grad_norm: Option<f64>,
+    /// Optimiser steps.
+    pub max_steps: u64,
+    /// Micro-batches per optimiser step.
+    pub grad_accum: usize,
+    /// Checkpoint every this many steps (0: only at the end).
+    pub save_every: u64,
+    /// Checkpoints kept (0: all).
+    pub save_total_limit: usize,
+    /// Evaluate every this many steps (0: never).
+    pub eval_every: u64,
+    /// The seed of the data order.
+    pub seed: u64,
+    /// A checkpoint (or a folder of checkpoints) to continue from.
+    pub resume: Option<PathBuf>,
+    /// Test hook: exit abruptly (status 137, as if killed) right after this step's update.
+    pub abort_after_step: Option<u64>,
+    /// Remove the checkpoints of an earlier run in `out` instead of refusing to start.
+    pub overwrite: bool,
+    /// No progress bar.
+    pub quiet: bool,
+    /// Fingerprint of the data.
+    pub data_fingerprint: String,
+    /// Fingerprint of the settings that change the result.
+    pub settings_fingerprint: String,
+    /// The settings, for people.
+    pub settings: serde_json::Value,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct FitReport {
+    /// Steps done in total.
+    pub steps: u64,
+    /// The step a resumed run started from.
+    pub resumed_from: Option<u64>,
+    /// The last step's metrics.
+    pub last: Metrics,
+    /// The last checkpoint.
+    pub checkpoint: PathBuf,
+    /// Wall time of this process's part of the run.
+    pub elapsed: Duration,
+}
+
+/// Runs `plan` with `loss` over the micro-batches of `order`.
+///
+/// # Errors
+/// If the model or checkpoint cannot be loaded, a resumed run's data or settings differ from the
+/// checkpoint's, a step fails or is not finite, or an output cannot be written.
+pub fn fit<B: ModelOps, L: StepLoss<B>>(
+    plan: &Plan,
+    order: &mut Order,
+    loss: &L,
+    device: &B::Device,
+) -> anyhow::Result<FitReport> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&plan.out)
+        .with_context(|| format!("creating {}", plan.out.display()))?;
+    checkpoint::remove_stale(&plan.out);
+    let earlier = checkpoint::list(&plan.out);
+    if plan.resume.is_none() && !earlier.is_empty() {
+        if !plan.overwrite {
+            bail!(
+                "--out {} holds checkpoints of an earlier run: --resume {} continues it, --overwrite starts afresh",
+                plan.out.display(),
+                plan.out.display()
+            );
+        }
+        for (_, dir) in earlier {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+    }
+
+    let (model, mut optimizer, mut state, resumed_from) = match &plan.resume {
+        Some(dir) => {
+            let dir = checkpoint::resolve(dir)?;
+            let state = TrainerState::read(&dir)?;
+            check_resumable(plan, &state, &dir)?;
+            let model = load_model::<B>(&dir, device, Mode::Trainable)?;
+            let optimizer = AdamW::load(model.params(), plan.adamw, &dir.join(OPTIMIZER_FILE))
+                .with_context(|| format!("loading the optimiser state of {}", dir.display()))?;
+            let step = state.step;
+            (model, optimizer, state, Some(step))
+        }
+        None => {
+            let model = plan.init.load::<B>(device)?;
+            let optimizer = AdamW::new(model.params(), plan.adamw)?;
+            let state = TrainerState::new(
+                plan.kind,
+                plan.seed,
+                &plan.data_fingerprint,
+                &plan.settings_fingerprint,
+                plan.settings.clone(),
+            );
+            (model, optimizer, state, None)
+        }
+    };
+    let mut writer = MetricsWriter::open(&plan.out.join("metrics.jsonl"), resumed_from)?;
+    let progress = Progress::new(plan.kind, plan.max_steps, state.step, plan.quiet);
+    let per_epoch = order.per_epoch() as f64;
+    let mut last = Metrics::new();
+    let mut last_checkpoint = checkpoint::list(&plan.out)
+        .into_iter()
+        .filter(|(s, _)| *s <= state.step)
+        .max_by_key(|(s, _)| *s)
+        .map(|(_, d)| d);
+
+    while state.step < plan.max_steps {
+        let step = state.step + 1;
+        let mut acc = GradAccumulator::<B>::new();
+        let mut mean = MetricMean::default();
+        for _ in 0..plan.grad_accum {
+            let (_, records) = order.micro_batch(state.micro_batches);
+            state.micro_batches += 1;
+            let (value, metrics) = loss
+                .loss(&model, &records)
+                .with_context(|| format!("step {step}"))?;
+            let l = B::to_f64s(&value)?.first().copied().unwrap_or(f64::NAN);
+            if !l.is_finite() {
+                bail!("{}", not_finite(step, "loss", l, last_checkpoint.as_ref()));
+            }
+            acc.add(
+                model
+                    .params()
+                    .grad(&value)
+                    .with_context(|| format!("step {step}: backward"))?,
+            )?;
+            let mut metrics = metrics;
+            metrics.insert("loss".into(), l);
+            mean.add(&metrics, 1.0);
+        }
+        let Some(mut grads) = acc.take_mean()? else {
+            bail!("step {step}: no gradient (grad_accum is 0)");
+        };
+        let grad_norm = match plan.max_grad_norm {
+            Some(max) => clip_grad_norm(&mut grads, max)?,
+            None => grads.global_norm()?,
+        };
+        if !grad_norm.is_finite() {
+            bail!(
+                "{}",
+                not_finite(step, "gradient norm", grad_norm, last_checkpoint.as_ref())
+            );
+        }
+        let lr = plan.adamw.lr
+            * plan
+                .schedule
+                .factor(usize::try_from(state.step).unwrap_or(usize::MAX));
+        optimizer.step(model.params(), &grads, lr)?;
+        state.step = step;
+        state.epoch = state.micro_batches / order.per_epoch();
+
+        let mut metrics = mean.mean();
+        metrics.insert("learning_rate".into(), lr);
+        metrics.insert("grad_norm".into(), grad_norm);
+        metrics.insert("epoch".into(), state.micro_batches as f64 / per_epoch);
+        if plan.eval_every > 0 && step % plan.eval_every == 0 {
+            let view = model.detached()?;
+            if let Some(eval) = loss
+                .evaluate(&view)
+                .with_context(|| format!("step {step}: evaluation"))?
+            {
+                for (k, v) in eval {
+                    metrics.insert(format!("eval_{k}"), v);
+                }
+            }
+        }
+        writer.write(step, &metrics)?;
+        progress.step(step, metrics.get("loss").copied().unwrap_or(f64::NAN));
+        last = metrics;
+
+        let at_end = step == plan.max_steps;
+        if at_end || (plan.save_every > 0 && step % plan.save_every == 0) {
+            let dir = checkpoint::save(
+                &plan.out,
+                &model,
+                &optimizer,
+                &state,
+                &plan.tokenizer_json,
+                plan.save_total_limit,
+            )?;
+            progress.println(&format!("checkpoint: {}", dir.display()));
+            last_checkpoint = Some(dir);
+        }
+        if plan.abort_after_step == Some(step) {
+            // As if killed: no final save, no cleanup.
+            std::process::exit(137);
+        }
+    }
+    progress.finish();
+    let checkpoint = match last_checkpoint {
+        Some(dir) if dir == checkpoint::checkpoint_dir(&plan.out, state.step) => dir,
+        _ => checkpoint::save(
+            &plan.out,
+            &model,
+            &optimizer,
+            &state,
+            &plan.tokenizer_json,
+            plan.save_total_limit,
+        )?,
+    };
+    // The final model at the top of OUT: a complete Hugging Face folder.
+    model
+        .save_pretrained(&plan.out)
+        .with_context(|| format!("saving the final model to {}", plan.out.display()))?;
+    copy_tokenizer_files(&plan.tokenizer_json, &plan.out)?;
+    Ok(FitReport {
+        steps: state.step,
+        resumed_from,
+        last,
+        checkpoint,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The message of a non-finite loss or gradient.
+fn not_finite(step: u64, what: &str, value: f64, checkpoint: Option<&PathBuf>) -> String {
+    let saved = checkpoint.map_or_else(
+        || "no checkpoint was written".to_owned(),
+        |d| format!("the last checkpoint is {}", d.display()),
+    );
+    format!(
+        "step {step}: the {what} is {value}, not finite; the update was not applied and nothing was saved ({saved}); lower --lr or check the data"
+    )
+}
+
+/// Errors unless the checkpoint in `dir` was made by a run with the same kind, data and settings.
+fn check_resumable(plan: &Plan, state: &TrainerState, dir: &std::path::Path) -> anyhow::Result<()> {
+    if state.kind != plan.kind {
+        bail!(
+            "{} is a checkpoint of `exo {}`, not of `exo {}`",
+            dir.display(),
+            state.kind,
+            plan.kind
+        );
+    }
+    if state.data_fingerprint != plan.data_fingerprint {
+        bail!(
+            "{}: the training data differ from the checkpoint's (same file, tokenizer and truncation needed to resume)",
+            dir.display()
+        );
+    }
+    if state.settings_fingerprint != plan.settings_fingerprint || state.seed != plan.seed {
+        bail!(
+            "{}: the settings differ from the checkpoint's (resume with the same flags; the checkpoint's are in its trainer_state.json)",
+            dir.display()
+        );
+    }
+    if state.step > plan.max_steps {
+        bail!(
+            "{}: the checkpoint is at step {}, past --max-steps {}",
+            dir.display(),
+            state.step,
+            plan.max_steps
+        );
+    }
+    Ok(())
+}

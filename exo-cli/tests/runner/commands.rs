@@ -1,0 +1,323 @@
+//! Every stage alone, on both backends: sft → sample → score → train (four objectives) → eval;
+//! metrics names; the reference cache; config files; external rewards.
+
+use crate::common::{BACKENDS, demo, jsonl, ok, s, scratch, sft_model};
+
+/// TRL's names and EXO's own, on every step.
+const METRICS: [&str; 15] = [
+    "loss",
+    "learning_rate",
+    "grad_norm",
+    "epoch",
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/accuracies",
+    "rewards/margins",
+    "logps/chosen",
+    "logps/rejected",
+    "exo/p_f_entropy",
+    "exo/kl_pf_pr",
+    "exo/group_reward",
+    "kl/ref_policy",
+    "is/reward",
+];
+
+#[test]
+fn every_command_runs_alone_on_both_backends() {
+    let demo = demo();
+    for backend in BACKENDS {
+        let root = scratch(&format!("stages-{backend}"));
+        let sft = sft_model(backend);
+        assert!(sft.join("checkpoint-3/optimizer.safetensors").is_file());
+        assert_eq!(jsonl(&sft.join("metrics.jsonl")).len(), 3);
+
+        let samples = root.join("samples.jsonl");
+        let out = ok(&[
+            "sample",
+            "--model",
+            &s(sft),
+            "--prompts",
+            &s(&demo.join("prompts-align.jsonl")),
+            "-k",
+            "3",
+            "--max-new-tokens",
+            "6",
+            "--out",
+            &s(&samples),
+            "--backend",
+            backend,
+        ]);
+        assert!(out.contains("× 3 completions"), "{out}");
+        let records = jsonl(&samples);
+        assert_eq!(records.len(), 16);
+        assert_eq!(records[0]["completions"].as_array().map(Vec::len), Some(3));
+        assert!(records[0].get("rewards").is_none());
+
+        let scored = root.join("scored.json");
+        ok(&[
+            "score",
+            "--reward",
+            "sentiment",
+            "--in",
+            &s(&samples),
+            "--out",
+            &s(&scored),
+        ]);
+        let text = std::fs::read_to_string(&scored).expect("scored");
+        let scored_records: Vec<serde_json::Value> =
+            serde_json::from_str(&text).expect("a JSON array");
+        assert_eq!(
+            scored_records[0]["rewards"].as_array().map(Vec::len),
+            Some(3)
+        );
+        // exo-data reads it as the official rewards format.
+        ok(&["data", "inspect", &s(&scored)]);
+
+        for objective in ["exo", "dpo", "exo-pair", "dpo-rw"] {
+            let out = root.join(format!("train-{objective}"));
+            let stdout = ok(&[
+                "train",
+                "--objective",
+                objective,
+                "--model",
+                &s(sft),
+                "--data",
+                &s(&scored),
+                "--out",
+                &s(&out),
+                "--max-steps",
+                "2",
+                "--batch-prompts",
+                "4",
+                "--lr",
+                "1e-3",
+                "--plot",
+                "--backend",
+                backend,
+            ]);
+            assert!(
+                stdout.contains("reference log-probs: computed once"),
+                "{stdout}"
+            );
+            for f in [
+                "model.safetensors",
+                "config.json",
+                "tokenizer.json",
+                "checkpoint-2/optimizer.safetensors",
+                "loss.png",
+            ] {
+                assert!(out.join(f).is_file(), "{objective}: {f} missing");
+            }
+            let lines = jsonl(&out.join("metrics.jsonl"));
+            assert_eq!(lines.len(), 2);
+            // Pairs carry the rewards (1, 0), so every objective reports every metric, but DPO's
+            // target (1, 0) makes KL(p_f ‖ p_r) infinite: not reported.
+            for name in METRICS {
+                if objective == "dpo" && name == "exo/kl_pf_pr" {
+                    assert!(lines[1].get(name).is_none());
+                    continue;
+                }
+                assert!(
+                    lines[1].get(name).is_some_and(serde_json::Value::is_number),
+                    "{objective}: {name} missing in {}",
+                    lines[1]
+                );
+            }
+            assert_eq!(lines[1]["step"], 2);
+        }
+        // The reward objectives read all K; the pairwise ones read best vs worst.
+        let k_exo = jsonl(&root.join("train-exo/metrics.jsonl"))[0]["exo/p_f_entropy"]
+            .as_f64()
+            .unwrap_or(0.0);
+        let k_dpo = jsonl(&root.join("train-dpo/metrics.jsonl"))[0]["exo/p_f_entropy"]
+            .as_f64()
+            .unwrap_or(9.0);
+        assert!(
+            k_exo > 1.0 && k_dpo <= std::f64::consts::LN_2 + 1e-9,
+            "entropies {k_exo} (K=3), {k_dpo} (K=2)"
+        );
+
+        let stdout = ok(&[
+            "eval",
+            "--model",
+            &s(&root.join("train-exo")),
+            "--ref",
+            &s(sft),
+            "--prompts",
+            &s(&demo.join("prompts-eval.jsonl")),
+            "-n",
+            "2",
+            "--max-new-tokens",
+            "6",
+            "--json",
+            "--backend",
+            backend,
+            "--save-samples",
+            &s(&root.join("eval")),
+        ]);
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("eval JSON");
+        for k in [
+            "reward",
+            "reward_se",
+            "kl",
+            "kl_se",
+            "win_rate",
+            "reference_reward",
+            "prompts",
+            "samples_per_prompt",
+        ] {
+            assert!(v.get(k).is_some(), "eval JSON lacks {k}: {v}");
+        }
+        assert_eq!(v["prompts"], 8);
+        assert!(
+            root.join("eval/policy.json").is_file() && root.join("eval/reference.json").is_file()
+        );
+        // Against its own scored samples as the reference: the same model, no KL.
+        let stdout = ok(&[
+            "eval",
+            "--model",
+            &s(sft),
+            "--ref",
+            &s(sft),
+            "--prompts",
+            &s(&demo.join("prompts-eval.jsonl")),
+            "-n",
+            "2",
+            "--max-new-tokens",
+            "6",
+            "--json",
+            "--backend",
+            backend,
+            "--ref-samples",
+            &s(&root.join("eval/reference.json")),
+        ]);
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("eval JSON");
+        assert_eq!(v["kl"].as_f64(), Some(0.0));
+        // The table form.
+        let table = ok(&[
+            "eval",
+            "--model",
+            &s(sft),
+            "--ref",
+            &s(sft),
+            "--prompts",
+            &s(&demo.join("prompts-eval.jsonl")),
+            "-n",
+            "1",
+            "--max-new-tokens",
+            "4",
+            "--limit",
+            "2",
+            "--backend",
+            backend,
+        ]);
+        assert!(
+            table.contains("win rate") && table.contains("2 prompts × 1 samples"),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn the_reference_cache_is_reused_and_invalidated_by_any_change() {
+    let demo = demo();
+    let root = scratch("cache");
+    let cache = root.join("cache");
+    let sft = sft_model("candle");
+    let train = |data: &std::path::Path, model: &std::path::Path, out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train".to_owned(),
+            "--model".into(),
+            s(model),
+            "--data".into(),
+            s(data),
+            "--out".into(),
+            s(&root.join(out)),
+            "--ref-cache".into(),
+            s(&cache),
+            "--max-steps".into(),
+            "1".into(),
+            "--batch-prompts".into(),
+            "4".into(),
+            "--backend".into(),
+            "candle".into(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&args)
+    };
+    let files = || std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    let data = demo.join("scored.json");
+    assert!(train(&data, sft, "a", &[]).contains("computed once"));
+    assert!(train(&data, sft, "b", &[]).contains("cached"));
+    assert_eq!(files(), 1);
+    // Another objective on the same rows (pairs are other rows than groups of K).
+    assert!(train(&data, sft, "c", &["--objective", "dpo"]).contains("computed once"));
+    assert!(train(&data, sft, "d", &["--objective", "exo-pair"]).contains("cached"));
+    // Changed data: one reward edited.
+    let mut records: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&data).expect("data")).expect("json");
+    records[0]["rewards"][0] = serde_json::json!(0.123_456);
+    let edited = root.join("edited.json");
+    std::fs::write(&edited, serde_json::to_string(&records).expect("json")).expect("write");
+    assert!(train(&edited, sft, "e", &[]).contains("computed once"));
+    // Changed settings (τ) and a changed model.
+    assert!(train(&data, sft, "f", &["--logit-temperature", "1.0"]).contains("computed once"));
+    assert!(train(&data, &root.join("a"), "g", &[]).contains("computed once"));
+    assert_eq!(files(), 5);
+}
+
+#[test]
+fn a_config_file_sets_flags_and_the_command_line_wins() {
+    let demo = demo();
+    let root = scratch("config");
+    let config = root.join("exo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "backend = \"candle\"\n[train]\nmodel = \"{}\"\ndata = \"{}\"\nmax_steps = 3\nbatch-prompts = 4\nlr = 1e-3\nobjective = \"dpo\"\n[eval]\nn = 7\n",
+            s(sft_model("candle")),
+            s(&demo.join("scored.json")),
+        ),
+    )
+    .expect("config");
+    let out = root.join("run");
+    let stdout = ok(&[
+        "train",
+        "--config",
+        &s(&config),
+        "--out",
+        &s(&out),
+        "--max-steps",
+        "2",
+    ]);
+    assert!(stdout.contains("--objective dpo"), "{stdout}");
+    assert_eq!(
+        jsonl(&out.join("metrics.jsonl")).len(),
+        2,
+        "the command line's --max-steps wins"
+    );
+}
+
+#[test]
+fn an_external_reward_program_scores_samples() {
+    let demo = demo();
+    let root = scratch("reward-cmd");
+    let out = root.join("scored.jsonl");
+    // Reward = length of the JSON line: any program that reads lines and prints numbers works.
+    ok(&[
+        "score",
+        "--in",
+        &s(&demo.join("samples.json")),
+        "--out",
+        &s(&out),
+        "--reward-cmd",
+        "while IFS= read -r line; do echo ${#line}; done",
+    ]);
+    let records = jsonl(&out);
+    assert!(records.iter().all(|r| {
+        r["rewards"]
+            .as_array()
+            .is_some_and(|v| v.iter().all(|x| x.as_f64().unwrap_or(0.0) > 20.0))
+    }));
+}

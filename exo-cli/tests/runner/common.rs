@@ -1,0 +1,102 @@
+//! Helpers: the `exo` binary, the shared quick-demo fixture, temporary folders.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Both backends.
+pub const BACKENDS: [&str; 2] = ["candle", "tch"];
+
+/// The `exo` binary, single-threaded (so that it does not re-execute itself for `--threads`).
+pub fn exo() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_exo"));
+    for v in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS", "OMP_NUM_THREADS"] {
+        c.env(v, "1");
+    }
+    c
+}
+
+/// Runs `exo args…`, asserting success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = exo().args(args).output().expect("exo runs");
+    assert!(
+        out.status.success(),
+        "exo {} failed ({}): {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `exo args…` and returns the output whatever the status.
+pub fn run(args: &[&str]) -> Output {
+    exo().args(args).output().expect("exo runs")
+}
+
+/// A fresh folder under the system temp dir, unique to this test process and `name`.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("exo-runner-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// The folder of one `exo demo --quick` run (candle), made once per test process.
+pub fn demo() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = scratch("demo-fixture");
+        let dir = root.join("demo");
+        let stdout = ok(&["demo", "--quick", "--backend", "candle", "--out", &s(&dir)]);
+        std::fs::write(root.join("stdout.txt"), stdout).expect("write stdout");
+        dir
+    })
+}
+
+/// A path as a `&str`-able string.
+pub fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The JSON lines of a file.
+pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// An SFT model trained for a few steps on the demo data with `backend`, made once per backend.
+pub fn sft_model(backend: &'static str) -> &'static Path {
+    static CANDLE: OnceLock<PathBuf> = OnceLock::new();
+    static TCH: OnceLock<PathBuf> = OnceLock::new();
+    let cell = if backend == "candle" { &CANDLE } else { &TCH };
+    cell.get_or_init(|| {
+        let demo = demo();
+        let out = scratch(&format!("sft-{backend}"));
+        ok(&[
+            "sft",
+            "--model",
+            &s(&demo.join("init")),
+            "--from-scratch",
+            "--data",
+            &s(&demo.join("sft.jsonl")),
+            "--out",
+            &s(&out),
+            "--max-steps",
+            "3",
+            "--batch-prompts",
+            "4",
+            "--lr",
+            "1e-2",
+            "--train-on-prompt",
+            "--backend",
+            backend,
+        ]);
+        out
+    })
+}

@@ -1,0 +1,196 @@
+//! `--resume` after a kill between steps gives bit-identical weights (and metrics) to an
+//! uninterrupted run on CPU; a non-finite loss stops the run before anything is saved.
+
+use crate::common::{BACKENDS, demo, ok, run, s, scratch, sft_model};
+
+fn train_args(backend: &'static str, out: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let demo = demo();
+    let mut args: Vec<String> = [
+        "train",
+        "--objective",
+        "exo",
+        "--model",
+        &s(sft_model(backend)),
+        "--data",
+        &s(&demo.join("scored.json")),
+        "--out",
+        &s(out),
+        "--max-steps",
+        "5",
+        "--save-every",
+        "2",
+        "--batch-prompts",
+        "4",
+        "--grad-accum",
+        "2",
+        "--lr",
+        "1e-3",
+        "--backend",
+        backend,
+        "--ref-cache",
+        &s(&out.with_extension("cache")),
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    args
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn a_run_killed_between_steps_resumes_to_bit_identical_weights() {
+    for backend in BACKENDS {
+        let root = scratch(&format!("resume-{backend}"));
+        let straight = root.join("straight");
+        ok(&strs(&train_args(backend, &straight, &[])));
+
+        // Killed right after step 3 (its update done, its metrics line written, no checkpoint
+        // since step 2): resuming redoes step 3 from checkpoint-2.
+        let killed = root.join("killed");
+        let out = run(&strs(&train_args(
+            backend,
+            &killed,
+            &["--abort-after-step", "3"],
+        )));
+        assert_eq!(
+            out.status.code(),
+            Some(137),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(killed.join("checkpoint-2").is_dir() && !killed.join("checkpoint-4").exists());
+        assert!(!killed.join("model.safetensors").exists());
+        let stdout = ok(&strs(&train_args(
+            backend,
+            &killed,
+            &["--resume", &s(&killed)],
+        )));
+        assert!(stdout.contains("resumed from step 2"), "{stdout}");
+
+        let a = std::fs::read(straight.join("model.safetensors")).expect("weights");
+        let b = std::fs::read(killed.join("model.safetensors")).expect("weights");
+        assert!(
+            a == b,
+            "{backend}: resumed weights differ from the uninterrupted run's"
+        );
+        let ma = std::fs::read_to_string(straight.join("metrics.jsonl")).expect("metrics");
+        let mb = std::fs::read_to_string(killed.join("metrics.jsonl")).expect("metrics");
+        assert_eq!(ma, mb, "{backend}: metrics differ");
+        assert_eq!(
+            std::fs::read(straight.join("checkpoint-5/optimizer.safetensors")).expect("opt"),
+            std::fs::read(killed.join("checkpoint-5/optimizer.safetensors")).expect("opt"),
+        );
+    }
+}
+
+#[test]
+fn sft_resumes_too_and_refuses_other_settings() {
+    let demo = demo();
+    let root = scratch("resume-sft");
+    let args = |out: &std::path::Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "sft",
+            "--model",
+            &s(&demo.join("init")),
+            "--from-scratch",
+            "--data",
+            &s(&demo.join("sft.jsonl")),
+            "--out",
+            &s(out),
+            "--max-steps",
+            "4",
+            "--save-every",
+            "1",
+            "--save-total-limit",
+            "0",
+            "--batch-prompts",
+            "4",
+            "--lr",
+            "1e-2",
+            "--backend",
+            "candle",
+        ]
+        .iter()
+        .map(|x| (*x).to_owned())
+        .collect();
+        a.extend(extra.iter().map(|x| (*x).to_owned()));
+        a
+    };
+    let straight = root.join("straight");
+    ok(&strs(&args(&straight, &[])));
+    assert_eq!(
+        (1..=4)
+            .filter(|i| straight.join(format!("checkpoint-{i}")).is_dir())
+            .count(),
+        4
+    );
+    // A fresh run into a folder with checkpoints is refused, unless --overwrite.
+    let again = run(&strs(&args(&straight, &[])));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success() && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    ok(&strs(&args(
+        &straight,
+        &["--overwrite", "--max-steps", "2"],
+    )));
+    assert!(!straight.join("checkpoint-4").exists());
+    ok(&strs(&args(&straight, &["--overwrite"])));
+    let killed = root.join("killed");
+    assert_eq!(
+        run(&strs(&args(&killed, &["--abort-after-step", "2"])))
+            .status
+            .code(),
+        Some(137)
+    );
+    ok(&strs(&args(
+        &killed,
+        &["--resume", &s(&killed.join("checkpoint-2"))],
+    )));
+    assert!(
+        std::fs::read(straight.join("model.safetensors")).ok()
+            == std::fs::read(killed.join("model.safetensors")).ok()
+    );
+    // Other settings, or another command's checkpoint, are refused in one line.
+    let out = run(&strs(&args(
+        &root.join("other"),
+        &["--resume", &s(&killed), "--lr", "5e-3"],
+    )));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("settings differ"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_non_finite_loss_stops_before_the_update_and_saves_nothing() {
+    let root = scratch("nan");
+    let out_dir = root.join("run");
+    // An absurd learning rate: step 1's update is huge but finite; step 2's loss is not.
+    let out = run(&strs(&train_args(
+        "candle",
+        &out_dir,
+        &["--lr", "1e30", "--save-every", "1"],
+    )));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not finite") && err.contains("not applied"),
+        "{err}"
+    );
+    assert!(err.contains("checkpoint-1"), "{err}");
+    assert!(
+        !out_dir.join("checkpoint-2").exists(),
+        "a non-finite step reached a checkpoint"
+    );
+    assert!(!out_dir.join("model.safetensors").exists());
+}
