@@ -28,6 +28,20 @@ fn defaults(kind: ObjectiveKind, config: &ObjectiveConfig) -> String {
         .join(", ")
 }
 
+/// The objectives, one line each (name, formula, source): the tail of `exo train --help`.
+pub fn catalog_help() -> String {
+    let mut text = String::from("Objectives (`exo objectives` adds the inputs and defaults):\n");
+    for kind in ObjectiveKind::ALL {
+        let info = kind.info();
+        text.push_str(&format!(
+            "  {:<13} {}  [{}]\n",
+            info.name, info.formula, info.source
+        ));
+    }
+    text.push_str("Mixtures: NAME[:WEIGHT],... e.g. exo:1.0,sft:0.2");
+    text
+}
+
 /// Prints the table (or JSON lines). A closed pipe (`exo objectives | head`) ends it quietly.
 pub fn run(args: &ObjectivesArgs) -> anyhow::Result<ExitCode> {
     let config = ObjectiveConfig::default();
@@ -70,5 +84,30 @@ pub fn run(args: &ObjectivesArgs) -> anyhow::Result<ExitCode> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    #[test]
+    fn train_help_lists_every_objective_with_its_formula() {
+        let mut cli = Cli::command();
+        let train = cli
+            .find_subcommand_mut("train")
+            .expect("a train subcommand");
+        let help = train.render_help().to_string();
+        for kind in ObjectiveKind::ALL {
+            let info = kind.info();
+            let line = help
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(info.name))
+                .unwrap_or_else(|| panic!("`exo train --help` does not list {}", info.name));
+            assert!(line.contains(info.formula), "{line}");
+        }
     }
 }

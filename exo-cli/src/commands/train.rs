@@ -30,7 +30,7 @@ use crate::run::trainer::{FitReport, Init, Plan, fit};
 /// pairwise ones (dpo, exo-pair, ...) use pairs as they are and the best against the worst
 /// completion of each group. The reference log-probs are computed once and cached.
 #[derive(Debug, Args)]
-#[command(args_override_self = true)]
+#[command(args_override_self = true, after_help = super::objectives::catalog_help())]
 pub struct TrainArgs {
     /// The objective: exo, exo-pair, dpo, dpo-rw, or any name of `exo objectives`, or a
     /// weighted sum such as exo:1.0,sft:0.2.
