@@ -60,6 +60,18 @@ pub struct TrainArgs {
     /// Label smoothing of dpo (cDPO), robust DPO, AOT and SimPO.
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f64,
+    /// SimPO's target reward margin γ (TRL's `simpo_gamma`).
+    #[arg(long, default_value_t = 0.5)]
+    pub simpo_gamma: f64,
+    /// ORPO's weight λ of the odds-ratio term (TRL ORPO's `beta`).
+    #[arg(long, default_value_t = 0.1)]
+    pub orpo_lambda: f64,
+    /// DiscoPOP's temperature τ (TRL's `discopop_tau`).
+    #[arg(long, default_value_t = 0.05)]
+    pub discopop_tau: f64,
+    /// BCO's reward shift δ (held fixed during training).
+    #[arg(long, default_value_t = 0.0)]
+    pub bco_delta: f64,
     /// τ: log-probs are taken under softmax(logits / τ), for the policy and the reference (the
     /// official code uses its sampling temperature, 0.8; TRL uses 1).
     #[arg(long, default_value_t = 0.8)]
@@ -155,7 +167,10 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             beta_r,
             exo_epsilon: epsilon,
             label_smoothing,
-            ..ObjectiveConfig::default()
+            simpo_gamma: args.simpo_gamma,
+            orpo_lambda: args.orpo_lambda,
+            discopop_tau: args.discopop_tau,
+            bco_delta: args.bco_delta,
         },
     )?;
     require_file(&args.data, "--data")?;

@@ -288,6 +288,19 @@ fn bad_inputs_fail_with_one_clear_line() {
         (&["--objective", "kto"][..], "unknown objective"),
         (&["--beta-pi", "0"], "--beta-pi"),
         (&["--epsilon", "0"], "--epsilon"),
+        (&["--objective", "simpo", "--simpo-gamma=-1"], "simpo_gamma"),
+        (
+            &["--objective", "orpo", "--orpo-lambda", "0"],
+            "orpo_lambda",
+        ),
+        (
+            &["--objective", "discopop", "--discopop-tau", "nan"],
+            "discopop_tau",
+        ),
+        (
+            &["--objective", "bco_pair", "--bco-delta", "inf"],
+            "bco_delta",
+        ),
         (&["--logit-temperature", "nan"], "--logit-temperature"),
         (&["--max-steps", "0"], "--max-steps"),
         (&["--batch-prompts", "100000"], "lower --batch-prompts"),
