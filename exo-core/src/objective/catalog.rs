@@ -76,7 +76,7 @@ pub enum Hyper {
     SimpoGamma,
     /// `orpo_lambda`: ORPO's odds-ratio weight λ.
     OrpoLambda,
-    /// `bco_delta`: BCO's reward shift δ (its running mean in training).
+    /// `bco_delta`: BCO's reward shift δ (fixed; see [`BcoRunningMean`](super::BcoRunningMean)).
     BcoDelta,
 }
 

@@ -27,8 +27,9 @@ pub struct ObjectiveConfig {
     pub simpo_gamma: f64,
     /// ORPO's odds-ratio weight λ (TRL ORPO's `beta`). Default 0.1.
     pub orpo_lambda: f64,
-    /// BCO's reward shift δ; training replaces it by the running mean
-    /// ([`BcoRunningMean`](super::BcoRunningMean)). Default 0 (TRL 1.x).
+    /// BCO's reward shift δ, held fixed (TRL 1.x; `exo train --bco-delta`). Default 0. A trainer
+    /// that wants TRL 0.x's running mean updates it with
+    /// [`BcoRunningMean`](super::BcoRunningMean) between steps.
     pub bco_delta: f64,
 }
 
