@@ -11,7 +11,7 @@
 //! | `mistral` | none | `sliding_window` is checked, not implemented |
 //!
 //! Fields that would change the maths in a way this crate does not implement (`rope_scaling`
-//! other than the default, an activation other than SiLU, attention dropout, quantisation) are
+//! other than the default and Llama 3's `"llama3"`, an activation other than SiLU, attention dropout, quantisation) are
 //! rejected with [`LmError::Config`] rather than silently ignored. A sliding window is accepted
 //! but sequences longer than it are rejected at run time, since below that length it changes
 //! nothing.
@@ -96,6 +96,9 @@ pub struct LmConfig {
     pub rms_norm_eps: f64,
     /// Base θ of the rotary embedding.
     pub rope_theta: f64,
+    /// How the rotary frequencies are rescaled for long contexts (`rope_scaling` /
+    /// `rope_parameters`).
+    pub rope_scaling: RopeScaling,
     /// Longest sequence the checkpoint was trained for (informational).
     pub max_position_embeddings: usize,
     /// Whether the output projection is the input embedding (`lm_head.weight` absent).
@@ -119,6 +122,81 @@ pub struct LmConfig {
     /// The `config.json` object this was read from, written back (with `dtype` updated) on save
     /// so that fields exo-lm does not use survive a round trip.
     pub raw: Value,
+}
+
+/// The rescaling of the rotary frequencies `inv_freq_i = θ^{−2i/D}` (transformers'
+/// `rope_type`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum RopeScaling {
+    /// `"default"`: the frequencies as they are.
+    None,
+    /// `"llama3"` (Llama 3.1 / 3.2): with wavelengths `λ_i = 2π / inv_freq_i`,
+    /// `L_low = original / low_freq_factor` and `L_high = original / high_freq_factor`,
+    ///
+    /// ```text
+    /// λ_i < L_high            inv_freq_i                       (high frequencies: unchanged)
+    /// λ_i > L_low             inv_freq_i / factor              (low frequencies: scaled)
+    /// otherwise               (1 − s)·inv_freq_i/factor + s·inv_freq_i,
+    ///                         s = (original/λ_i − low_freq_factor) / (high_freq_factor − low_freq_factor)
+    /// ```
+    Llama3 {
+        /// `factor` (8 for Llama 3.1).
+        factor: f64,
+        /// `low_freq_factor` (1).
+        low_freq_factor: f64,
+        /// `high_freq_factor` (4).
+        high_freq_factor: f64,
+        /// `original_max_position_embeddings` (8192).
+        original_max_position_embeddings: usize,
+    },
+}
+
+/// A positive finite number field of a rope object.
+fn rope_number(field: &'static str, rope: &Value, key: &str) -> Result<f64> {
+    match rope.get(key).and_then(Value::as_f64) {
+        Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Some(v) => Err(LmError::config(
+            field,
+            format!("{key} = {v} must be finite and > 0"),
+        )),
+        None => Err(LmError::config(
+            field,
+            format!("rope type \"llama3\" needs a number {key}"),
+        )),
+    }
+}
+
+/// The llama3 parameters of a rope object.
+fn llama3_scaling(field: &'static str, rope: &Value) -> Result<RopeScaling> {
+    let factor = rope_number(field, rope, "factor")?;
+    let low_freq_factor = rope_number(field, rope, "low_freq_factor")?;
+    let high_freq_factor = rope_number(field, rope, "high_freq_factor")?;
+    if high_freq_factor <= low_freq_factor {
+        return Err(LmError::config(
+            field,
+            format!(
+                "high_freq_factor = {high_freq_factor} must be > low_freq_factor = {low_freq_factor}"
+            ),
+        ));
+    }
+    let original = rope
+        .get("original_max_position_embeddings")
+        .and_then(Value::as_u64)
+        .and_then(|v| usize::try_from(v).ok())
+        .filter(|&v| v > 0)
+        .ok_or_else(|| {
+            LmError::config(
+                field,
+                "rope type \"llama3\" needs a positive integer original_max_position_embeddings",
+            )
+        })?;
+    Ok(RopeScaling::Llama3 {
+        factor,
+        low_freq_factor,
+        high_freq_factor,
+        original_max_position_embeddings: original,
+    })
 }
 
 /// The raw fields of `config.json` that exo-lm reads. Unknown fields are ignored here and kept in
@@ -202,7 +280,7 @@ impl LmConfig {
     /// # Errors
     /// [`LmError::UnsupportedArchitecture`] for a `model_type` other than `llama`, `qwen2` or
     /// `mistral`; [`LmError::Config`] for a missing or invalid field, or one that asks for
-    /// something not implemented (RoPE scaling, an activation other than SiLU, attention
+    /// something not implemented (RoPE scaling other than llama3's, an activation other than SiLU, attention
     /// dropout, quantisation, an odd head width, `H` not a multiple of `H_kv`).
     pub fn from_json(raw: Value) -> Result<Self> {
         let fields: RawConfig = serde_json::from_value(raw.clone())
@@ -276,6 +354,7 @@ impl LmConfig {
         // Transformers 5 writes `rope_parameters: {rope_type, rope_theta}`; older versions write
         // `rope_theta` plus an optional `rope_scaling`.
         let mut rope_theta = fields.rope_theta;
+        let mut rope_scaling = RopeScaling::None;
         for (field, rope) in [
             ("rope_scaling", fields.rope_scaling.as_ref()),
             ("rope_parameters", fields.rope_parameters.as_ref()),
@@ -285,10 +364,13 @@ impl LmConfig {
             };
             match rope_type(rope) {
                 None | Some("default") => {}
+                Some("llama3") => rope_scaling = llama3_scaling(field, rope)?,
                 Some(other) => {
                     return Err(LmError::config(
                         field,
-                        format!("rope type {other:?} is not implemented (only \"default\")"),
+                        format!(
+                            "rope type {other:?} is not implemented (only \"default\" and \"llama3\")"
+                        ),
                     ));
                 }
             }
@@ -356,6 +438,7 @@ impl LmConfig {
             head_dim,
             rms_norm_eps,
             rope_theta,
+            rope_scaling,
             max_position_embeddings: fields.max_position_embeddings.unwrap_or(2048),
             // The default of all three transformers config classes.
             tie_word_embeddings: fields.tie_word_embeddings.unwrap_or(false),

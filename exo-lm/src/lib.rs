@@ -69,7 +69,7 @@ pub mod sample;
 pub mod weights;
 
 pub use batch::TokenBatch;
-pub use config::{Architecture, LmConfig};
+pub use config::{Architecture, LmConfig, RopeScaling};
 pub use error::{LmError, Result};
 pub use model::{CausalLm, Mode};
 pub use ops::ModelOps;

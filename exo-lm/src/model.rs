@@ -459,7 +459,7 @@ impl<B: ModelOps> CausalLm<B> {
             positions,
             (n, t),
             self.config.head_dim,
-            self.config.rope_theta,
+            (self.config.rope_theta, self.config.rope_scaling),
             self.dtype,
             &self.device,
         )?;

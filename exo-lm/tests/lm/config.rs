@@ -1,6 +1,6 @@
 //! `config.json` parsing: the three families, and clear errors for what is not implemented.
 
-use exo_lm::{Architecture, LmConfig, LmError};
+use exo_lm::{Architecture, LmConfig, LmError, RopeScaling};
 use serde_json::json;
 
 use crate::common::fixture;
@@ -47,6 +47,40 @@ fn transformers_4_style_fields_parse() -> exo_lm::Result<()> {
     assert!(c.tie_word_embeddings);
     let c = LmConfig::from_json(with("rope_scaling", serde_json::Value::Null))?;
     assert_eq!(c.rope_theta, 500000.0);
+    Ok(())
+}
+
+/// Llama 3.2's `rope_scaling` (transformers 4 layout) parses to [`RopeScaling::Llama3`]; a
+/// missing or inconsistent field is refused by name.
+#[test]
+fn llama3_rope_scaling_parses_and_is_checked() -> exo_lm::Result<()> {
+    let llama32 = json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0, "original_max_position_embeddings": 8192});
+    let c = LmConfig::from_json(with("rope_scaling", llama32))?;
+    assert_eq!(
+        c.rope_scaling,
+        RopeScaling::Llama3 {
+            factor: 32.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 8192
+        }
+    );
+    assert_eq!(c.rope_theta, 500000.0);
+    assert_eq!(LmConfig::from_json(base())?.rope_scaling, RopeScaling::None);
+    for bad in [
+        json!({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0,
+            "high_freq_factor": 1.0, "original_max_position_embeddings": 8192}),
+        json!({"rope_type": "llama3", "factor": -8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}),
+        json!({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0}),
+    ] {
+        match LmConfig::from_json(with("rope_scaling", bad.clone())) {
+            Err(LmError::Config { field, .. }) => assert_eq!(field, "rope_scaling", "{bad}"),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
     Ok(())
 }
 

@@ -164,8 +164,13 @@ fn mistral_f16_matches_transformers<B: TestBackend>() -> exo_lm::Result<()> {
     check::<B>("mistral", DType::F32).map(|_| ())
 }
 
+/// Llama 3's rope scaling, with all three frequency branches in use (see the fixture script).
+fn llama3_rope_scaling_matches_transformers<B: TestBackend>() -> exo_lm::Result<()> {
+    check::<B>("llama3", DType::F32).map(|_| ())
+}
+
 fn every_fixture_matches_transformers_in_f64<B: TestBackend>() -> exo_lm::Result<()> {
-    for name in ["llama", "qwen2", "mistral"] {
+    for name in ["llama", "qwen2", "mistral", "llama3"] {
         check::<B>(name, DType::F64)?;
     }
     Ok(())
@@ -221,5 +226,6 @@ per_backend!(
     llama_matches_transformers,
     qwen2_sharded_bf16_matches_transformers,
     mistral_f16_matches_transformers,
+    llama3_rope_scaling_matches_transformers,
     every_fixture_matches_transformers_in_f64,
 );
