@@ -1,7 +1,7 @@
 //! `--resume` after a kill between steps gives bit-identical weights (and metrics) to an
 //! uninterrupted run on CPU; a non-finite loss stops the run before anything is saved.
 
-use crate::common::{BACKENDS, demo, ok, run, s, scratch, sft_model};
+use crate::common::{BACKENDS, demo, exo, ok, run, s, scratch, sft_model};
 
 fn train_args(backend: &'static str, out: &std::path::Path, extra: &[&str]) -> Vec<String> {
     let demo = demo();
@@ -85,6 +85,70 @@ fn a_run_killed_between_steps_resumes_to_bit_identical_weights() {
             std::fs::read(killed.join("checkpoint-5/optimizer.safetensors")).expect("opt"),
         );
     }
+}
+
+/// The same with a real `SIGKILL` from outside, at whatever point the run has reached once its
+/// first checkpoint exists (between steps, or in the middle of writing a later checkpoint):
+/// resuming from the last complete checkpoint still ends with the uninterrupted run's weights.
+#[test]
+fn a_run_sigkilled_from_outside_resumes_to_bit_identical_weights() {
+    let backend = "candle";
+    let root = scratch("sigkill");
+    let steps = ["--max-steps", "30"];
+    let straight = root.join("straight");
+    ok(&strs(&train_args(backend, &straight, &steps)));
+
+    let killed = root.join("killed");
+    let mut child = exo()
+        .args(train_args(backend, &killed, &steps))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("exo starts");
+    let started = std::time::Instant::now();
+    while !killed.join("checkpoint-2").is_dir() {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the run ended before its first checkpoint"
+        );
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no checkpoint-2 after 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let seen = std::time::Instant::now();
+    child.kill().expect("SIGKILL");
+    let waited = seen.elapsed();
+    let status = child.wait().expect("wait");
+    assert!(
+        !status.success(),
+        "the run finished before the kill: {status}"
+    );
+    assert!(
+        !killed.join("model.safetensors").exists(),
+        "the killed run wrote its final weights"
+    );
+
+    let stdout = ok(&strs(&train_args(
+        backend,
+        &killed,
+        &[&steps[..], &["--resume", &s(&killed)]].concat(),
+    )));
+    let resumed = stdout
+        .lines()
+        .find(|l| l.contains("resumed from step"))
+        .unwrap_or_else(|| panic!("no resume line in {stdout}"));
+    eprintln!(
+        "killed {} ms after checkpoint-2 appeared; {resumed}",
+        waited.as_millis()
+    );
+    let a = std::fs::read(straight.join("model.safetensors")).expect("weights");
+    let b = std::fs::read(killed.join("model.safetensors")).expect("weights");
+    assert!(
+        a == b,
+        "resumed weights differ from the uninterrupted run's"
+    );
 }
 
 #[test]
