@@ -11,6 +11,7 @@
 //! command line (written to `OUT/commands.sh`, so that every stage can be rerun alone).
 
 pub mod corpus;
+mod files;
 pub mod pipeline;
 pub mod report;
 pub mod tokenizer;
