@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands;
+use crate::process_env::{Kernels, ProcessEnv};
 
 /// exo: align language models with human preferences by EXO (efficient exact optimization,
 /// Ji et al., ICML 2024) and the DPO family.
@@ -40,14 +41,16 @@ pub enum Command {
 }
 
 impl Command {
-    /// The CPU threads a model-running command asks for (`--threads`), if it runs a model.
-    pub fn threads(&self) -> Option<usize> {
+    /// The process environment (`--threads`, `--kernels`) a model-running command asks for, if
+    /// it runs a model. `exo demo` defaults to portable kernels (its table is the same on every
+    /// x86-64 machine); the other commands to native ones.
+    pub fn process_env(&self) -> Option<ProcessEnv> {
         match self {
-            Self::Demo(a) => Some(a.compute.threads),
-            Self::Sft(a) => Some(a.compute.threads),
-            Self::Sample(a) => Some(a.compute.threads),
-            Self::Train(a) => Some(a.compute.threads),
-            Self::Eval(a) => Some(a.compute.threads),
+            Self::Demo(a) => Some(a.compute.process_env(commands::demo::KERNELS)),
+            Self::Sft(a) => Some(a.compute.process_env(Kernels::default())),
+            Self::Sample(a) => Some(a.compute.process_env(Kernels::default())),
+            Self::Train(a) => Some(a.compute.process_env(Kernels::default())),
+            Self::Eval(a) => Some(a.compute.process_env(Kernels::default())),
             _ => None,
         }
     }

@@ -9,11 +9,11 @@ mod demo;
 mod eval;
 mod generate;
 mod plot;
+mod process_env;
 mod prompts;
 mod reward;
 mod run;
 mod samples;
-mod threads;
 mod toy;
 
 use std::process::ExitCode;
@@ -44,8 +44,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    if let Some(threads) = cli.command.threads() {
-        threads::apply(threads, &original);
+    if let Some(env) = cli.command.process_env() {
+        env.apply(&original);
     }
     match commands::run(cli) {
         Ok(code) => code,

@@ -31,6 +31,9 @@ pub struct Series {
     pub color: RGBColor,
     /// Draw markers at the points as well.
     pub markers: bool,
+    /// A shaded band `(x, low, high)` around the line (e.g. a confidence interval), in `x`
+    /// order; empty for none.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// A chart: title, axis labels and lines.
@@ -44,6 +47,9 @@ pub struct Chart {
     pub y_label: String,
     /// The lines.
     pub series: Vec<Series>,
+    /// Where the legend goes: lower right for curves that rise (reward vs KL), middle right
+    /// otherwise.
+    pub legend_lower_right: bool,
 }
 
 /// The image format of `path`, from its extension.
@@ -94,7 +100,11 @@ fn bounds(chart: &Chart) -> ((f64, f64), (f64, f64)) {
         f64::INFINITY,
         f64::NEG_INFINITY,
     );
-    for &(x, y) in points {
+    let band = chart
+        .series
+        .iter()
+        .flat_map(|s| s.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
+    for (x, y) in points.copied().chain(band) {
         x0 = x0.min(x);
         x1 = x1.max(x);
         y0 = y0.min(y);
@@ -127,6 +137,19 @@ where
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(err)?;
+    for s in chart.series.iter().filter(|s| s.band.len() > 1) {
+        let outline: Vec<(f64, f64)> = s
+            .band
+            .iter()
+            .map(|&(x, lo, _)| (x, lo))
+            .chain(s.band.iter().rev().map(|&(x, _, hi)| (x, hi)))
+            .collect();
+        ctx.draw_series(std::iter::once(Polygon::new(
+            outline,
+            s.color.mix(0.18).filled(),
+        )))
+        .map_err(err)?;
+    }
     for s in &chart.series {
         let color = s.color;
         ctx.draw_series(LineSeries::new(
@@ -142,6 +165,11 @@ where
         }
     }
     ctx.configure_series_labels()
+        .position(if chart.legend_lower_right {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::MiddleRight
+        })
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 15))

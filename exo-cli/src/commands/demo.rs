@@ -8,8 +8,12 @@ use clap::Args;
 
 use crate::config_file::ConfigArg;
 use crate::demo::pipeline::{self, DemoPlan};
-use crate::run::backend::ComputeArgs;
+use crate::run::backend::{ComputeArgs, Kernels};
 use crate::run::config::check;
+
+/// `exo demo` runs on portable kernels unless `--kernels native` is given: its table is then the
+/// same, bit for bit, on every x86-64 machine with AVX2 (see [`crate::process_env`]).
+pub const KERNELS: Kernels = Kernels::Portable;
 
 /// Arguments of `exo demo`.
 ///
@@ -60,9 +64,21 @@ pub struct DemoArgs {
     /// Alignment learning rate [default: 1e-4].
     #[arg(long)]
     pub align_lr: Option<f64>,
-    /// β_π of every method (DPO's β).
+    /// β_π of every method (DPO's β); with --betas, the β whose runs the single-run tables
+    /// show (if it is one of them; else the first of --betas).
     #[arg(long, default_value_t = 0.1)]
     pub beta: f64,
+    /// A β sweep: align every method at each of these β_π (comma-separated, e.g.
+    /// 0.05,0.1,0.2,0.5), so that each method's reward-vs-KL frontier is traced by β as well as
+    /// by step.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 1..)]
+    pub betas: Vec<f64>,
+    /// Repeat sampling, alignment and evaluation with N seeds (--seed, --seed + 1, …; the
+    /// corpus, tokenizer and SFT model are made once, with --seed) and report each method's
+    /// mean reward and KL with standard errors across seeds, and EXO against the others at
+    /// equal KL with 95% intervals.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seeds: usize,
     /// β_r of exo.
     #[arg(long, default_value_t = 0.1)]
     pub beta_r: f64,
@@ -105,6 +121,21 @@ pub fn config(args: &DemoArgs) -> anyhow::Result<DemoPlan> {
         |v| v > 0.0,
     )?;
     let beta = check("beta", args.beta, "finite and > 0", |v| v > 0.0)?;
+    let mut betas = Vec::new();
+    for &b in &args.betas {
+        let b = check("betas", b, "finite and > 0", |v| v > 0.0)?;
+        ensure!(!betas.contains(&b), "--betas lists {b} twice");
+        betas.push(b);
+    }
+    if betas.is_empty() {
+        betas.push(beta);
+    }
+    let example_beta = if betas.contains(&beta) {
+        beta
+    } else {
+        betas[0]
+    };
+    ensure!(args.seeds >= 1, "--seeds must be at least 1");
     let beta_r = check("beta-r", args.beta_r, "finite and > 0", |v| v > 0.0)?;
     let temperature = check("temperature", args.temperature, "finite and > 0", |v| {
         v > 0.0
@@ -132,11 +163,13 @@ pub fn config(args: &DemoArgs) -> anyhow::Result<DemoPlan> {
         align_steps: args.align_steps.unwrap_or(pick(q, 60, 4)),
         align_batch: pick(q, 16, 4),
         align_lr,
-        beta,
+        betas,
+        example_beta,
         beta_r,
         eval_samples: args.eval_samples,
         seed: args.seed,
-        compute: args.compute.compute()?,
+        seeds: args.seeds,
+        compute: args.compute.compute(KERNELS)?,
         jobs: args.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
         }),
@@ -180,6 +213,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         "Evaluation: {} held-out prompts × {} samples at τ = {}; reward = VADER compound of the completion, in [-1, 1].\n",
         plan.eval_prompts, plan.eval_samples, plan.temperature
     );
+    if !plan.is_single() {
+        print!("{}", report.study_table(false));
+        println!();
+        print!("{}", report.comparison_table());
+        println!();
+        println!(
+            "One run of the study (seed {}, β {}):\n",
+            plan.seed, plan.example_beta
+        );
+    }
     print!("{}", report.table());
     println!();
     print!("{}", report.frontier_table());

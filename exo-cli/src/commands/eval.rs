@@ -15,7 +15,7 @@ use crate::config_file::ConfigArg;
 use crate::eval::{self, Scores, Summary};
 use crate::generate::{Generated, SampleSettings, sample_prompts};
 use crate::reward::{Reward, RewardArgs};
-use crate::run::backend::{BackendJob, Compute, ComputeArgs, dispatch};
+use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::model::{check_vocab, load_model, load_tokenizer};
 use crate::samples::{self, KSamples};
 
@@ -114,7 +114,7 @@ pub fn config(args: &EvalArgs) -> anyhow::Result<EvalConfig> {
         reward: args.reward.reward()?,
         ref_samples: args.ref_samples.clone(),
         save_samples: args.save_samples.clone(),
-        compute: args.compute.compute()?,
+        compute: args.compute.compute(Kernels::default())?,
     })
 }
 

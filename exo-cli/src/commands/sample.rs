@@ -12,7 +12,7 @@ use exo_lm::{Mode, ModelOps};
 use super::sft::require_file;
 use crate::config_file::ConfigArg;
 use crate::generate::{SampleSettings, sample_prompts};
-use crate::run::backend::{BackendJob, Compute, ComputeArgs, dispatch};
+use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::check;
 use crate::run::model::{check_vocab, load_model, load_tokenizer};
 use crate::samples::{self, KSamples};
@@ -153,7 +153,7 @@ pub fn config(args: &SampleArgs) -> anyhow::Result<SampleConfig> {
             ..args.sampling.settings(args.k)?
         },
         out: args.out.clone(),
-        compute: args.compute.compute()?,
+        compute: args.compute.compute(Kernels::default())?,
     })
 }
 

@@ -9,7 +9,7 @@ use exo_data::Truncation;
 use exo_lm::ModelOps;
 
 use crate::config_file::ConfigArg;
-use crate::run::backend::{BackendJob, Compute, ComputeArgs, dispatch};
+use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
 use crate::run::data::{self, Dataset, Order, Shape};
 use crate::run::model::{check_vocab, load_tokenizer};
@@ -104,7 +104,7 @@ pub fn config(args: &SftArgs) -> anyhow::Result<SftConfig> {
         truncation: args.tokens.truncation(),
         from_scratch: args.from_scratch,
         train_on_prompt: args.train_on_prompt,
-        compute: args.compute.compute()?,
+        compute: args.compute.compute(Kernels::default())?,
         optim: args.optim.clone(),
         run: args.run.clone(),
         out: args.out.clone(),

@@ -234,19 +234,23 @@ fn chart(problem: &Problem, exo: &Fit, dpo: &Fit) -> Chart {
                 points: curve(problem.log_target.clone()),
                 color: RGBColor(110, 110, 110),
                 markers: true,
+                band: Vec::new(),
             },
             Series {
                 label: format!("EXO fit (μ = {:.2}, σ = {:.2})", exo.mu, exo.sigma),
                 points: curve(problem.log_policy(exo.mu, exo.sigma)),
                 color: RGBColor(31, 119, 180),
                 markers: false,
+                band: Vec::new(),
             },
             Series {
                 label: format!("DPO-rw fit (μ = {:.2}, σ = {:.2})", dpo.mu, dpo.sigma),
                 points: curve(problem.log_policy(dpo.mu, dpo.sigma)),
                 color: RGBColor(255, 127, 14),
                 markers: false,
+                band: Vec::new(),
             },
         ],
+        legend_lower_right: false,
     }
 }

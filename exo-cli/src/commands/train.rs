@@ -13,7 +13,7 @@ use exo_lm::ModelOps;
 use super::sft::{print_summary, require_file};
 use crate::config_file::ConfigArg;
 use crate::run::align::{AlignLoss, Split};
-use crate::run::backend::{BackendJob, Compute, ComputeArgs, dispatch};
+use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, check, plan};
 use crate::run::data::{self, Dataset, Order, Shape};
 use crate::run::model::{check_vocab, load_tokenizer};
@@ -200,7 +200,7 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             .ref_cache
             .clone()
             .unwrap_or_else(|| args.out.join("cache")),
-        compute: args.compute.compute()?,
+        compute: args.compute.compute(Kernels::default())?,
         optim: args.optim.clone(),
         run: args.run.clone(),
         out: args.out.clone(),

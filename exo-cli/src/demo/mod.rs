@@ -13,5 +13,10 @@
 pub mod corpus;
 mod files;
 pub mod pipeline;
+// The README's generated sections: rendered (and checked) by this module's test.
+#[cfg(test)]
+mod readme;
 pub mod report;
+mod stats;
+mod study;
 pub mod tokenizer;

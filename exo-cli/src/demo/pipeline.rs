@@ -1,4 +1,9 @@
-//! The stages of `exo demo`.
+//! The stages of `exo demo`, one function each.
+//!
+//! The corpus, the tokenizer and the SFT model are made once (seeded by `--seed`); then, for
+//! each seed of the study (`--seed`, `--seed + 1`, …), the SFT model is sampled, the samples
+//! scored, every method aligned at every β, and every checkpoint evaluated. One seed and one β
+//! (the default) is one run of the paper's pipeline.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -7,16 +12,18 @@ use std::time::Instant;
 
 use anyhow::bail;
 use exo_lm::{Mode, ModelOps};
+use serde::{Deserialize, Serialize};
 
 use super::corpus;
 use super::files::{
-    prepare_out, read_corpus, shell_join, split_corpus, write_jsonl, write_lines,
+    Split, prepare_out, read_corpus, shell_join, split_corpus, write_jsonl, write_lines,
     write_model_config,
 };
 use super::report::{DemoReport, FrontierPoint, MethodResult, ShownSample, StageTime};
+use super::study::Study;
 use super::tokenizer;
 use crate::cli::{Cli, Command};
-use crate::commands::eval::evaluate_policy;
+use crate::commands::eval::{Scored, evaluate_policy, write_scored};
 use crate::eval::{self, Scores};
 use crate::generate::{Generated, SampleSettings, sample_prompts};
 use crate::reward::{Reward, ScoredText};
@@ -27,7 +34,7 @@ use crate::run::model::{load_model, load_tokenizer};
 pub const MARKER: &str = ".exo-demo";
 
 /// The sizes and settings of one demo run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DemoPlan {
     /// Output folder.
     pub out: PathBuf,
@@ -73,22 +80,90 @@ pub struct DemoPlan {
     pub align_batch: usize,
     /// Alignment learning rate.
     pub align_lr: f64,
-    /// β_π (and DPO's β).
-    pub beta: f64,
+    /// Every β_π (DPO's β) the methods are aligned with.
+    pub betas: Vec<f64>,
+    /// The β whose runs the single-run tables show (one of `betas`).
+    pub example_beta: f64,
     /// β_r.
     pub beta_r: f64,
     /// Evaluation samples per prompt.
     pub eval_samples: usize,
-    /// Seed.
+    /// Seed of the corpus, the tokenizer split and SFT, and the first seed of the study.
     pub seed: u64,
+    /// Seeds of the study: `seed, seed + 1, …` (sampling, alignment and evaluation).
+    pub seeds: usize,
     /// Compute settings of each run.
     pub compute: Compute,
     /// Runs at once.
     pub jobs: usize,
 }
 
-/// The methods compared, as (`--objective`, output folder).
-pub const METHODS: [(&str, &str); 3] = [("exo", "exo"), ("dpo", "dpo"), ("exo-pair", "exo-pair")];
+impl DemoPlan {
+    /// The seeds of the study, the first being `--seed`.
+    pub fn seed_list(&self) -> Vec<u64> {
+        (0..self.seeds as u64)
+            .map(|i| self.seed.wrapping_add(i))
+            .collect()
+    }
+
+    /// Whether this is one run (one seed, one β): its files keep the single-run layout.
+    pub fn is_single(&self) -> bool {
+        self.seeds == 1 && self.betas.len() == 1
+    }
+
+    /// The folder of one seed's samples, runs and evaluations.
+    fn seed_dir(&self, seed: u64) -> PathBuf {
+        if self.seeds == 1 {
+            self.out.clone()
+        } else {
+            self.out.join(format!("seed-{seed}"))
+        }
+    }
+
+    /// The folder of one method's run at one β.
+    fn run_name(&self, method: &str, beta: f64) -> String {
+        if self.betas.len() == 1 {
+            method.to_owned()
+        } else {
+            format!("{method}-beta-{beta}")
+        }
+    }
+
+    /// Steps between the alignment checkpoints that the evaluation follows (four per run).
+    pub fn checkpoint_every(&self) -> u64 {
+        (self.align_steps / 4).max(1)
+    }
+}
+
+/// The methods compared, as their `--objective`.
+pub const METHODS: [&str; 3] = ["exo", "dpo", "exo-pair"];
+
+/// What the stages record as they go: wall times and the equivalent commands.
+#[derive(Default)]
+struct Log {
+    stages: Vec<StageTime>,
+    commands: Vec<Vec<String>>,
+}
+
+impl Log {
+    /// Records a finished stage (adding to it when it ran before, for another seed) and tells
+    /// the user.
+    fn stage(&mut self, name: &str, started: Instant, note: String) {
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!("exo demo: {name:<9} {seconds:>6.1} s  {note}");
+        match self.stages.iter_mut().find(|s| s.name == name) {
+            Some(s) => {
+                s.seconds += seconds;
+                s.note = note;
+            }
+            None => self.stages.push(StageTime {
+                name: name.to_owned(),
+                seconds,
+                note,
+            }),
+        }
+    }
+}
 
 /// Runs every stage; returns the report.
 ///
@@ -96,23 +171,62 @@ pub const METHODS: [(&str, &str); 3] = [("exo", "exo"), ("dpo", "dpo"), ("exo-pa
 /// If a stage fails.
 pub fn run(plan: &DemoPlan) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
-    let mut stages = Vec::new();
-    let mut commands = Vec::new();
+    let mut log = Log::default();
     prepare_out(&plan.out)?;
-    let out = &plan.out;
+    let split = corpus_stage(plan, &mut log)?;
+    let (init, parameters) = tokenizer_stage(plan, &split.texts, &mut log)?;
+    let sft = sft_stage(plan, &init, &mut log)?;
+    let mut runs = Vec::new();
+    for seed in plan.seed_list() {
+        let scored = sample_stage(plan, &sft, seed, &mut log)?;
+        let trained = align_stage(plan, &sft, &scored, seed, &mut log)?;
+        runs.extend(eval_stage(
+            plan,
+            &sft,
+            &split.eval,
+            &trained,
+            seed,
+            &mut log,
+        )?);
+    }
+    let study = Study::of(&runs);
+    let report = DemoReport {
+        plan: plan.clone(),
+        parameters,
+        stages: log.stages,
+        total_seconds: started.elapsed().as_secs_f64(),
+        runs,
+        study,
+        commands: log
+            .commands
+            .iter()
+            .map(|c| format!("exo {}", shell_join(c)))
+            .collect(),
+    };
+    report.write_files()?;
+    Ok(report)
+}
 
-    // 1. Corpus and prompts.
+/// The corpus with its held-out prompts.
+struct Corpus {
+    texts: Vec<String>,
+    eval: Vec<String>,
+}
+
+/// 1. The corpus, the SFT records and the held-out prompts.
+fn corpus_stage(plan: &DemoPlan, log: &mut Log) -> anyhow::Result<Corpus> {
     let t = Instant::now();
+    let out = &plan.out;
     let texts = match &plan.corpus {
         Some(path) => read_corpus(path)?,
         None => corpus::generate(plan.sentences, plan.seed),
     };
-    let split = split_corpus(&texts, plan)?;
+    let Split { sft, align, eval } = split_corpus(&texts, plan)?;
     write_lines(&out.join("corpus.txt"), &texts)?;
     // SFT records: the first words as the prompt (texts of one word are left out).
     write_jsonl(
         &out.join("sft.jsonl"),
-        split.sft.iter().filter_map(|t| {
+        sft.iter().filter_map(|t| {
             let (p, c) = corpus::split_prompt(t, plan.prompt_words)
                 .or_else(|| corpus::split_prompt(t, 1))?;
             Some(serde_json::json!({"prompt": p, "completion": c}))
@@ -120,34 +234,39 @@ pub fn run(plan: &DemoPlan) -> anyhow::Result<DemoReport> {
     )?;
     write_jsonl(
         &out.join("prompts-align.jsonl"),
-        split.align.iter().map(|p| serde_json::json!({"prompt": p})),
+        align.iter().map(|p| serde_json::json!({"prompt": p})),
     )?;
     write_jsonl(
         &out.join("prompts-eval.jsonl"),
-        split.eval.iter().map(|p| serde_json::json!({"prompt": p})),
+        eval.iter().map(|p| serde_json::json!({"prompt": p})),
     )?;
-    stage(
-        &mut stages,
+    log.stage(
         "corpus",
         t,
         format!(
             "{} texts; {} for SFT, {} + {} held-out prompts",
             texts.len(),
-            split.sft.len(),
-            split.align.len(),
-            split.eval.len()
+            sft.len(),
+            align.len(),
+            eval.len()
         ),
     );
+    Ok(Corpus { texts, eval })
+}
 
-    // 2. Tokenizer and the untrained model's config.
+/// 2. The tokenizer and the untrained model's config; returns its folder and parameter count.
+fn tokenizer_stage(
+    plan: &DemoPlan,
+    texts: &[String],
+    log: &mut Log,
+) -> anyhow::Result<(PathBuf, usize)> {
     let t = Instant::now();
-    let tok = tokenizer::train(&texts, plan.vocab)?;
-    let init = out.join("init");
+    let tok = tokenizer::train(texts, plan.vocab)?;
+    let init = plan.out.join("init");
     tokenizer::save(&tok, &init, plan.context)?;
     let vocab = tok.get_vocab_size(true).div_ceil(8) * 8;
     let params = write_model_config(&init, plan, vocab, &tok)?;
-    stage(
-        &mut stages,
+    log.stage(
         "tokenizer",
         t,
         format!(
@@ -158,19 +277,22 @@ pub fn run(plan: &DemoPlan) -> anyhow::Result<DemoReport> {
             params as f64 / 1e6
         ),
     );
+    Ok((init, params))
+}
 
-    // 3. SFT from scratch.
+/// 3. SFT from scratch; returns the SFT model's folder.
+fn sft_stage(plan: &DemoPlan, init: &Path, log: &mut Log) -> anyhow::Result<PathBuf> {
     let t = Instant::now();
-    let p = |p: &Path| p.display().to_string();
-    let compute = compute_flags(&plan.compute);
-    let mut sft = vec![
+    let out = &plan.out;
+    let sft_dir = out.join("sft");
+    let mut argv = vec![
         "sft".into(),
         "--model".into(),
-        p(&init),
+        p(init),
         "--data".into(),
         p(&out.join("sft.jsonl")),
         "--out".into(),
-        p(&out.join("sft")),
+        p(&sft_dir),
         "--from-scratch".into(),
         "--train-on-prompt".into(),
         "--max-steps".into(),
@@ -187,32 +309,37 @@ pub fn run(plan: &DemoPlan) -> anyhow::Result<DemoReport> {
         plan.seed.to_string(),
         "--quiet".into(),
     ];
-    sft.extend(compute.clone());
-    let Command::Sft(args) = parse(&sft)? else {
+    argv.extend(compute_flags(&plan.compute));
+    let Command::Sft(args) = parse(&argv)? else {
         bail!("internal: not an sft command")
     };
-    let sft_out = crate::commands::sft::execute(&crate::commands::sft::config(&args)?)?;
-    commands.push(sft);
-    stage(
-        &mut stages,
+    let done = crate::commands::sft::execute(&crate::commands::sft::config(&args)?)?;
+    log.commands.push(argv);
+    log.stage(
         "sft",
         t,
         format!(
             "{} steps, final loss {:.3}",
-            sft_out.report.steps,
-            sft_out.report.last.get("loss").copied().unwrap_or(f64::NAN)
+            done.report.steps,
+            done.report.last.get("loss").copied().unwrap_or(f64::NAN)
         ),
     );
+    Ok(sft_dir)
+}
 
-    // 4. K samples per held-out prompt.
+/// 4 and 5. K samples per held-out prompt from the SFT model, scored by the sentiment reward;
+/// returns the scored file.
+fn sample_stage(plan: &DemoPlan, sft: &Path, seed: u64, log: &mut Log) -> anyhow::Result<PathBuf> {
     let t = Instant::now();
-    let sft_dir = out.join("sft");
-    let mut sample = vec![
+    let dir = plan.seed_dir(seed);
+    std::fs::create_dir_all(&dir)?;
+    let (samples, scored) = (dir.join("samples.json"), dir.join("scored.json"));
+    let mut argv = vec![
         "sample".into(),
         "--model".into(),
-        p(&sft_dir),
+        p(sft),
         "--prompts".into(),
-        p(&out.join("prompts-align.jsonl")),
+        p(&plan.out.join("prompts-align.jsonl")),
         "-k".into(),
         plan.k.to_string(),
         "--temperature".into(),
@@ -220,130 +347,169 @@ pub fn run(plan: &DemoPlan) -> anyhow::Result<DemoReport> {
         "--max-new-tokens".into(),
         plan.max_new_tokens.to_string(),
         "--seed".into(),
-        plan.seed.to_string(),
+        seed.to_string(),
         "--out".into(),
-        p(&out.join("samples.json")),
+        p(&samples),
     ];
-    sample.extend(compute.clone());
-    let Command::Sample(args) = parse(&sample)? else {
+    argv.extend(compute_flags(&plan.compute));
+    let Command::Sample(args) = parse(&argv)? else {
         bail!("internal: not a sample command")
     };
     let sampled = crate::commands::sample::execute(&crate::commands::sample::config(&args)?)?;
-    commands.push(sample);
-    stage(
-        &mut stages,
+    log.commands.push(argv);
+    log.stage(
         "sample",
         t,
-        format!("{} prompts × K = {}", sampled.len(), plan.k),
+        format!("seed {seed}: {} prompts × K = {}", sampled.len(), plan.k),
     );
 
-    // 5. Sentiment reward.
     let t = Instant::now();
-    let score: Vec<String> = vec![
+    let argv: Vec<String> = vec![
         "score".into(),
         "--reward".into(),
         "sentiment".into(),
         "--in".into(),
-        p(&out.join("samples.json")),
+        p(&samples),
         "--out".into(),
-        p(&out.join("scored.json")),
+        p(&scored),
     ];
-    let Command::Score(args) = parse(&score)? else {
+    let Command::Score(args) = parse(&argv)? else {
         bail!("internal: not a score command")
     };
-    let scored = crate::commands::score::execute(&crate::commands::score::config(&args)?)?;
-    commands.push(score);
-    let all: Vec<f64> = scored
+    let records = crate::commands::score::execute(&crate::commands::score::config(&args)?)?;
+    log.commands.push(argv);
+    let all: Vec<f64> = records
         .iter()
         .flat_map(|r| r.rewards.clone().unwrap_or_default())
         .collect();
-    stage(
-        &mut stages,
+    log.stage(
         "score",
         t,
-        format!("VADER sentiment: mean {:.3}", eval::mean(&all)),
+        format!("seed {seed}: VADER sentiment, mean {:.3}", eval::mean(&all)),
     );
+    Ok(scored)
+}
 
-    // 6. Alignment: the same SFT model, data and budget for every method, in parallel.
+/// One alignment run: a method at one β.
+#[derive(Debug, Clone)]
+struct Trained {
+    method: &'static str,
+    beta: f64,
+    dir: PathBuf,
+}
+
+/// 6. Alignment: the same SFT model, data and budget for every method and β, in parallel.
+fn align_stage(
+    plan: &DemoPlan,
+    sft: &Path,
+    scored: &Path,
+    seed: u64,
+    log: &mut Log,
+) -> anyhow::Result<Vec<Trained>> {
     let t = Instant::now();
     let mut runs = Vec::new();
-    for (objective, dir) in METHODS {
-        let mut train = vec![
-            "train".into(),
-            "--objective".into(),
-            objective.into(),
-            "--model".into(),
-            p(&sft_dir),
-            "--data".into(),
-            p(&out.join("scored.json")),
-            "--out".into(),
-            p(&out.join(dir)),
-            "--ref-cache".into(),
-            p(&out.join("cache")),
-            "--beta-pi".into(),
-            plan.beta.to_string(),
-            "--beta-r".into(),
-            plan.beta_r.to_string(),
-            "--logit-temperature".into(),
-            plan.temperature.to_string(),
-            "--lr".into(),
-            plan.align_lr.to_string(),
-            "--lr-schedule".into(),
-            "constant".into(),
-            "--batch-prompts".into(),
-            plan.align_batch.to_string(),
-            "--max-steps".into(),
-            plan.align_steps.to_string(),
-            "--seed".into(),
-            plan.seed.to_string(),
-            "--save-every".into(),
-            checkpoint_every(plan).to_string(),
-            "--save-total-limit".into(),
-            "0".into(),
-            "--plot".into(),
-            "--quiet".into(),
-        ];
-        train.extend(compute.clone());
-        runs.push(train);
+    for &beta in &plan.betas {
+        for method in METHODS {
+            let dir = plan.seed_dir(seed).join(plan.run_name(method, beta));
+            let mut argv = vec![
+                "train".into(),
+                "--objective".into(),
+                method.into(),
+                "--model".into(),
+                p(sft),
+                "--data".into(),
+                p(scored),
+                "--out".into(),
+                p(&dir),
+                "--ref-cache".into(),
+                p(&plan.out.join("cache")),
+                "--beta-pi".into(),
+                beta.to_string(),
+                "--beta-r".into(),
+                plan.beta_r.to_string(),
+                "--logit-temperature".into(),
+                plan.temperature.to_string(),
+                "--lr".into(),
+                plan.align_lr.to_string(),
+                "--lr-schedule".into(),
+                "constant".into(),
+                "--batch-prompts".into(),
+                plan.align_batch.to_string(),
+                "--max-steps".into(),
+                plan.align_steps.to_string(),
+                "--seed".into(),
+                seed.to_string(),
+                "--save-every".into(),
+                plan.checkpoint_every().to_string(),
+                "--save-total-limit".into(),
+                "0".into(),
+                "--plot".into(),
+                "--quiet".into(),
+            ];
+            argv.extend(compute_flags(&plan.compute));
+            runs.push((Trained { method, beta, dir }, argv));
+        }
     }
-    let results = parallel(plan.jobs, runs.clone(), |argv| {
+    let results = parallel(plan.jobs, runs.clone(), |(_, argv)| {
         let Command::Train(args) = parse(&argv)? else {
             bail!("internal: not a train command")
         };
         crate::commands::train::execute(&crate::commands::train::config(&args)?)
     })?;
-    commands.extend(runs);
-    let finals: Vec<String> = METHODS
+    let finals: Vec<String> = runs
         .iter()
         .zip(&results)
-        .map(|((m, _), r)| {
+        .map(|((r, _), out)| {
             format!(
-                "{m} {:.3}",
-                r.report.last.get("loss").copied().unwrap_or(f64::NAN)
+                "{} {:.3}",
+                plan.run_name(r.method, r.beta),
+                out.report.last.get("loss").copied().unwrap_or(f64::NAN)
             )
         })
         .collect();
-    stage(
-        &mut stages,
+    let (trained, argvs): (Vec<Trained>, Vec<Vec<String>>) = runs.into_iter().unzip();
+    log.commands.extend(argvs);
+    log.stage(
         "align",
         t,
         format!(
-            "{} steps each; final loss {}",
+            "seed {seed}: {} steps each; final loss {}",
             plan.align_steps,
             finals.join(", ")
         ),
     );
+    Ok(trained)
+}
 
-    // 7. Evaluation against the SFT model.
+/// One policy to evaluate: SFT (step 0) or a checkpoint of an alignment run.
+#[derive(Debug, Clone)]
+struct Policy {
+    name: &'static str,
+    beta: Option<f64>,
+    step: u64,
+    dir: PathBuf,
+    /// The run's final model (SFT, or the last checkpoint).
+    last: bool,
+}
+
+/// 7. Evaluation against the SFT model of SFT and every checkpoint of every run: the
+/// reward-vs-KL path of each method. Returns one result per run (SFT first).
+fn eval_stage(
+    plan: &DemoPlan,
+    sft: &Path,
+    prompts: &[String],
+    trained: &[Trained],
+    seed: u64,
+    log: &mut Log,
+) -> anyhow::Result<Vec<MethodResult>> {
     let t = Instant::now();
-    let prompts: Vec<String> = split.eval.clone();
     let settings = SampleSettings {
         k: plan.eval_samples,
         max_new_tokens: plan.max_new_tokens,
         temperature: plan.temperature,
         top_k: None,
         top_p: None,
-        seed: plan.seed ^ 0xE7A1,
+        seed: seed ^ 0xE7A1,
         batch_prompts: 32,
         nonempty: false,
     };
@@ -351,126 +517,120 @@ pub fn run(plan: &DemoPlan) -> anyhow::Result<DemoReport> {
     let reference = dispatch(
         &plan.compute,
         SampleJob {
-            model: &sft_dir,
-            prompts: &prompts,
+            model: sft,
+            prompts,
             settings: SampleSettings {
                 seed: settings.seed ^ 0x5EED_5EED,
                 ..settings
             },
         },
     )?;
-    let reference_scores = eval::score(&reward, &prompts, &reference)?;
-    // SFT, and every checkpoint of every method (the last one is the final model): the
-    // reward-vs-KL path of each method.
-    let mut policies: Vec<(String, PathBuf, u64)> = vec![("sft".to_owned(), sft_dir.clone(), 0)];
-    for (m, d) in METHODS {
-        let mut steps: Vec<(u64, PathBuf)> = crate::run::checkpoint::list(&out.join(d));
+    let reference_scores = eval::score(&reward, prompts, &reference)?;
+    let mut policies = vec![Policy {
+        name: "sft",
+        beta: None,
+        step: 0,
+        dir: sft.to_path_buf(),
+        last: true,
+    }];
+    for run in trained {
+        let mut steps = crate::run::checkpoint::list(&run.dir);
         steps.sort();
-        policies.extend(steps.into_iter().map(|(s, dir)| (m.to_owned(), dir, s)));
+        let last = steps.last().map_or(0, |s| s.0);
+        policies.extend(steps.into_iter().map(|(step, dir)| Policy {
+            name: run.method,
+            beta: Some(run.beta),
+            step,
+            dir,
+            last: step == last,
+        }));
     }
-    let evaluated = parallel(plan.jobs, policies.clone(), |(_, dir, _)| {
+    let evaluated = parallel(plan.jobs, policies.clone(), |policy| {
         dispatch(
             &plan.compute,
             EvalJob {
-                model: &dir,
-                reference: &sft_dir,
-                prompts: &prompts,
+                model: &policy.dir,
+                reference: sft,
+                prompts,
                 settings,
                 reward: &reward,
                 reference_scores: &reference_scores,
             },
         )
     })?;
-    let eval_dir = out.join("eval");
-    let mut methods: Vec<MethodResult> = Vec::new();
-    for ((name, dir, step), (summary, samples, scores)) in policies.iter().zip(evaluated) {
+    let eval_dir = plan.seed_dir(seed).join("eval");
+    let mut results: Vec<MethodResult> = Vec::new();
+    for (policy, (summary, samples, scores)) in policies.iter().zip(evaluated) {
         let point = FrontierPoint {
-            step: *step,
+            step: policy.step,
             reward: summary.reward,
             kl: summary.kl,
             win_rate: summary.win_rate,
         };
-        if let Some(m) = methods.iter_mut().find(|m| &m.name == name) {
+        let same_run = |m: &&mut MethodResult| m.name == policy.name && m.beta == policy.beta;
+        if let Some(m) = results.iter_mut().find(same_run) {
             m.frontier.push(point);
-            if *step < plan.align_steps {
-                continue;
-            }
+        } else {
+            results.push(MethodResult {
+                name: policy.name.to_owned(),
+                beta: policy.beta,
+                seed,
+                model: match policy.beta {
+                    Some(beta) => plan.seed_dir(seed).join(plan.run_name(policy.name, beta)),
+                    None => policy.dir.clone(),
+                },
+                summary,
+                samples: Vec::new(),
+                frontier: vec![point],
+            });
+        }
+        if !policy.last {
+            continue;
         }
         // The final model (or SFT): its numbers, samples and files.
-        let scored = crate::commands::eval::Scored { samples, scores };
-        crate::commands::eval::write_scored(
-            &eval_dir.join(format!("{name}.json")),
-            &prompts,
-            &scored,
-        )?;
-        let shown = (0..prompts.len().min(3))
-            .map(|i| ShownSample {
-                prompt: prompts[i].clone(),
-                completion: scored.samples[i].texts.first().cloned().unwrap_or_default(),
-                reward: scored.scores[i].first().copied().unwrap_or(f64::NAN),
-            })
-            .collect();
-        let model = if name == "sft" {
-            dir.clone()
-        } else {
-            out.join(name)
-        };
-        match methods.iter_mut().find(|m| &m.name == name) {
-            Some(m) => {
-                m.summary = summary;
-                m.samples = shown;
-                m.model = model;
-            }
-            None => methods.push(MethodResult {
-                name: name.clone(),
-                model,
-                summary,
-                samples: shown,
-                frontier: vec![point],
-            }),
+        let name = policy
+            .beta
+            .map_or_else(|| policy.name.to_owned(), |b| plan.run_name(policy.name, b));
+        let scored = Scored { samples, scores };
+        write_scored(&eval_dir.join(format!("{name}.json")), prompts, &scored)?;
+        if let Some(m) = results.iter_mut().find(same_run) {
+            m.summary = summary;
+            m.samples = (0..prompts.len().min(3))
+                .map(|i| ShownSample {
+                    prompt: prompts[i].clone(),
+                    completion: scored.samples[i].texts.first().cloned().unwrap_or_default(),
+                    reward: scored.scores[i].first().copied().unwrap_or(f64::NAN),
+                })
+                .collect();
         }
     }
-    crate::commands::eval::write_scored(
+    write_scored(
         &eval_dir.join("sft-reference.json"),
-        &prompts,
-        &crate::commands::eval::Scored {
+        prompts,
+        &Scored {
             samples: reference,
             scores: reference_scores,
         },
     )?;
-    stage(
-        &mut stages,
+    log.stage(
         "eval",
         t,
         format!(
-            "{} prompts × {} samples per model",
+            "seed {seed}: {} policies × {} prompts × {} samples",
+            policies.len(),
             prompts.len(),
             plan.eval_samples
         ),
     );
-
-    let report = DemoReport {
-        backend: plan.compute.backend.name().to_owned(),
-        parameters: params,
-        stages,
-        total_seconds: started.elapsed().as_secs_f64(),
-        methods,
-        out: out.clone(),
-        commands: commands
-            .iter()
-            .map(|c| format!("exo {}", shell_join(c)))
-            .collect(),
-    };
-    report.write_files(plan)?;
-    Ok(report)
+    Ok(results)
 }
 
-/// Steps between the alignment checkpoints that the evaluation follows (four per run).
-fn checkpoint_every(plan: &DemoPlan) -> u64 {
-    (plan.align_steps / 4).max(1)
+/// A path as an argument.
+fn p(path: &Path) -> String {
+    path.display().to_string()
 }
 
-/// The `--backend/--device/--threads` flags of `compute`.
+/// The `--backend/--device/--threads/--kernels` flags of `compute`.
 fn compute_flags(compute: &Compute) -> Vec<String> {
     vec![
         "--backend".into(),
@@ -479,6 +639,8 @@ fn compute_flags(compute: &Compute) -> Vec<String> {
         compute.device.to_string(),
         "--threads".into(),
         compute.threads.to_string(),
+        "--kernels".into(),
+        compute.kernels.name().into(),
     ]
 }
 
@@ -493,17 +655,6 @@ fn parse(argv: &[String]) -> anyhow::Result<Command> {
         )
     })?;
     Ok(cli.command)
-}
-
-/// Records a finished stage and tells the user.
-fn stage(stages: &mut Vec<StageTime>, name: &str, started: Instant, note: String) {
-    let seconds = started.elapsed().as_secs_f64();
-    eprintln!("exo demo: {name:<9} {seconds:>6.1} s  {note}");
-    stages.push(StageTime {
-        name: name.to_owned(),
-        seconds,
-        note,
-    });
 }
 
 /// Runs `work` on every item with at most `jobs` at once; results in item order.

@@ -1,30 +1,35 @@
-//! What `exo demo` prints and writes: the results table, `report.json`, `reward-vs-kl.png`,
-//! `samples.md` and `commands.sh`.
+//! What `exo demo` prints and writes: the results tables, `report.json`, `reward-vs-kl.png`,
+//! `frontier.png` (several seeds or β), `samples.md`, `study.md` and `commands.sh`.
+//!
+//! The README's demo sections are rendered by these same functions from a committed
+//! `report.json` ([`super::readme`]).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::pipeline::DemoPlan;
+use super::stats::{Estimate, frontier, reward_at};
+use super::study::{Study, frontier_points};
 use crate::eval::Summary;
 use crate::plot::{self, Chart, Series};
 use crate::run::plots::PALETTE;
 
 /// One stage's wall time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageTime {
     /// The stage.
     pub name: String,
-    /// Seconds.
+    /// Seconds (summed over seeds).
     pub seconds: f64,
-    /// What it did.
+    /// What it did (for the last seed).
     pub note: String,
 }
 
 /// One sample shown to people.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShownSample {
     /// The prompt.
     pub prompt: String,
@@ -35,7 +40,7 @@ pub struct ShownSample {
 }
 
 /// One checkpoint's evaluation.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FrontierPoint {
     /// Alignment steps (0: SFT).
     pub step: u64,
@@ -47,14 +52,18 @@ pub struct FrontierPoint {
     pub win_rate: f64,
 }
 
-/// One method's evaluation.
-#[derive(Debug, Clone, Serialize)]
+/// One run's evaluation: SFT, or a method at one β, for one seed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MethodResult {
     /// `sft`, `exo`, `dpo`, `exo-pair`.
     pub name: String,
+    /// β_π (none for SFT).
+    pub beta: Option<f64>,
+    /// The seed of its samples, training and evaluation.
+    pub seed: u64,
     /// Its model folder.
     pub model: PathBuf,
-    /// Reward, KL to SFT, win rate vs SFT.
+    /// Reward, KL to SFT, win rate vs SFT of the final model.
     pub summary: Summary,
     /// The first sample of the first prompts.
     pub samples: Vec<ShownSample>,
@@ -63,60 +72,95 @@ pub struct MethodResult {
 }
 
 /// Everything the demo found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DemoReport {
-    /// The backend.
-    pub backend: String,
+    /// The settings it ran with.
+    pub plan: DemoPlan,
     /// Model parameters.
     pub parameters: usize,
     /// Stage times.
     pub stages: Vec<StageTime>,
     /// Total wall time.
     pub total_seconds: f64,
-    /// Results per method (SFT first).
-    pub methods: Vec<MethodResult>,
-    /// The output folder.
-    pub out: PathBuf,
+    /// Every run: per seed, SFT then each method at each β.
+    pub runs: Vec<MethodResult>,
+    /// The runs across seeds.
+    pub study: Study,
     /// The equivalent commands, stage by stage.
     pub commands: Vec<String>,
 }
 
 impl DemoReport {
+    /// The single run the example tables show: the first seed, at the example β.
+    pub fn example(&self) -> Vec<&MethodResult> {
+        self.runs
+            .iter()
+            .filter(|r| {
+                r.seed == self.plan.seed && r.beta.is_none_or(|b| b == self.plan.example_beta)
+            })
+            .collect()
+    }
+
     /// Writes `report.json`, `reward-vs-kl.png`, `samples.md` and `commands.sh` into the output
-    /// folder.
+    /// folder, and for a study also `frontier.png` and `study.md`.
     ///
     /// # Errors
     /// If a file cannot be written.
-    pub fn write_files(&self, plan: &DemoPlan) -> anyhow::Result<()> {
-        let out = &self.out;
+    pub fn write_files(&self) -> anyhow::Result<()> {
+        let out = &self.plan.out;
         let json = serde_json::to_string_pretty(self)?;
-        exo_lm::weights::write_atomic(&out.join("report.json"), format!("{json}\n").as_bytes())?;
-        plot::draw(&self.chart(plan), &out.join("reward-vs-kl.png"))?;
-        exo_lm::weights::write_atomic(&out.join("samples.md"), self.samples_markdown().as_bytes())?;
+        write(&out.join("report.json"), &format!("{json}\n"))?;
+        plot::draw(&self.chart(), &out.join("reward-vs-kl.png"))?;
+        write(&out.join("samples.md"), &self.samples_markdown())?;
+        if !self.plan.is_single() {
+            plot::draw(&self.study_chart(), &out.join("frontier.png"))?;
+            let md = format!(
+                "# exo demo: the study\n\n`{}`\n\n```text\n{}\n{}```\n",
+                self.command_line(),
+                self.study_table(false),
+                self.comparison_table()
+            );
+            write(&out.join("study.md"), &md)?;
+        }
         let mut sh = String::from(
             "#!/bin/sh\n# The stages of this exo demo run as separate commands (same flags, same files).\nset -e\n",
         );
         for c in &self.commands {
             let _ = writeln!(sh, "{c}");
         }
-        let _ = writeln!(
-            sh,
-            "exo eval --model {} --ref {} --prompts {} --max-new-tokens {} -n {}",
-            out.join("exo").display(),
-            out.join("sft").display(),
-            out.join("prompts-eval.jsonl").display(),
-            plan.max_new_tokens,
-            plan.eval_samples
-        );
-        exo_lm::weights::write_atomic(&out.join("commands.sh"), sh.as_bytes())
-            .with_context(|| format!("writing {}", out.join("commands.sh").display()))?;
-        Ok(())
+        let example = self.plan.out.join("exo");
+        if self.plan.is_single() {
+            let _ = writeln!(
+                sh,
+                "exo eval --model {} --ref {} --prompts {} --max-new-tokens {} -n {}",
+                example.display(),
+                out.join("sft").display(),
+                out.join("prompts-eval.jsonl").display(),
+                self.plan.max_new_tokens,
+                self.plan.eval_samples
+            );
+        }
+        write(&out.join("commands.sh"), &sh)
     }
 
-    /// The reward-vs-KL chart: a path from SFT to each aligned policy.
-    fn chart(&self, plan: &DemoPlan) -> Chart {
-        let sft = self
-            .methods
+    /// The `exo demo` command line of this run (the flags that differ from the defaults of
+    /// the study's shape).
+    pub fn command_line(&self) -> String {
+        let mut c = String::from("exo demo");
+        if self.plan.seeds != 1 {
+            let _ = write!(c, " --seeds {}", self.plan.seeds);
+        }
+        if self.plan.betas.len() != 1 {
+            let betas: Vec<String> = self.plan.betas.iter().map(f64::to_string).collect();
+            let _ = write!(c, " --betas {}", betas.join(","));
+        }
+        c
+    }
+
+    /// The example run's reward-vs-KL chart: a path from SFT to each aligned policy.
+    fn chart(&self) -> Chart {
+        let example = self.example();
+        let sft = example
             .first()
             .map(|m| (m.summary.kl, m.summary.reward))
             .unwrap_or_default();
@@ -125,8 +169,9 @@ impl DemoReport {
             points: vec![sft],
             color: plotters::style::RGBColor(110, 110, 110),
             markers: true,
+            band: Vec::new(),
         }];
-        for (i, m) in self.methods.iter().skip(1).enumerate() {
+        for (i, m) in example.iter().skip(1).enumerate() {
             series.push(Series {
                 label: format!(
                     "{} (reward {:.3}, KL {:.2})",
@@ -137,33 +182,97 @@ impl DemoReport {
                     .collect(),
                 color: PALETTE[i % PALETTE.len()],
                 markers: true,
+                band: Vec::new(),
             });
         }
         Chart {
             title: format!(
-                "exo demo: reward vs KL to SFT (checkpoints every {} of {} steps)",
-                (plan.align_steps / 4).max(1),
-                plan.align_steps
+                "exo demo: reward vs KL to SFT (seed {}, β {}, checkpoints every {} of {} steps)",
+                self.plan.seed,
+                self.plan.example_beta,
+                self.plan.checkpoint_every(),
+                self.plan.align_steps
             ),
             x_label: format!(
                 "KL(π ‖ π_sft), nats (Monte Carlo over its samples, τ = {})",
-                plan.temperature
+                self.plan.temperature
             ),
             y_label: "mean sentiment reward".into(),
             series,
+            legend_lower_right: true,
         }
     }
 
-    /// A few samples per method, for people.
+    /// The study's chart: each method's frontier (over every β and checkpoint) averaged over
+    /// seeds on the KL range every seed reaches, with its 95% band, and the mean of each β's
+    /// final models as markers.
+    fn study_chart(&self) -> Chart {
+        let seeds = &self.study.seeds;
+        let mut series = Vec::new();
+        for (i, method) in super::pipeline::METHODS.iter().enumerate() {
+            let fronts: Vec<Vec<(f64, f64)>> = seeds
+                .iter()
+                .map(|&s| frontier(&frontier_points(&self.runs, method, s)))
+                .collect();
+            let reach = fronts
+                .iter()
+                .map(|f| f.last().map_or(0.0, |p| p.0))
+                .fold(f64::INFINITY, f64::min);
+            if !reach.is_finite() || reach <= 0.0 {
+                continue;
+            }
+            let mut points = Vec::new();
+            let mut band = Vec::new();
+            for j in 0..=40 {
+                let x = reach * f64::from(j) / 40.0;
+                let ys: Option<Vec<f64>> = fronts.iter().map(|f| reward_at(f, x)).collect();
+                let Some(ys) = ys else { continue };
+                let e = Estimate::of(&ys);
+                points.push((x, e.mean));
+                if let Some((lo, hi)) = e.ci95 {
+                    band.push((x, lo, hi));
+                }
+            }
+            series.push(Series {
+                label: format!("{method} (mean over seeds)"),
+                points,
+                color: PALETTE[i % PALETTE.len()],
+                markers: false,
+                band,
+            });
+        }
+        Chart {
+            title: format!(
+                "exo demo: frontiers over β ∈ {{{}}} and steps, {} seeds (95% bands)",
+                self.plan
+                    .betas
+                    .iter()
+                    .map(f64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                seeds.len()
+            ),
+            x_label: format!(
+                "KL(π ‖ π_sft), nats (Monte Carlo over its samples, τ = {})",
+                self.plan.temperature
+            ),
+            y_label: "mean sentiment reward".into(),
+            series,
+            legend_lower_right: true,
+        }
+    }
+
+    /// A few samples per method of the example run, for people.
     pub fn samples_markdown(&self) -> String {
         let mut md = String::from(
             "# exo demo: samples\n\nThe first sample of each method for the first evaluation prompts, with its sentiment reward.\n",
         );
-        let prompts = self.methods.first().map_or(0, |m| m.samples.len());
+        let example = self.example();
+        let prompts = example.first().map_or(0, |m| m.samples.len());
         for i in 0..prompts {
-            let prompt = &self.methods[0].samples[i].prompt;
+            let prompt = &example[0].samples[i].prompt;
             let _ = writeln!(md, "\n## {prompt:?}\n");
-            for m in &self.methods {
+            for m in &example {
                 if let Some(s) = m.samples.get(i) {
                     let _ = writeln!(
                         md,
@@ -176,7 +285,7 @@ impl DemoReport {
         md
     }
 
-    /// The table printed on stdout.
+    /// The example run's table.
     pub fn table(&self) -> String {
         let mut t = String::new();
         let _ = writeln!(
@@ -184,7 +293,7 @@ impl DemoReport {
             "{:<10} {:>8} {:>7} {:>10} {:>16}",
             "method", "reward", "± se", "KL to SFT", "win rate vs SFT"
         );
-        for m in &self.methods {
+        for m in self.example() {
             let s = &m.summary;
             let _ = writeln!(
                 t,
@@ -195,11 +304,11 @@ impl DemoReport {
         t
     }
 
-    /// Reward and KL at every checkpoint of every method.
+    /// Reward and KL at every checkpoint of every method of the example run.
     pub fn frontier_table(&self) -> String {
         let mut t = String::new();
-        let Some(steps) = self
-            .methods
+        let example = self.example();
+        let Some(steps) = example
             .get(1)
             .map(|m| m.frontier.iter().map(|p| p.step).collect::<Vec<_>>())
         else {
@@ -210,12 +319,101 @@ impl DemoReport {
             let _ = write!(t, " {s:>15}");
         }
         t.push('\n');
-        for m in self.methods.iter().skip(1) {
+        for m in example.iter().skip(1) {
             let _ = write!(t, "{:<19}", m.name);
             for p in &m.frontier {
                 let _ = write!(t, " {:>15}", format!("{:.3} / {:.2}", p.reward, p.kl));
             }
             t.push('\n');
+        }
+        t
+    }
+
+    /// The study's table: mean ± standard error across seeds of the reward, the KL and the win
+    /// rate, per method, β and checkpoint (`compact`: every checkpoint at the example β, only the
+    /// last one at the others).
+    pub fn study_table(&self, compact: bool) -> String {
+        let mut t = String::new();
+        let n = self.study.seeds.len();
+        let _ = writeln!(
+            t,
+            "{:<9} {:>5} {:>5}  {:>17}  {:>17}  {:>17}",
+            "method", "β", "step", "reward ± se", "KL ± se", "win rate ± se"
+        );
+        let last = self.plan.align_steps;
+        for c in &self.study.cells {
+            let shown_in_full = c.beta.is_none_or(|b| b == self.plan.example_beta);
+            if compact && !shown_in_full && c.step != last {
+                continue;
+            }
+            let beta = c.beta.map_or_else(|| "-".to_owned(), |b| b.to_string());
+            let _ = writeln!(
+                t,
+                "{:<9} {:>5} {:>5}  {:>17}  {:>17}  {:>17}",
+                c.method,
+                beta,
+                c.step,
+                mean_se(c.reward, 4),
+                mean_se(c.kl, 3),
+                mean_se(c.win_rate, 3)
+            );
+        }
+        let _ = writeln!(
+            t,
+            "(mean ± standard error over {n} seed{}: {})",
+            if n == 1 { "" } else { "s" },
+            self.study
+                .seeds
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        t
+    }
+
+    /// EXO against each other method at equal KL on the frontier, with 95% intervals.
+    pub fn comparison_table(&self) -> String {
+        let mut t = String::new();
+        let methods = super::pipeline::METHODS;
+        for b in methods.iter().skip(1) {
+            let missing = !self.study.comparisons.iter().any(|c| c.b == *b);
+            if missing {
+                let _ = writeln!(
+                    t,
+                    "{} − {b}: no comparison (some seed's frontier of one of them never leaves SFT's point, KL 0)",
+                    methods[0]
+                );
+            }
+        }
+        for c in &self.study.comparisons {
+            let _ = writeln!(
+                t,
+                "{} − {}: reward at equal KL on the frontiers (over every β and checkpoint), paired by seed (n = {})",
+                c.a, c.b, c.average.n
+            );
+            let _ = writeln!(
+                t,
+                "  {:>10}  {:>9}  {:>20}",
+                "KL", "Δ reward", "95% interval"
+            );
+            for d in &c.at {
+                let _ = writeln!(
+                    t,
+                    "  {:>10.3}  {:>+9.4}  {:>20}",
+                    d.kl,
+                    d.difference.mean,
+                    interval(d.difference)
+                );
+            }
+            let _ = writeln!(
+                t,
+                "  {:>10}  {:>+9.4}  {:>20}   (mean of Δ over KL in [0, {:.3}])",
+                "average",
+                c.average.mean,
+                interval(c.average),
+                c.kl_max
+            );
         }
         t
     }
@@ -230,16 +428,45 @@ impl DemoReport {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "stages (s): {}; total {:.1} s on {}",
+            "stages (s): {}; total {:.1} s on {} ({} kernels)",
             stages.join(", "),
             self.total_seconds,
-            self.backend
+            self.plan.compute.backend,
+            self.plan.compute.kernels.name()
         );
+        let mut files = vec!["report.json", "reward-vs-kl.png", "samples.md"];
+        if !self.plan.is_single() {
+            files.extend(["frontier.png", "study.md"]);
+        }
+        let out = self.plan.out.display();
+        let files: Vec<String> = files.iter().map(|f| format!("{out}/{f}")).collect();
         let _ = writeln!(
             t,
-            "files: {0}/report.json, {0}/reward-vs-kl.png, {0}/samples.md, {0}/commands.sh (each stage as a command)",
-            self.out.display()
+            "files: {}, {out}/commands.sh (each stage as a command)",
+            files.join(", ")
         );
         t
     }
+}
+
+/// `mean ± se` with `digits` decimals (`mean` alone for one seed).
+fn mean_se(e: Estimate, digits: usize) -> String {
+    match e.se {
+        Some(se) => format!("{:.digits$} ± {:.digits$}", e.mean, se),
+        None => format!("{:.digits$}", e.mean),
+    }
+}
+
+/// `[lo, hi]`, or a note when one seed gives no interval.
+fn interval(e: Estimate) -> String {
+    match e.ci95 {
+        Some((lo, hi)) => format!("[{lo:+.4}, {hi:+.4}]"),
+        None => "(one seed: none)".to_owned(),
+    }
+}
+
+/// Writes a text file atomically.
+fn write(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    exo_lm::weights::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use exo_lm::ModelOps;
 
+pub use crate::process_env::{Kernels, ProcessEnv};
+
 /// Which tensor library runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,8 +47,9 @@ impl fmt::Display for BackendKind {
     }
 }
 
-/// Where the model lives: `cpu` or `cuda:N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where the model lives: `cpu` or `cuda:N` (also in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum DeviceSpec {
     /// The CPU.
     Cpu,
@@ -67,6 +70,20 @@ impl FromStr for DeviceSpec {
                 .map(Self::Cuda)
                 .ok_or_else(|| format!("expected cpu or cuda:N, got {s:?}")),
         }
+    }
+}
+
+impl From<DeviceSpec> for String {
+    fn from(d: DeviceSpec) -> Self {
+        d.to_string()
+    }
+}
+
+impl TryFrom<String> for DeviceSpec {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 
@@ -93,10 +110,15 @@ pub struct ComputeArgs {
     /// shared CPU: both libraries' thread pools spin under contention.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// libtorch's CPU kernels: native (the fastest this CPU has) or portable (the AVX2 paths of
+    /// ATen, MKL and oneDNN, so that every x86-64 CPU with AVX2 computes the same bits; somewhat
+    /// slower) [default: native; exo demo: portable].
+    #[arg(long, value_enum)]
+    pub kernels: Option<Kernels>,
 }
 
 /// Validated compute settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Compute {
     /// The tensor library.
     pub backend: BackendKind,
@@ -104,14 +126,24 @@ pub struct Compute {
     pub device: DeviceSpec,
     /// CPU threads (0: the libraries' defaults).
     pub threads: usize,
+    /// libtorch's CPU kernels.
+    pub kernels: Kernels,
 }
 
 impl ComputeArgs {
-    /// The validated settings.
+    /// The process environment these flags ask for, `--kernels` defaulting to `kernels`.
+    pub fn process_env(&self, kernels: Kernels) -> ProcessEnv {
+        ProcessEnv {
+            threads: self.threads,
+            kernels: self.kernels.unwrap_or(kernels),
+        }
+    }
+
+    /// The validated settings, `--kernels` defaulting to `kernels`.
     ///
     /// # Errors
     /// If the backend is not in this build.
-    pub fn compute(&self) -> anyhow::Result<Compute> {
+    pub fn compute(&self, kernels: Kernels) -> anyhow::Result<Compute> {
         let backend = self.backend.unwrap_or_else(BackendKind::default_for_build);
         if backend == BackendKind::Tch && !cfg!(feature = "tch") {
             bail!(
@@ -122,6 +154,7 @@ impl ComputeArgs {
             backend,
             device: self.device,
             threads: self.threads,
+            kernels: self.kernels.unwrap_or(kernels),
         })
     }
 }

@@ -34,6 +34,7 @@ pub fn training_plots(out: &Path, title: &str) -> anyhow::Result<Vec<PathBuf>> {
         points: series("loss"),
         color: PALETTE[0],
         markers: false,
+        band: Vec::new(),
     }];
     let eval = series("eval_loss");
     if !eval.is_empty() {
@@ -42,6 +43,7 @@ pub fn training_plots(out: &Path, title: &str) -> anyhow::Result<Vec<PathBuf>> {
             points: eval,
             color: PALETTE[1],
             markers: true,
+            band: Vec::new(),
         });
     }
     let loss = out.join("loss.png");
@@ -51,6 +53,7 @@ pub fn training_plots(out: &Path, title: &str) -> anyhow::Result<Vec<PathBuf>> {
             x_label: "step".into(),
             y_label: "loss".into(),
             series: lines,
+            legend_lower_right: false,
         },
         &loss,
     )?;
@@ -73,7 +76,9 @@ pub fn training_plots(out: &Path, title: &str) -> anyhow::Result<Vec<PathBuf>> {
                     points: frontier,
                     color: PALETTE[0],
                     markers: true,
+                    band: Vec::new(),
                 }],
+                legend_lower_right: true,
             },
             &path,
         )?;

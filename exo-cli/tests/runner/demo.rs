@@ -1,5 +1,7 @@
 //! `exo demo --quick`: every file, the table, the JSON report.
 
+use std::path::Path;
+
 use crate::common::{demo, ok, s, scratch};
 
 #[test]
@@ -43,10 +45,14 @@ fn the_quick_demo_writes_every_stage_and_a_table() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("report"))
             .expect("json");
-    let methods = report["methods"].as_array().expect("methods");
+    let methods = report["runs"].as_array().expect("runs");
     assert_eq!(methods.len(), 4);
     // SFT against itself: no KL.
+    assert_eq!(methods[0]["name"], "sft");
     assert_eq!(methods[0]["summary"]["kl"].as_f64(), Some(0.0));
+    // One seed: the study is that seed, with no intervals.
+    assert_eq!(report["study"]["seeds"].as_array().map(Vec::len), Some(1));
+    assert!(report["study"]["cells"][0]["reward"]["ci95"].is_null());
     for m in methods {
         let w = m["summary"]["win_rate"].as_f64().expect("win rate");
         assert!((0.0..=1.0).contains(&w));
@@ -110,8 +116,8 @@ fn the_quick_demo_runs_on_libtorch_with_json_and_a_user_corpus() {
         &s(&out),
     ]);
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
-    assert_eq!(report["backend"], "tch");
-    assert_eq!(report["methods"].as_array().map(Vec::len), Some(4));
+    assert_eq!(report["plan"]["compute"]["backend"], "tch");
+    assert_eq!(report["runs"].as_array().map(Vec::len), Some(4));
     // Rerunning over a demo folder replaces it.
     ok(&[
         "demo",
@@ -126,4 +132,141 @@ fn the_quick_demo_runs_on_libtorch_with_json_and_a_user_corpus() {
         "--align-steps",
         "1",
     ]);
+}
+
+#[test]
+fn seeds_and_betas_repeat_sampling_alignment_and_evaluation_and_compare_methods() {
+    let root = scratch("demo-seeds");
+    let out = root.join("demo");
+    let stdout = ok(&[
+        "demo",
+        "--quick",
+        "--json",
+        "--backend",
+        "candle",
+        "--seeds",
+        "2",
+        "--betas",
+        "0.1,0.5",
+        "--align-steps",
+        "2",
+        "--out",
+        &s(&out),
+    ]);
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    // Per seed: SFT, then 3 methods × 2 β.
+    let runs = report["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2 * (1 + 3 * 2));
+    let seeds: Vec<u64> = runs.iter().filter_map(|r| r["seed"].as_u64()).collect();
+    assert_eq!(seeds.iter().filter(|&&s| s == 1234).count(), 7);
+    assert_eq!(seeds.iter().filter(|&&s| s == 1235).count(), 7);
+    for seed in [1234, 1235] {
+        for f in [
+            "samples.json",
+            "scored.json",
+            "exo-beta-0.1",
+            "dpo-beta-0.5",
+            "eval",
+        ] {
+            assert!(
+                out.join(format!("seed-{seed}")).join(f).exists(),
+                "seed-{seed}/{f}"
+            );
+        }
+    }
+    // The two seeds sampled different data.
+    let samples = |seed: u64| {
+        std::fs::read_to_string(out.join(format!("seed-{seed}/samples.json"))).expect("samples")
+    };
+    assert_ne!(samples(1234), samples(1235));
+    // Cells: SFT at step 0 and each method × β at steps 1 and 2, each over both seeds.
+    let cells = report["study"]["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 1 + 3 * 2 * 2);
+    for c in cells {
+        assert_eq!(c["reward"]["n"], 2, "{c}");
+        assert!(c["reward"]["ci95"].is_array(), "{c}");
+    }
+    // EXO against DPO and EXO-pair, at four KL values and on average, with intervals.
+    let comparisons = report["study"]["comparisons"]
+        .as_array()
+        .expect("comparisons");
+    let pairs: Vec<(String, String)> = comparisons
+        .iter()
+        .map(|c| (c["a"].to_string(), c["b"].to_string()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("\"exo\"".to_owned(), "\"dpo\"".to_owned()),
+            ("\"exo\"".to_owned(), "\"exo-pair\"".to_owned())
+        ]
+    );
+    for c in comparisons {
+        assert_eq!(c["at"].as_array().map(Vec::len), Some(4));
+        assert!(c["average"]["ci95"].is_array());
+    }
+    for f in [
+        "frontier.png",
+        "study.md",
+        "reward-vs-kl.png",
+        "commands.sh",
+    ] {
+        assert!(out.join(f).is_file(), "{f} is missing");
+    }
+}
+
+/// The rule that keeps the README's demo table true: a fresh default `exo demo` (portable
+/// kernels) reproduces `docs/demo/report.json` bit for bit: every reward, KL, win rate and
+/// sample of every checkpoint, the study and the settings. It holds on any x86-64 CPU with AVX2
+/// (libtorch's ATen, MKL and oneDNN pinned to their AVX2 paths); `scripts/regen-docs.sh`
+/// rewrites the report and the README when the numerics change on purpose.
+#[test]
+fn the_default_demo_reproduces_the_committed_report_bit_for_bit() {
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("skipped: portable kernels pin x86-64 AVX2 paths; this is not x86-64");
+        return;
+    }
+    let committed_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/demo/report.json");
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&committed_path).expect("docs/demo/report.json"),
+    )
+    .expect("json");
+    let out = scratch("demo-default").join("exo-demo");
+    let stdout = ok(&["demo", "--json", "--out", &s(&out)]);
+    let fresh: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    // What may differ between machines and runs: where files go, how many runs go at once,
+    // wall times and the commands (which name the output folder).
+    let results = |r: &serde_json::Value| {
+        let mut r = r.clone();
+        for key in ["stages", "total_seconds", "commands"] {
+            r[key] = serde_json::Value::Null;
+        }
+        for key in ["out", "jobs"] {
+            r["plan"][key] = serde_json::Value::Null;
+        }
+        if let Some(runs) = r["runs"].as_array_mut() {
+            for run in runs {
+                run["model"] = serde_json::Value::Null;
+            }
+        }
+        r
+    };
+    let (want, got) = (results(&committed), results(&fresh));
+    if want != got {
+        let show = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+        let (w, g) = (show(&want), show(&got));
+        let line = w
+            .lines()
+            .zip(g.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "a fresh default exo demo differs from docs/demo/report.json from line {} of the \
+             pretty JSON on:\n  committed: {}\n  fresh:     {}\nIf the change is intended, run \
+             scripts/regen-docs.sh and commit the new report and README.",
+            line + 1,
+            w.lines().nth(line).unwrap_or(""),
+            g.lines().nth(line).unwrap_or("")
+        );
+    }
 }
