@@ -152,10 +152,19 @@ pub(crate) fn logsumexp(x: &[f64]) -> f64 {
     max + x.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
 }
 
-/// `log softmax(x)` = `x − logsumexp(x)`.
+/// `log softmax(x)` = `(x − max) − log Σ exp(x − max)`.
+///
+/// Not `x − logsumexp(x)`: rounding `max + log Σ` to the precision of `max` costs an absolute
+/// error `ε·|max|` in every entry, where this costs `ε·(|x − max| + log K)`, within the dynamic
+/// range that [`OracleOutput::loss_magnitude`] is measured in.
 pub(crate) fn log_softmax(x: &[f64]) -> Vec<f64> {
-    let lse = logsumexp(x);
-    x.iter().map(|v| v - lse).collect()
+    let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return x.iter().map(|v| v - max).collect();
+    }
+    let shifted: Vec<f64> = x.iter().map(|v| v - max).collect();
+    let log_sum = shifted.iter().map(|s| s.exp()).sum::<f64>().ln();
+    shifted.iter().map(|s| s - log_sum).collect()
 }
 
 /// `max(x) − min(x)`: the dynamic range a log-softmax of `x` has to resolve.

@@ -1,7 +1,7 @@
 //! Oracle for [`crate::sequence_logps`]: masked sequence log-probabilities and their gradient with
 //! respect to the logits.
 
-use super::{logsumexp, range};
+use super::{log_softmax, range};
 use crate::{Error, Result};
 
 /// One batch of sequences on the host.
@@ -95,10 +95,11 @@ pub fn sequence_logps(input: &SequenceInput) -> Result<SequenceOracle> {
                 .iter()
                 .map(|l| l / tau)
                 .collect();
-            let lse = logsumexp(&scaled);
+            // (s − max) − log Σ e^{s − max}, not s − logsumexp(s): see `log_softmax`.
+            let log_probs = log_softmax(&scaled);
             magnitude = magnitude.max(1.0 + range(&scaled));
-            for (p, s) in probs[row_start..row_start + v].iter_mut().zip(&scaled) {
-                *p = (s - lse).exp();
+            for (p, lp) in probs[row_start..row_start + v].iter_mut().zip(&log_probs) {
+                *p = lp.exp();
             }
             if pos + 1 < t {
                 let next = seq * t + pos + 1;
@@ -112,7 +113,7 @@ pub fn sequence_logps(input: &SequenceInput) -> Result<SequenceOracle> {
                             &[n, t],
                         )
                     })?;
-                *logp += input.mask[next] * (scaled[id] - lse);
+                *logp += input.mask[next] * log_probs[id];
             }
         }
     }

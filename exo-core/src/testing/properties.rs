@@ -22,7 +22,7 @@ use proptest::test_runner::{TestCaseError, TestCaseResult};
 
 use super::finite_diff::central;
 use super::strategies::{ObjectiveCase, SequenceCase};
-use super::tolerance::Tolerance;
+use super::tolerance::{FiniteDiff, Tolerance};
 use crate::objective::{Dpo, DpoRw, Exo, ExoPair, Groups, Objective, ObjectiveOutput};
 use crate::oracle::{self, HostGroups, SequenceInput};
 use crate::{Autodiff, DType, Result, TensorOps, sequence_logps};
@@ -129,28 +129,56 @@ pub fn oracle_grad_matches_finite_differences<O: Objective>(
             .and_then(|h| case.objective.oracle(&h))
             .map_or(f64::NAN, |o| o.loss)
     };
-    let fd = central(loss_at, g.differentiable(), fd_step(&case.objective, g));
-    Tolerance::FINITE_DIFF.check_all(
+    let x = g.differentiable();
+    let (h, scale) = fd_step_and_scale(&case.objective, g);
+    let fd = central(loss_at, x, h);
+    let tol = Tolerance::finite_diff(FiniteDiff {
+        step: h,
+        step_fraction: h / scale,
+        value_magnitude: want.loss_magnitude + max_abs_product(x, &want.grad),
+        grad_magnitude: want.grad_magnitude,
+        rounding_steps: as_f64(2 * g.k() + g.batch() + OPS_PER_TERM),
+    });
+    tol.check_all(
         "closed-form grad vs finite differences",
         &want.grad,
         &fd,
-        want.grad_magnitude,
+        1.0,
     )
+}
+
+/// Rounding steps per term of a loss or log-softmax besides the sums over K and over the batch
+/// (shift, scale, `exp`, `log`, product, the final difference, and two to spare): the `n` of
+/// [`Tolerance::finite_diff`] is this plus `2K + batch` (or `V + T + N` for sequences).
+pub const OPS_PER_TERM: usize = 8;
+
+/// `max_i |x_i · g_i|`: how far rounding each `x_i` to f64 moves a function of gradient `g`.
+fn max_abs_product(x: &[f64], g: &[f64]) -> f64 {
+    x.iter().zip(g).fold(0.0, |m, (x, g)| m.max((x * g).abs()))
 }
 
 /// The finite-difference step: `10⁻³` of the objective's input scale (at most `10⁻³`), and for
 /// reference-free inputs at most `10⁻²` of the smallest `|log π_θ|` (ORPO's `log(1 − e^{ā})`
 /// varies on the scale of `ā` itself).
 pub fn fd_step<O: Objective>(objective: &O, groups: &HostGroups) -> f64 {
-    let mut h = 1e-3 * objective.input_scale().min(1.0);
+    fd_step_and_scale(objective, groups).0
+}
+
+/// [`fd_step`] and the input distance `ℓ` over which the loss changes shape (the objective's
+/// input scale, or for reference-free inputs the smallest `|log π_θ|` if that is less), so that
+/// `h/ℓ` is the step fraction `η` of [`Tolerance::finite_diff`]: `10⁻³`, or at most `10⁻²`.
+fn fd_step_and_scale<O: Objective>(objective: &O, groups: &HostGroups) -> (f64, f64) {
+    let mut scale = objective.input_scale();
+    let mut h = 1e-3 * scale.min(1.0);
     if groups.is_reference_free() {
         let smallest = groups
             .differentiable()
             .iter()
             .fold(f64::INFINITY, |m, v| m.min(v.abs()));
         h = h.min(1e-2 * smallest);
+        scale = scale.min(smallest);
     }
-    h
+    (h, scale)
 }
 
 /// Each group's closed-form gradient sums to zero (the loss is invariant to shifting a group).
@@ -197,9 +225,26 @@ pub fn oracle_sequence_grad_matches_finite_differences(case: &SequenceCase) -> T
             o.logps.iter().zip(&case.weights).map(|(s, w)| s * w).sum()
         })
     };
-    let fd = central(value_at, &input.logits, 1e-3 * input.temperature);
-    let magnitude = 2.0 * max_abs(&case.weights) / input.temperature;
-    Tolerance::FINITE_DIFF.check_all("sequence grad vs finite differences", &grad, &fd, magnitude)
+    // The softmax of ℓ/τ changes shape over ℓ ~ τ: η = 10⁻³.
+    let h = 1e-3 * input.temperature;
+    let fd = central(value_at, &input.logits, h);
+    // Each counted position's log-prob `(ℓ_y/τ − max) − log Σ` works on terms of size
+    // `magnitude + log V` (`magnitude` = 1 + the row's range); `Σ w_n S_n` adds them up.
+    let counted: f64 = input
+        .mask
+        .chunks(input.t)
+        .zip(&case.weights)
+        .map(|(m, w)| w.abs() * m.iter().skip(1).map(|v| v.abs()).sum::<f64>())
+        .sum();
+    let value_magnitude = counted * (want.magnitude + as_f64(input.v).ln());
+    let tol = Tolerance::finite_diff(FiniteDiff {
+        step: h,
+        step_fraction: 1e-3,
+        value_magnitude: value_magnitude + max_abs_product(&input.logits, &grad),
+        grad_magnitude: 2.0 * max_abs(&case.weights) / input.temperature,
+        rounding_steps: as_f64(input.v + input.t + input.n + OPS_PER_TERM),
+    });
+    tol.check_all("sequence grad vs finite differences", &grad, &fd, 1.0)
 }
 
 // ----- forward properties (any backend) -----------------------------------------------------
@@ -334,11 +379,11 @@ pub fn diagnostics_match_definitions<B: TensorOps, O: Objective>(
             row.iter().all(|&p| (0.0..=1.0).contains(&p)),
             "p_r row {i} = {row:?}"
         );
-        tol.check(
+        Tolerance::probability_sum(k, dtype).check(
             &format!("sum of p_r row {i}"),
             row.iter().sum(),
             1.0,
-            as_f64(k),
+            1.0,
         )?;
     }
     let magnitude = 1.0 + max_abs(&scaled);

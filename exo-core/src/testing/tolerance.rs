@@ -1,4 +1,5 @@
-//! Named tolerances: a relative part and an absolute part scaled by the problem's magnitude.
+//! Named tolerances: a relative part and an absolute part scaled by the problem's magnitude; and
+//! bounds derived from the sizes of a check ([`Tolerance::finite_diff`], [`Tolerance::probability_sum`]).
 
 use proptest::test_runner::{TestCaseError, TestCaseResult};
 
@@ -27,16 +28,76 @@ impl Tolerance {
         rel: 1e-5,
         abs: 1e-5,
     };
-    /// The closed-form gradient against 5-point central finite differences, both in f64.
-    pub const FINITE_DIFF: Self = Self {
-        rel: 1e-6,
-        abs: 1e-9,
-    };
     /// Golden values from the docs (given to 1e-9 or better).
     pub const GOLDEN: Self = Self {
         rel: 0.0,
         abs: 1e-9,
     };
+
+    /// The closed-form gradient against the 5-point central finite differences of
+    /// [`central`](super::finite_diff::central), both in f64: a bound derived from the step, the
+    /// function's magnitude and the gradient's, **absolute** (check with `magnitude = 1`).
+    ///
+    /// With `u = ε/2` the unit roundoff of f64 and the [`FiniteDiff`] scales `h, η, V, G, n`:
+    ///
+    /// ```text
+    /// |closed form − stencil| ≤ 1.5·δ/h + (η⁴ + n·u)·G + 4ε·|stencil|,    δ = n·u·V
+    /// ```
+    ///
+    /// * **Rounding of `f`.** Each evaluation of `f` is off by at most `δ = n·u·V`: `n` rounding
+    ///   steps, each off by at most `u` times the terms `V` it works on. The stencil
+    ///   `(8(f₊₁ − f₋₁) − (f₊₂ − f₋₂))/(12h)` weighs its four values by `8, 8, 1, 1`, so it is off
+    ///   by at most `(8 + 8 + 1 + 1)·δ/(12h) = 1.5·δ/h`.
+    /// * **Rounding of the stencil itself.** The differences `f₊₁ − f₋₁` are exact when the two
+    ///   values are within a factor 2 of each other (Sterbenz), and otherwise off by `u` of their
+    ///   size `≈ 2h|f′|`; with the product, the difference and the division this is at most
+    ///   `(8·2 + 4 + 12)/12·u + 2u < 4ε` of the result.
+    /// * **Truncation.** The stencil's error is `h⁴ f⁽⁵⁾(ξ)/30`. Where `h = η·ℓ` and `ℓ` is the
+    ///   input distance over which `f` changes shape, `|f⁽⁵⁾| ≤ c₅·G/ℓ⁴`, so the error is at most
+    ///   `η⁴·(c₅/30)·G`: `c₅/30 ≤ 1` covers the logistic losses (`|σ⁽⁴⁾| ≤ 1/8`), the softmax
+    ///   KLs and `log(1 − eᵃ)` near its pole (`c₅ = 24` from `d⁵ log|a| = 24/a⁵`).
+    /// * **The closed form's own rounding**: `n` steps on terms of size `G`, `n·u·G`.
+    ///
+    /// Rounding the probe `x + k·h` to f64 moves it by `u·|x|`, so `f` by `u·|x|·|∂f/∂x|`: `V`
+    /// must include `max_i |x_i·∂f/∂x_i|` besides the terms `f` accumulates.
+    pub fn finite_diff(scales: FiniteDiff) -> Self {
+        let FiniteDiff {
+            step: h,
+            step_fraction: eta,
+            value_magnitude: v,
+            grad_magnitude: g,
+            rounding_steps: n,
+        } = scales;
+        let u = f64::EPSILON / 2.0;
+        let delta = n * u * v;
+        Self {
+            rel: 4.0 * f64::EPSILON,
+            abs: 1.5 * delta / h + (eta.powi(4) + n * u) * g,
+        }
+    }
+
+    /// The sum of the `k` entries of one row of `exp(log_softmax(t))` computed in `dtype`, against
+    /// 1, **absolute** (check with `magnitude = 1`):
+    ///
+    /// ```text
+    /// |Σ_i p_i − 1| ≤ (2k + 4)·ε
+    /// ```
+    ///
+    /// With `s = t − max t`, additions off by `ε/2` and `exp`, `log` by up to 2 ulps (`2ε`, as
+    /// CUDA's `expf`): `Σ e^{s_i}` is off by `2ε + (k − 1)·ε/2` relative, so its log by that plus
+    /// `2ε·log k`; each `s_i − log Σ` by `ε/2·|log p_i|`, which weighted by `p_i` sums to at most
+    /// `ε/2·log k` (the entropy); each final `exp` by `2ε`, and the sum of the `k` results by
+    /// `(k − 1)·ε/2`. In all `(k + 3 + 2.5 log k)·ε ≤ (2k + 4)·ε`. Rounding `t` itself costs
+    /// nothing: the softmax of any `t` sums to 1. (A row computed as `exp(t − logsumexp(t))` is
+    /// off by `ε·|max t|` besides: see [`TensorOps::log_softmax`](crate::TensorOps::log_softmax).)
+    pub fn probability_sum(k: usize, dtype: DType) -> Self {
+        #[allow(clippy::cast_precision_loss)]
+        let k = k as f64;
+        Self {
+            rel: 0.0,
+            abs: (2.0 * k + 4.0) * dtype.epsilon(),
+        }
+    }
 
     /// The preset for a backend computing in `dtype`.
     pub fn for_dtype(dtype: DType) -> Self {
@@ -97,4 +158,21 @@ impl Tolerance {
         }
         Ok(())
     }
+}
+
+/// The scales that bound a finite-difference gradient's error (see [`Tolerance::finite_diff`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FiniteDiff {
+    /// The step `h`.
+    pub step: f64,
+    /// `η = h/ℓ`: the step as a fraction of the input distance `ℓ` over which `f` changes shape
+    /// (`f⁽ᵏ⁾ ≲ G/ℓ^(k−1)`).
+    pub step_fraction: f64,
+    /// `V`: the size of the terms one evaluation of `f` accumulates, plus `max_i |x_i·∂f/∂x_i|`
+    /// (rounding the probe `x + k·h`).
+    pub value_magnitude: f64,
+    /// `G`: the size of the terms the gradient accumulates (an upper scale of `|∂f/∂x_i|`).
+    pub grad_magnitude: f64,
+    /// `n`: rounding steps on the way from `x` to `f(x)` (and to the closed form).
+    pub rounding_steps: f64,
 }
