@@ -1,13 +1,10 @@
-//! Peak memory of `exo_core::sequence_logps` beyond its `[N, T, V]` logits, on candle and
-//! libtorch. The logits are made by the library itself (no host copy), the peak is reset after
-//! the setup, and what follows is one call (and, in `backward` mode, one gradient).
+//! Peak memory of `exo_core::sequence_logps` beyond its `[N, T, V]` logits, on any backend. The
+//! peak is reset after the setup, and what follows is one call (and, in `backward` mode, one
+//! gradient).
 
 use std::time::Instant;
 
-use anyhow::bail;
-use exo_candle::Candle;
-use exo_core::{Autodiff, TensorOps, sequence_logps};
-use exo_tch::{LibTorch, TchTensor};
+use exo_core::{Autodiff, DType, ModelOps, TensorOps, sequence_logps};
 
 use crate::memory::{reset_peak, resident};
 use crate::results::LogpsMemRun;
@@ -55,7 +52,7 @@ fn ids_and_mask<B: TensorOps>(
         .map(|i| i64::try_from((i * 7919) % v).unwrap_or(0))
         .collect();
     let ids = B::index_from_i64s(&ids, &[n, t], device)?;
-    let mask = B::from_f64s(&vec![1.0; n * t], &[n, t], exo_core::DType::F32, device)?;
+    let mask = B::from_f64s(&vec![1.0; n * t], &[n, t], DType::F32, device)?;
     Ok((ids, mask))
 }
 
@@ -94,51 +91,35 @@ fn run(
     }
 }
 
-/// Measures candle (CPU, f32).
+/// Measures one backend (f32, CPU). The logits are made from a host buffer that is freed before
+/// the peak is reset; in `forward` mode the call records no graph (`no_grad`).
 ///
 /// # Errors
 /// If an op fails or the peak cannot be reset.
-pub fn candle_logps_memory(
+pub fn logps_memory<B: ModelOps>(
+    implementation: &str,
     shape: (usize, usize, usize),
     mode: LogpsMode,
+    device: &B::Device,
 ) -> anyhow::Result<LogpsMemRun> {
-    let device = candle_core::Device::Cpu;
     let (n, t, v) = shape;
-    let logits = match mode {
-        LogpsMode::Forward => candle_core::Tensor::randn(0f32, 1f32, (n, t, v), &device)?,
-        // A variable made in place: `require_grad` on a plain tensor would copy it.
-        _ => candle_core::Var::randn(0f32, 1f32, (n, t, v), &device)?.into_inner(),
+    let logits = {
+        #[allow(clippy::cast_precision_loss)]
+        let values: Vec<f32> = (0..n * t * v)
+            .map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 2.0)
+            .collect();
+        B::from_f32s(&values, &[n, t, v], DType::F32, device)?
     };
-    let (ids, mask) = ids_and_mask::<Candle>(shape, &device)?;
-    let measured = measure(|| call::<Candle>(&logits, &ids, &mask, mode))?;
-    Ok(run("exo-candle", mode, shape, measured))
-}
-
-/// Measures libtorch (f32, on `device`).
-///
-/// # Errors
-/// If an op fails or the peak cannot be reset.
-pub fn tch_logps_memory(
-    shape: (usize, usize, usize),
-    mode: LogpsMode,
-    device: tch::Device,
-) -> anyhow::Result<LogpsMemRun> {
-    if device != tch::Device::Cpu {
-        bail!("resident memory is a CPU measure");
-    }
-    let (n, t, v) = shape;
-    let dims = [n, t, v].map(|d| i64::try_from(d).unwrap_or(i64::MAX));
-    let logits = tch::Tensor::f_randn(dims, (tch::Kind::Float, device))?;
-    let logits = TchTensor(if mode == LogpsMode::Forward {
+    let logits = if mode == LogpsMode::Forward {
         logits
     } else {
-        logits.f_set_requires_grad(true)?
-    });
-    let (ids, mask) = ids_and_mask::<LibTorch>(shape, &device)?;
-    let measured = if mode == LogpsMode::Forward {
-        tch::no_grad(|| measure(|| call::<LibTorch>(&logits, &ids, &mask, mode)))?
-    } else {
-        measure(|| call::<LibTorch>(&logits, &ids, &mask, mode))?
+        B::require_grad(&logits)?
     };
-    Ok(run("exo-tch", mode, shape, measured))
+    let (ids, mask) = ids_and_mask::<B>(shape, device)?;
+    let measured = if mode == LogpsMode::Forward {
+        B::no_grad(|| measure(|| call::<B>(&logits, &ids, &mask, mode)))?
+    } else {
+        measure(|| call::<B>(&logits, &ids, &mask, mode))?
+    };
+    Ok(run(implementation, mode, shape, measured))
 }

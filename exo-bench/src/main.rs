@@ -3,26 +3,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Parser, Subcommand, ValueEnum};
+use exo_backend::{BackendError, BackendJob, BackendKind, DeviceSpec};
 use exo_bench::gemm::run_gemm;
-use exo_bench::logps_mem::{LogpsMode, candle_logps_memory, tch_logps_memory};
+use exo_bench::logps_mem::{LogpsMode, logps_memory};
 use exo_bench::orchestrate::{Implementation, Plan};
 use exo_bench::train::{TrainSettings, run_train};
 use exo_bench::workload::{ObjectiveChoice, Size, Workload};
-use exo_candle::Candle;
-use exo_tch::LibTorch;
-
-/// An exo backend a worker runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    /// candle (CPU).
-    #[value(name = "exo-candle")]
-    Candle,
-    /// libtorch (CPU or CUDA).
-    #[value(name = "exo-tch")]
-    Tch,
-}
+use exo_core::ModelOps;
 
 /// Where a worker computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,8 +24,8 @@ enum DeviceArg {
 #[derive(Debug, Clone, clap::Args)]
 struct WorkerArgs {
     /// The backend.
-    #[arg(long)]
-    backend: Backend,
+    #[arg(long, value_enum)]
+    backend: BackendKind,
     /// Compute threads; must equal the thread environment variables the runner sets.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -67,7 +56,7 @@ enum Cmd {
         /// Objectives.
         #[arg(long, value_delimiter = ',', default_values = ["exo", "dpo"])]
         objectives: Vec<ObjectiveChoice>,
-        /// Implementations, in the order they run on each workload.
+        /// Implementations, in the order they run on each workload (pytorch, tch, candle).
         #[arg(long, value_delimiter = ',', default_values = ["pytorch", "tch", "candle"])]
         implementations: Vec<Implementation>,
         /// Compute threads of every worker.
@@ -148,7 +137,7 @@ struct Cli {
 }
 
 /// Checks that the runner set every thread variable to `threads` (they are read once, at the
-/// libraries' start-up), and sets libtorch's pools.
+/// libraries' start-up; [`exo_backend::dispatch`] sizes libtorch's pool).
 fn check_threads(threads: usize) -> anyhow::Result<()> {
     for var in [
         "OMP_NUM_THREADS",
@@ -161,32 +150,90 @@ fn check_threads(threads: usize) -> anyhow::Result<()> {
             bail!("{var}={value:?}, expected {threads} (run workers through `exo-bench run`)");
         }
     }
-    let n = i32::try_from(threads).context("thread count")?;
-    tch::set_num_threads(n);
-    tch::set_num_interop_threads(1);
     Ok(())
 }
 
-fn tch_device(device: DeviceArg) -> anyhow::Result<tch::Device> {
-    match device {
-        DeviceArg::Cpu => Ok(tch::Device::Cpu),
-        DeviceArg::Cuda => {
-            exo_tch::cuda_device(0).context("libtorch sees no GPU (build with EXO_TCH_CUDA=1)")
+impl DeviceArg {
+    fn spec(self) -> DeviceSpec {
+        match self {
+            DeviceArg::Cpu => DeviceSpec::Cpu,
+            DeviceArg::Cuda => DeviceSpec::Cuda(0),
         }
     }
+}
+
+/// One worker's measurement, on whichever backend it is dispatched to.
+enum Work<'a> {
+    Train {
+        model: &'a std::path::Path,
+        workload: &'a Workload,
+        settings: TrainSettings,
+    },
+    Gemm {
+        n: usize,
+        reps: usize,
+        threads: usize,
+    },
+    LogpsMem {
+        shape: (usize, usize, usize),
+        mode: LogpsMode,
+    },
+}
+
+/// A [`Work`] with the names its results carry.
+struct Job<'a> {
+    implementation: String,
+    device: &'static str,
+    work: Work<'a>,
+}
+
+impl BackendJob for Job<'_> {
+    type Output = serde_json::Value;
+    type Error = anyhow::Error;
+
+    fn run<B: ModelOps>(self, device: &B::Device) -> anyhow::Result<serde_json::Value> {
+        let (name, dev) = (self.implementation.as_str(), self.device);
+        Ok(match self.work {
+            Work::Train {
+                model,
+                workload,
+                settings,
+            } => serde_json::to_value(run_train::<B>(
+                name, dev, device, model, workload, settings,
+            )?)?,
+            Work::Gemm { n, reps, threads } => {
+                serde_json::to_value(run_gemm::<B>(name, dev, device, n, reps, threads)?)?
+            }
+            Work::LogpsMem { shape, mode } => {
+                if dev != "cpu" {
+                    bail!("resident memory is a CPU measure");
+                }
+                serde_json::to_value(logps_memory::<B>(name, shape, mode, device)?)?
+            }
+        })
+    }
+}
+
+/// Runs one worker's measurement and prints its JSON.
+fn measure(worker: &WorkerArgs, work: Work<'_>) -> anyhow::Result<()> {
+    check_threads(worker.threads)?;
+    let job = Job {
+        implementation: Implementation::Exo(worker.backend).name(),
+        device: device_name(worker.device),
+        work,
+    };
+    let run = exo_backend::dispatch(worker.backend, worker.device.spec(), worker.threads, job)
+        .map_err(|e| match e {
+            BackendError::Job(e) => e,
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    print_json(&run)
 }
 
 fn device_name(device: DeviceArg) -> &'static str {
     match device {
         DeviceArg::Cpu => "cpu",
         DeviceArg::Cuda => "cuda",
-    }
-}
-
-fn candle_device(device: DeviceArg) -> anyhow::Result<candle_core::Device> {
-    match device {
-        DeviceArg::Cpu => Ok(candle_core::Device::Cpu),
-        DeviceArg::Cuda => bail!("exo-bench builds candle without CUDA"),
     }
 }
 
@@ -223,7 +270,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             if device == DeviceArg::Cuda {
                 // candle is built without CUDA; resident memory says nothing about a GPU.
-                implementations.retain(|&i| i != Implementation::Candle);
+                implementations.retain(|&i| i != Implementation::Exo(BackendKind::Candle));
             }
             let (n, t, v) = shape3(&logps_shape)?;
             let plan = Plan {
@@ -254,7 +301,6 @@ fn main() -> anyhow::Result<()> {
             reps,
             steps_per_rep,
         } => {
-            check_threads(worker.threads)?;
             let workload = Workload::load(&workload)?;
             let settings = TrainSettings {
                 warmup_steps: warmup,
@@ -262,65 +308,26 @@ fn main() -> anyhow::Result<()> {
                 steps_per_rep,
                 threads: worker.threads,
             };
-            let name = device_name(worker.device);
-            let run = match worker.backend {
-                Backend::Candle => run_train::<Candle>(
-                    "exo-candle",
-                    name,
-                    &candle_device(worker.device)?,
-                    &model,
-                    &workload,
+            measure(
+                &worker,
+                Work::Train {
+                    model: &model,
+                    workload: &workload,
                     settings,
-                )?,
-                Backend::Tch => run_train::<LibTorch>(
-                    "exo-tch",
-                    name,
-                    &tch_device(worker.device)?,
-                    &model,
-                    &workload,
-                    settings,
-                )?,
-            };
-            print_json(&run)
+                },
+            )
         }
         Cmd::Gemm { worker, n, reps } => {
-            check_threads(worker.threads)?;
-            let name = device_name(worker.device);
-            let run = match worker.backend {
-                Backend::Candle => run_gemm::<Candle>(
-                    "exo-candle",
-                    name,
-                    &candle_device(worker.device)?,
-                    n,
-                    reps,
-                    worker.threads,
-                )?,
-                Backend::Tch => run_gemm::<LibTorch>(
-                    "exo-tch",
-                    name,
-                    &tch_device(worker.device)?,
-                    n,
-                    reps,
-                    worker.threads,
-                )?,
-            };
-            print_json(&run)
+            let threads = worker.threads;
+            measure(&worker, Work::Gemm { n, reps, threads })
         }
         Cmd::LogpsMem {
             worker,
             mode,
             shape,
         } => {
-            check_threads(worker.threads)?;
             let shape = shape3(&shape)?;
-            let run = match worker.backend {
-                Backend::Candle => {
-                    candle_device(worker.device)?;
-                    candle_logps_memory(shape, mode)?
-                }
-                Backend::Tch => tch_logps_memory(shape, mode, tch_device(worker.device)?)?,
-            };
-            print_json(&run)
+            measure(&worker, Work::LogpsMem { shape, mode })
         }
     }
 }

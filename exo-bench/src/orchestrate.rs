@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
+use exo_backend::BackendKind;
 use exo_candle::Candle;
 use exo_core::DType;
 use exo_lm::{CausalLm, Mode};
@@ -15,25 +16,37 @@ use crate::report::{Meta, PYTORCH, Report};
 use crate::results::{GemmRun, LogpsMemRun, TrainRun};
 use crate::workload::{ObjectiveChoice, Size, Workload};
 
-/// An implementation under comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// An implementation under comparison: exo on one of its backends, or the PyTorch reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Implementation {
-    /// exo on candle.
-    Candle,
-    /// exo on libtorch.
-    Tch,
-    /// `transformers` + the loss in torch, eager.
+    /// exo on a backend (`candle`, `tch`).
+    Exo(BackendKind),
+    /// `transformers` + the loss in torch, eager (`pytorch`).
     Pytorch,
 }
 
 impl Implementation {
-    /// The name in the results.
-    pub fn name(self) -> &'static str {
+    /// The name in the results: `exo-candle`, `exo-tch`, `pytorch`.
+    pub fn name(self) -> String {
         match self {
-            Implementation::Candle => "exo-candle",
-            Implementation::Tch => "exo-tch",
-            Implementation::Pytorch => PYTORCH,
+            Implementation::Exo(backend) => format!("exo-{backend}"),
+            Implementation::Pytorch => PYTORCH.to_owned(),
         }
+    }
+}
+
+impl std::str::FromStr for Implementation {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == PYTORCH {
+            return Ok(Self::Pytorch);
+        }
+        BackendKind::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .map(Self::Exo)
+            .ok_or_else(|| format!("expected pytorch, candle or tch, got {s:?}"))
     }
 }
 
@@ -148,9 +161,9 @@ impl Plan {
                 c.arg(subcommand);
                 c
             }
-            exo => {
+            Implementation::Exo(backend) => {
                 let mut c = self.exo()?;
-                c.args([subcommand, "--backend", exo.name()]);
+                c.args([subcommand, "--backend", backend.name()]);
                 c
             }
         };
@@ -228,9 +241,10 @@ impl Plan {
         for mode in ["forward", "forward-graph", "backward"] {
             for &implementation in &self.implementations {
                 // PyTorch twice: log_softmax + gather, and TRL's selective_log_softmax.
-                let variants: &[&str] = match implementation {
-                    Implementation::Pytorch => &["log-softmax", "trl"],
-                    _ => &[""],
+                let variants: &[&str] = if implementation == Implementation::Pytorch {
+                    &["log-softmax", "trl"]
+                } else {
+                    &[""]
                 };
                 for variant in variants {
                     let mut cmd = self.worker(implementation, "logps-mem")?;

@@ -27,7 +27,8 @@
 
 mod autodiff;
 mod error;
-mod logps;
+mod kernels;
+mod model_ops;
 mod ops;
 
 pub use error::from_candle;

@@ -288,6 +288,6 @@ impl TensorOps for Candle {
         mask: &Tensor,
         temperature: f64,
     ) -> Result<Tensor> {
-        crate::logps::sequence_logps(logits, ids, mask, temperature)
+        crate::kernels::logps::sequence_logps(logits, ids, mask, temperature)
     }
 }

@@ -46,6 +46,7 @@ mod dtype;
 mod error;
 pub mod hyper;
 pub mod logps;
+pub mod model_ops;
 mod ndarray_backend;
 pub mod objective;
 pub mod oracle;
@@ -56,6 +57,7 @@ pub use backend::{Autodiff, TensorOps};
 pub use dtype::DType;
 pub use error::{Error, Result};
 pub use logps::sequence_logps;
+pub use model_ops::ModelOps;
 pub use ndarray_backend::{Cpu, NdArray, NdIndex, NdTensor};
 pub use objective::{
     AnyObjective, Dpo, DpoRw, Exo, ExoPair, Groups, Mixture, Objective, ObjectiveConfig,

@@ -12,6 +12,7 @@
 
 use std::time::Instant;
 
+use exo_backend::{BackendJob, BackendKind, DeviceSpec, dispatch};
 use exo_core::DType;
 use exo_lm::optim::{AdamWConfig, LrSchedule, Trainer, TrainerConfig};
 use exo_lm::{Architecture, CausalLm, LmConfig, Mode, ModelOps, SampleConfig, TokenBatch, sample};
@@ -66,14 +67,27 @@ fn run<B: ModelOps>(device: &B::Device, steps: usize) -> exo_lm::Result<()> {
     Ok(())
 }
 
-fn main() -> exo_lm::Result<()> {
-    let backend = std::env::args().nth(1).unwrap_or_else(|| "candle".into());
+/// `run` as a job for exo-backend's dispatch.
+struct Bench(usize);
+
+impl BackendJob for Bench {
+    type Output = ();
+    type Error = exo_lm::LmError;
+
+    fn run<B: ModelOps>(self, device: &B::Device) -> exo_lm::Result<()> {
+        run::<B>(device, self.0)
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let backend: BackendKind = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "candle".into())
+        .parse()?;
     let steps = std::env::args()
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    match backend.as_str() {
-        "tch" => run::<exo_tch::LibTorch>(&tch::Device::Cpu, steps),
-        _ => run::<exo_candle::Candle>(&candle_core::Device::Cpu, steps),
-    }
+    dispatch(backend, DeviceSpec::Cpu, 0, Bench(steps)).map_err(|e| e.to_string())?;
+    Ok(())
 }

@@ -3,11 +3,10 @@
 //! A trainable Llama-family causal language model for exo, written **once** over the backend
 //! traits from differentiable ops, so that the same code trains on candle and on libtorch.
 //!
-//! * [`ModelOps`]: what a decoder needs on top of [`exo_core::TensorOps`] and
-//!   [`exo_core::Autodiff`], implemented for `exo_candle::Candle` (feature `candle`) and
-//!   `exo_tch::LibTorch` (feature `tch`). The composites (RMSNorm, rotary embedding, attention)
-//!   are written once in [`layers`]; libtorch overrides attention with its fused (and
-//!   differentiable) `scaled_dot_product_attention`.
+//! * [`ModelOps`] (re-exported from exo-core): what a decoder needs on top of
+//!   [`exo_core::TensorOps`] and [`exo_core::Autodiff`]. This crate names no backend: each
+//!   backend crate implements the trait with its own kernels (`exo_candle::Candle`,
+//!   `exo_tch::LibTorch`), and the model runs on whichever the caller picks.
 //! * [`LmConfig`]: `config.json` of `llama`, `qwen2` and `mistral` models.
 //! * [`CausalLm`]: the model — [`CausalLm::from_pretrained`] / [`CausalLm::save_pretrained`]
 //!   (Hugging Face safetensors, single or sharded, f32/f16/bf16), [`CausalLm::forward`],
@@ -21,7 +20,6 @@
 //! A tiny random model overfitting one sequence on candle:
 //!
 //! ```
-//! # #[cfg(feature = "candle")]
 //! # fn main() -> exo_lm::Result<()> {
 //! use exo_candle::Candle;
 //! use exo_core::{DType, TensorOps};
@@ -45,8 +43,6 @@
 //! assert!(last < 0.5 * first);
 //! # Ok(())
 //! # }
-//! # #[cfg(not(feature = "candle"))]
-//! # fn main() {}
 //! ```
 //!
 //! ## CPU threads
@@ -60,7 +56,6 @@ pub mod config;
 mod error;
 pub mod layers;
 mod model;
-mod ops;
 pub mod optim;
 mod params;
 mod policy;
@@ -71,8 +66,8 @@ pub mod weights;
 pub use batch::TokenBatch;
 pub use config::{Architecture, LmConfig, RopeScaling};
 pub use error::{LmError, Result};
+pub use exo_core::ModelOps;
 pub use model::{CausalLm, Mode};
-pub use ops::ModelOps;
 pub use params::{Gradients, Param, ParamKind, Params};
 pub use policy::PolicyPair;
 pub use sample::{Completion, SampleConfig, sample};

@@ -28,6 +28,7 @@
 mod autodiff;
 mod error;
 mod logps;
+mod model_ops;
 mod ops;
 mod tensor;
 

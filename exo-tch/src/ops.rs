@@ -23,7 +23,7 @@ fn dims_i64(op: &'static str, dims: &[usize]) -> Result<Vec<i64>> {
         .collect()
 }
 
-fn dim_i64(op: &'static str, dim: usize, t: &Tensor) -> Result<i64> {
+pub(crate) fn dim_i64(op: &'static str, dim: usize, t: &Tensor) -> Result<i64> {
     let rank = t.dim();
     if dim < rank {
         i64::try_from(dim).map_err(|_| Error::DimOutOfRange {
@@ -40,7 +40,7 @@ fn dim_i64(op: &'static str, dim: usize, t: &Tensor) -> Result<i64> {
     }
 }
 
-fn size(t: &Tensor) -> Vec<usize> {
+pub(crate) fn size(t: &Tensor) -> Vec<usize> {
     t.size()
         .into_iter()
         .map(|d| usize::try_from(d).unwrap_or(0))

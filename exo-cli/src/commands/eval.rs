@@ -208,6 +208,7 @@ struct EvalJob<'a> {
 
 impl BackendJob for EvalJob<'_> {
     type Output = (Summary, Scored, Reference);
+    type Error = anyhow::Error;
 
     fn run<B: ModelOps>(self, device: &B::Device) -> anyhow::Result<Self::Output> {
         let cfg = self.cfg;

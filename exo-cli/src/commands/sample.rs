@@ -191,6 +191,7 @@ struct SampleJob<'a> {
 
 impl BackendJob for SampleJob<'_> {
     type Output = Vec<KSamples>;
+    type Error = anyhow::Error;
 
     fn run<B: ModelOps>(self, device: &B::Device) -> anyhow::Result<Vec<KSamples>> {
         let model = load_model::<B>(&self.cfg.model, device, Mode::Frozen)?;

@@ -203,6 +203,7 @@ struct SftJob<'a> {
 
 impl BackendJob for SftJob<'_> {
     type Output = FitReport;
+    type Error = anyhow::Error;
 
     fn run<B: ModelOps>(mut self, device: &B::Device) -> anyhow::Result<FitReport> {
         let config = exo_lm::LmConfig::from_file(&self.cfg.model)

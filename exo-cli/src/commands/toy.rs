@@ -9,18 +9,31 @@ use plotters::style::RGBColor;
 use serde::Serialize;
 
 use crate::plot::{self, Chart, Series};
+use crate::run::backend::{BackendJob, BackendKind, Compute, dispatch};
 use crate::toy::fit::{AutodiffFit, Direction, Fit, OracleChain, Settings, gradient_descent};
 use crate::toy::{MAJOR_MODE, MINOR_MODE, Problem};
 
-/// Which tensor backend computes the fits.
+/// What computes the fits' gradients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ToyBackend {
-    /// ndarray forward pass with the closed-form f64 oracle gradients, chained by hand.
+    /// No autodiff: ndarray's forward pass with the closed-form f64 oracle gradients, chained by
+    /// hand.
     Ndarray,
     /// candle, with its autodiff through the generic exo-core objectives.
     Candle,
     /// libtorch (tch), with its autodiff through the generic exo-core objectives.
     Tch,
+}
+
+impl ToyBackend {
+    /// The autodiff backend, or `None` for the hand-chained oracle gradients.
+    fn autodiff(self) -> Option<BackendKind> {
+        match self {
+            Self::Ndarray => None,
+            Self::Candle => Some(BackendKind::Candle),
+            Self::Tch => Some(BackendKind::Tch),
+        }
+    }
 }
 
 /// Arguments of `exo toy`.
@@ -102,42 +115,38 @@ fn fit_with(args: &ToyArgs, problem: &Problem, direction: Direction) -> anyhow::
         lr: args.lr,
         steps: args.steps,
     };
-    match args.backend {
-        ToyBackend::Ndarray => gradient_descent(&OracleChain { problem, objective }, settings),
-        ToyBackend::Candle => {
-            let device = candle_core::Device::Cpu;
-            gradient_descent(
-                &AutodiffFit::<exo_candle::Candle> {
-                    problem,
-                    objective,
-                    device,
-                },
-                settings,
-            )
-        }
-        ToyBackend::Tch => fit_tch(problem, objective, settings),
-    }
-}
-
-#[cfg(feature = "tch")]
-fn fit_tch(
-    problem: &Problem,
-    objective: exo_core::AnyObjective,
-    settings: Settings,
-) -> anyhow::Result<Fit> {
-    let e = AutodiffFit::<exo_tch::LibTorch> {
-        problem,
-        objective,
-        device: tch::Device::Cpu,
+    let Some(backend) = args.backend.autodiff() else {
+        return gradient_descent(&OracleChain { problem, objective }, settings);
     };
-    gradient_descent(&e, settings)
+    dispatch(
+        &Compute::cpu(backend),
+        FitJob {
+            problem,
+            objective,
+            settings,
+        },
+    )
 }
 
-#[cfg(not(feature = "tch"))]
-fn fit_tch(_: &Problem, _: exo_core::AnyObjective, _: Settings) -> anyhow::Result<Fit> {
-    anyhow::bail!(
-        "this exo was built without the `tch` feature; rebuild with it or use --backend candle"
-    )
+/// One fit by gradient descent with a backend's autodiff.
+pub(crate) struct FitJob<'a> {
+    pub(crate) problem: &'a Problem,
+    pub(crate) objective: exo_core::AnyObjective,
+    pub(crate) settings: Settings,
+}
+
+impl BackendJob for FitJob<'_> {
+    type Output = Fit;
+    type Error = anyhow::Error;
+
+    fn run<B: exo_core::ModelOps>(self, device: &B::Device) -> anyhow::Result<Fit> {
+        let fit = AutodiffFit::<B> {
+            problem: self.problem,
+            objective: self.objective,
+            device: device.clone(),
+        };
+        gradient_descent(&fit, self.settings)
+    }
 }
 
 fn summarise(problem: &Problem, fit: &Fit) -> FitSummary {

@@ -295,6 +295,7 @@ struct TrainJob<'a> {
 
 impl BackendJob for TrainJob<'_> {
     type Output = (FitReport, Option<CacheStatus>);
+    type Error = anyhow::Error;
 
     fn run<B: ModelOps>(mut self, device: &B::Device) -> anyhow::Result<Self::Output> {
         let cfg = self.cfg;

@@ -213,7 +213,7 @@ struct Corpus {
     eval: Vec<String>,
 }
 
-/// 1. The corpus, the SFT records and the held-out prompts.
+/// Stage 1: the corpus, the SFT records and the held-out prompts.
 fn corpus_stage(plan: &DemoPlan, log: &mut Log) -> anyhow::Result<Corpus> {
     let t = Instant::now();
     let out = &plan.out;
@@ -254,7 +254,7 @@ fn corpus_stage(plan: &DemoPlan, log: &mut Log) -> anyhow::Result<Corpus> {
     Ok(Corpus { texts, eval })
 }
 
-/// 2. The tokenizer and the untrained model's config; returns its folder and parameter count.
+/// Stage 2: the tokenizer and the untrained model's config; returns its folder and parameter count.
 fn tokenizer_stage(
     plan: &DemoPlan,
     texts: &[String],
@@ -280,7 +280,7 @@ fn tokenizer_stage(
     Ok((init, params))
 }
 
-/// 3. SFT from scratch; returns the SFT model's folder.
+/// Stage 3: SFT from scratch; returns the SFT model's folder.
 fn sft_stage(plan: &DemoPlan, init: &Path, log: &mut Log) -> anyhow::Result<PathBuf> {
     let t = Instant::now();
     let out = &plan.out;
@@ -327,7 +327,7 @@ fn sft_stage(plan: &DemoPlan, init: &Path, log: &mut Log) -> anyhow::Result<Path
     Ok(sft_dir)
 }
 
-/// 4 and 5. K samples per held-out prompt from the SFT model, scored by the sentiment reward;
+/// Stage 4 and 5: k samples per held-out prompt from the SFT model, scored by the sentiment reward;
 /// returns the scored file.
 fn sample_stage(plan: &DemoPlan, sft: &Path, seed: u64, log: &mut Log) -> anyhow::Result<PathBuf> {
     let t = Instant::now();
@@ -398,7 +398,7 @@ struct Trained {
     dir: PathBuf,
 }
 
-/// 6. Alignment: the same SFT model, data and budget for every method and β, in parallel.
+/// Stage 6: alignment: the same SFT model, data and budget for every method and β, in parallel.
 fn align_stage(
     plan: &DemoPlan,
     sft: &Path,
@@ -492,7 +492,7 @@ struct Policy {
     last: bool,
 }
 
-/// 7. Evaluation against the SFT model of SFT and every checkpoint of every run: the
+/// Stage 7: evaluation against the SFT model of SFT and every checkpoint of every run: the
 /// reward-vs-KL path of each method. Returns one result per run (SFT first).
 fn eval_stage(
     plan: &DemoPlan,
@@ -698,6 +698,7 @@ struct SampleJob<'a> {
 
 impl BackendJob for SampleJob<'_> {
     type Output = Vec<Generated>;
+    type Error = anyhow::Error;
 
     fn run<B: ModelOps>(self, device: &B::Device) -> anyhow::Result<Vec<Generated>> {
         let (tok, _) = load_tokenizer(self.model, None)?;
@@ -718,6 +719,7 @@ struct EvalJob<'a> {
 
 impl BackendJob for EvalJob<'_> {
     type Output = (eval::Summary, Vec<Generated>, Scores);
+    type Error = anyhow::Error;
 
     fn run<B: ModelOps>(self, device: &B::Device) -> anyhow::Result<Self::Output> {
         let (tok, _) = load_tokenizer(self.model, None)?;

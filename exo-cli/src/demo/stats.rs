@@ -149,6 +149,9 @@ pub struct Comparison {
     pub average: Estimate,
 }
 
+/// A per-seed statistic of two frontiers.
+type Difference<'a> = dyn Fn(&[(f64, f64)], &[(f64, f64)]) -> Option<f64> + 'a;
+
 /// Fractions of `X` at which [`compare`] reports `Δ`.
 pub const GRID: [f64; 4] = [0.25, 0.5, 0.75, 1.0];
 
@@ -168,7 +171,7 @@ pub fn compare(
     if kl_max <= 0.0 || !kl_max.is_finite() {
         return None;
     }
-    let paired = |f: &dyn Fn(&[(f64, f64)], &[(f64, f64)]) -> Option<f64>| -> Option<Estimate> {
+    let paired = |f: &Difference<'_>| -> Option<Estimate> {
         let d: Option<Vec<f64>> = a.iter().zip(b).map(|(fa, fb)| f(fa, fb)).collect();
         Some(Estimate::of(&d?))
     };

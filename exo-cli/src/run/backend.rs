@@ -1,100 +1,12 @@
-//! The compute settings (`--backend`, `--device`, `--threads`) and the **one** place where the
-//! backend name becomes a concrete backend type: [`dispatch`]. Everything else is generic over
-//! `B: exo_lm::ModelOps`.
+//! The compute settings of every model-running command (`--backend`, `--device`, `--threads`,
+//! `--kernels`), validated into a [`Compute`], and [`dispatch`]: exo-backend's, the one place
+//! where a backend name becomes a backend type, with the runner's errors.
 
-use std::fmt;
-use std::str::FromStr;
-
-use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
-use exo_lm::ModelOps;
+use clap::Args;
+use exo_backend::BackendError;
+pub use exo_backend::{BackendJob, BackendKind, DeviceSpec};
 
 pub use crate::process_env::{Kernels, ProcessEnv};
-
-/// Which tensor library runs the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    /// candle (pure Rust; CPU, or CUDA with the `cuda` feature).
-    Candle,
-    /// libtorch through tch (CPU, or CUDA when libtorch sees a GPU); about 2.5× faster than
-    /// candle for small models on CPU.
-    Tch,
-}
-
-impl BackendKind {
-    /// The default: libtorch when this build has it, else candle.
-    pub fn default_for_build() -> Self {
-        if cfg!(feature = "tch") {
-            Self::Tch
-        } else {
-            Self::Candle
-        }
-    }
-
-    /// The name `--backend` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Candle => "candle",
-            Self::Tch => "tch",
-        }
-    }
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Where the model lives: `cpu` or `cuda:N` (also in JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub enum DeviceSpec {
-    /// The CPU.
-    Cpu,
-    /// CUDA device N.
-    Cuda(usize),
-}
-
-impl FromStr for DeviceSpec {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "cpu" => Ok(Self::Cpu),
-            "cuda" => Ok(Self::Cuda(0)),
-            _ => s
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map(Self::Cuda)
-                .ok_or_else(|| format!("expected cpu or cuda:N, got {s:?}")),
-        }
-    }
-}
-
-impl From<DeviceSpec> for String {
-    fn from(d: DeviceSpec) -> Self {
-        d.to_string()
-    }
-}
-
-impl TryFrom<String> for DeviceSpec {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl fmt::Display for DeviceSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Cpu => f.write_str("cpu"),
-            Self::Cuda(n) => write!(f, "cuda:{n}"),
-        }
-    }
-}
 
 /// `--backend`, `--device`, `--threads`: shared by every command that runs a model.
 #[derive(Debug, Clone, Args)]
@@ -130,6 +42,18 @@ pub struct Compute {
     pub kernels: Kernels,
 }
 
+impl Compute {
+    /// `backend` on the CPU with the libraries' default threads and native kernels.
+    pub fn cpu(backend: BackendKind) -> Self {
+        Self {
+            backend,
+            device: DeviceSpec::Cpu,
+            threads: 0,
+            kernels: Kernels::default(),
+        }
+    }
+}
+
 impl ComputeArgs {
     /// The process environment these flags ask for, `--kernels` defaulting to `kernels`.
     pub fn process_env(&self, kernels: Kernels) -> ProcessEnv {
@@ -145,10 +69,10 @@ impl ComputeArgs {
     /// If the backend is not in this build.
     pub fn compute(&self, kernels: Kernels) -> anyhow::Result<Compute> {
         let backend = self.backend.unwrap_or_else(BackendKind::default_for_build);
-        if backend == BackendKind::Tch && !cfg!(feature = "tch") {
-            bail!(
-                "this exo was built without the `tch` feature; rebuild with it or use --backend candle"
-            );
+        if !backend.is_built() {
+            return Err(anyhow::Error::new(
+                BackendError::<std::convert::Infallible>::NotBuilt(backend),
+            ));
         }
         Ok(Compute {
             backend,
@@ -159,68 +83,18 @@ impl ComputeArgs {
     }
 }
 
-/// Work that runs on any backend: [`dispatch`] calls [`BackendJob::run`] with the backend chosen
-/// at run time.
-pub trait BackendJob {
-    /// What the work returns.
-    type Output;
-
-    /// Runs the work on backend `B`, device `device`.
-    ///
-    /// # Errors
-    /// Whatever the work fails with.
-    fn run<B: ModelOps>(self, device: &B::Device) -> anyhow::Result<Self::Output>;
-}
-
-/// Runs `job` on the backend and device of `compute`: the only `match` on the backend.
+/// Runs `job` on the backend and device of `compute` (see [`exo_backend::dispatch`]).
 ///
 /// # Errors
 /// If the device does not exist in this build or on this machine, or the job fails.
-pub fn dispatch<J: BackendJob>(compute: &Compute, job: J) -> anyhow::Result<J::Output> {
-    match compute.backend {
-        BackendKind::Candle => {
-            let device = match compute.device {
-                DeviceSpec::Cpu => candle_core::Device::Cpu,
-                DeviceSpec::Cuda(n) => exo_candle::cuda_device(n).with_context(|| {
-                    format!("candle has no cuda:{n} (build with the `cuda` feature on a machine with that GPU)")
-                })?,
-            };
-            job.run::<exo_candle::Candle>(&device)
-        }
-        BackendKind::Tch => run_tch(compute, job),
-    }
-}
-
-#[cfg(feature = "tch")]
-fn run_tch<J: BackendJob>(compute: &Compute, job: J) -> anyhow::Result<J::Output> {
-    let device = match compute.device {
-        DeviceSpec::Cpu => tch::Device::Cpu,
-        DeviceSpec::Cuda(n) => {
-            exo_tch::cuda_device(n).with_context(|| format!("libtorch sees no cuda:{n}"))?
-        }
-    };
-    if compute.threads > 0 {
-        let threads = i32::try_from(compute.threads).unwrap_or(i32::MAX);
-        tch::set_num_threads(threads);
-    }
-    job.run::<exo_tch::LibTorch>(&device)
-}
-
-#[cfg(not(feature = "tch"))]
-fn run_tch<J: BackendJob>(_: &Compute, _: J) -> anyhow::Result<J::Output> {
-    bail!("this exo was built without the `tch` feature; rebuild with it or use --backend candle")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn devices_parse_and_print() {
-        assert_eq!("cpu".parse::<DeviceSpec>(), Ok(DeviceSpec::Cpu));
-        assert_eq!("cuda:1".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(1)));
-        assert_eq!("cuda".parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(0)));
-        assert!("gpu".parse::<DeviceSpec>().is_err());
-        assert_eq!(DeviceSpec::Cuda(2).to_string(), "cuda:2");
-    }
+pub fn dispatch<J: BackendJob<Error = anyhow::Error>>(
+    compute: &Compute,
+    job: J,
+) -> anyhow::Result<J::Output> {
+    exo_backend::dispatch(compute.backend, compute.device, compute.threads, job).map_err(
+        |e| match e {
+            BackendError::Job(e) => e,
+            other => anyhow::anyhow!("{other}"),
+        },
+    )
 }

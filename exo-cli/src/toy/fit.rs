@@ -178,6 +178,8 @@ impl<B: Autodiff> Evaluate for AutodiffFit<'_, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::toy::FitJob;
+    use crate::run::backend::{BackendKind, Compute, dispatch};
     use crate::toy::{MAJOR_MODE, MINOR_MODE};
 
     const PAPER: Settings = Settings {
@@ -198,23 +200,14 @@ mod tests {
             problem: &problem,
             objective,
         };
-        let candle = AutodiffFit::<exo_candle::Candle> {
-            problem: &problem,
-            objective,
-            device: candle_core::Device::Cpu,
-        };
-        let mut out = vec![
-            ("ndarray", gradient_descent(&oracle, PAPER)?),
-            ("candle", gradient_descent(&candle, PAPER)?),
-        ];
-        #[cfg(feature = "tch")]
-        {
-            let torch = AutodiffFit::<exo_tch::LibTorch> {
+        let mut out = vec![("ndarray", gradient_descent(&oracle, PAPER)?)];
+        for backend in BackendKind::ALL.into_iter().filter(|b| b.is_built()) {
+            let job = FitJob {
                 problem: &problem,
                 objective,
-                device: tch::Device::Cpu,
+                settings: PAPER,
             };
-            out.push(("tch", gradient_descent(&torch, PAPER)?));
+            out.push((backend.name(), dispatch(&Compute::cpu(backend), job)?));
         }
         Ok(out)
     }

@@ -1,7 +1,6 @@
-//! The building blocks of the decoder, written once over [`crate::ModelOps`].
-//!
-//! The public functions are the composite defaults of [`crate::ModelOps`] (a backend may replace
-//! them with a fused kernel that has a backward pass) and the host-side tables they consume.
+//! The building blocks of the decoder, written once over [`crate::ModelOps`] (whose composite
+//! ops, and each backend's fused kernels, live in exo-core and the backend crates), and the
+//! host-side tables they consume (rotary frequencies, attention masks).
 //!
 //! A decoder layer is pre-norm:
 //!

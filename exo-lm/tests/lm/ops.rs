@@ -2,9 +2,10 @@
 //! the in-place update reaches every handle.
 
 use exo_core::DType;
-use exo_lm::layers::attention::{MASKED, attention_bias, attention_composite};
-use exo_lm::layers::rms_norm::rms_norm_composite;
-use exo_lm::layers::rotary::rotary_composite;
+use exo_core::model_ops::attention::attention_composite;
+use exo_core::model_ops::rms_norm::rms_norm_composite;
+use exo_core::model_ops::rotary::rotary_composite;
+use exo_lm::layers::attention::{MASKED, attention_bias};
 
 use crate::common::{TestBackend, max_abs, max_abs_diff};
 

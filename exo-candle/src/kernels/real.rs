@@ -1,4 +1,5 @@
-//! The float types the fused kernels run on.
+//! The float types the fused kernels run on: f32 and f64, each computed in its own precision (as
+//! the composites are), with sums kept in `f64` where a kernel says so.
 
 use std::ops::{Add, Div, Mul, Sub};
 
@@ -34,6 +35,8 @@ pub(crate) trait Real:
     fn to_f64(self) -> f64;
     /// The larger of two values (`self` if either is NaN... as `f32::max`).
     fn max(self, other: Self) -> Self;
+    /// `eᵃ` of an `f64`, evaluated in this type's precision.
+    fn exp_of(a: f64) -> f64;
 }
 
 impl Real for f32 {
@@ -61,6 +64,10 @@ impl Real for f32 {
     fn max(self, other: Self) -> Self {
         f32::max(self, other)
     }
+    #[allow(clippy::cast_possible_truncation)]
+    fn exp_of(a: f64) -> f64 {
+        f64::from((a as f32).exp())
+    }
 }
 
 impl Real for f64 {
@@ -86,5 +93,8 @@ impl Real for f64 {
     }
     fn max(self, other: Self) -> Self {
         f64::max(self, other)
+    }
+    fn exp_of(a: f64) -> f64 {
+        a.exp()
     }
 }

@@ -1,26 +1,23 @@
-//! [`ModelOps`]: what a decoder needs on top of exo-core's [`TensorOps`] and [`Autodiff`].
+//! [`ModelOps`]: what a decoder needs on top of [`TensorOps`](crate::TensorOps) and
+//! [`Autodiff`].
 //!
-//! The trait lives here rather than in exo-core so that the objective layer stays small. Its
+//! The model crate (exo-lm) is written once over this trait and names no backend; each backend
+//! crate implements it next to its tensor type, with its own kernels (`exo_candle::Candle`: fused
+//! CPU kernels for RMSNorm, the masked softmax of attention and the sequence log-probs;
+//! `exo_tch::LibTorch`: libtorch's fused `linear`, `silu` and `scaled_dot_product_attention`). Its
 //! primitives (matmul, transpose, concat, embedding lookup, square root, in-place parameter
-//! update, ...) are implemented for `exo_candle::Candle` and `exo_tch::LibTorch` in this crate,
-//! behind the features `candle` and `tch`. Its composites — [`ModelOps::linear`], [`ModelOps::silu`],
-//! [`ModelOps::rms_norm`], [`ModelOps::rotary`] and [`ModelOps::attention`] — are default
-//! methods written once from the primitives in [`crate::layers`]; a backend may override one with
-//! a fused kernel **only if that kernel has a backward pass** (candle-nn's fused `softmax_last_dim`,
-//! `rms_norm` and `rope` do not, and are never used: they would silently cut the graph).
-//!
-//! [`TensorOps`]: exo_core::TensorOps
+//! update, ...) are required; its composites — [`ModelOps::linear`], [`ModelOps::silu`],
+//! [`ModelOps::rms_norm`], [`ModelOps::rotary`] and [`ModelOps::attention`] — are default methods
+//! written once from the primitives in this module's [`attention`], [`rms_norm`] and [`rotary`];
+//! a backend may override one with a fused kernel **only if that kernel has a backward pass**
+//! (candle-nn's fused `softmax_last_dim`, `rms_norm` and `rope` do not, and are never used: they
+//! would silently cut the graph).
 
-#[cfg(feature = "candle")]
-mod candle;
-#[cfg(feature = "candle")]
-mod candle_kernels;
-#[cfg(feature = "tch")]
-mod tch;
+pub mod attention;
+pub mod rms_norm;
+pub mod rotary;
 
-use exo_core::{Autodiff, Result};
-
-use crate::layers;
+use crate::{Autodiff, Result};
 
 /// Decoder ops over one tensor library. Every op is fallible, differentiable unless it says
 /// otherwise, and dtype-preserving.
@@ -128,25 +125,25 @@ pub trait ModelOps: Autodiff {
         }
     }
 
-    /// RMSNorm over the last dimension (see [`layers::rms_norm`] for the maths).
+    /// RMSNorm over the last dimension (see [`rms_norm`] for the maths).
     ///
     /// # Errors
     /// If the shapes disagree or the library fails.
     fn rms_norm(x: &Self::Tensor, weight: &Self::Tensor, eps: f64) -> Result<Self::Tensor> {
-        layers::rms_norm::rms_norm_composite::<Self>(x, weight, eps)
+        rms_norm::rms_norm_composite::<Self>(x, weight, eps)
     }
 
     /// Rotary position embedding, Hugging Face half-split convention (see
-    /// [`layers::rotary`] for the maths). `x` `[N, heads, T, D]`, `cos`/`sin` `[N, 1, T, D]`.
+    /// [`rotary`] for the maths). `x` `[N, heads, T, D]`, `cos`/`sin` `[N, 1, T, D]`.
     ///
     /// # Errors
     /// If the shapes disagree or the library fails.
     fn rotary(x: &Self::Tensor, cos: &Self::Tensor, sin: &Self::Tensor) -> Result<Self::Tensor> {
-        layers::rotary::rotary_composite::<Self>(x, cos, sin)
+        rotary::rotary_composite::<Self>(x, cos, sin)
     }
 
     /// Scaled dot-product attention with grouped-query heads and an additive bias (see
-    /// [`layers::attention`] for the maths). `q` `[N, H, Tq, D]`, `k`/`v` `[N, H_kv, Tk, D]`
+    /// [`attention`] for the maths). `q` `[N, H, Tq, D]`, `k`/`v` `[N, H_kv, Tk, D]`
     /// with `H_kv` dividing `H`, `bias` `[N, 1, Tq, Tk]`; returns `[N, H, Tq, D]`.
     ///
     /// # Errors
@@ -158,6 +155,6 @@ pub trait ModelOps: Autodiff {
         bias: &Self::Tensor,
         scale: f64,
     ) -> Result<Self::Tensor> {
-        layers::attention::attention_composite::<Self>(q, k, v, bias, scale)
+        attention::attention_composite::<Self>(q, k, v, bias, scale)
     }
 }

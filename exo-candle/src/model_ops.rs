@@ -1,15 +1,14 @@
 //! [`ModelOps`] for [`Candle`]: candle-core ops that all have a backward pass (no candle-nn),
-//! and on the CPU the fused kernels of `candle_kernels` (masked softmax, RMSNorm), which have
+//! and on the CPU the fused kernels of [`crate::kernels`] (masked softmax, RMSNorm), which have
 //! their own.
 
 use candle_core::{Tensor, Var};
-use exo_candle::{Candle, from_candle};
-use exo_core::{Error, Result};
+use exo_core::model_ops::attention::{attention_composite, attention_dims, attention_with};
+use exo_core::model_ops::rms_norm::rms_norm_composite;
+use exo_core::{Error, ModelOps, Result};
 
-use super::ModelOps;
-use super::candle_kernels::{rms_norm::rms_norm, softmax::masked_softmax, supported};
-use crate::layers::attention::{attention_composite, attention_dims, attention_with};
-use crate::layers::rms_norm::rms_norm_composite;
+use crate::kernels::{rms_norm::rms_norm, softmax::masked_softmax, supported};
+use crate::{Candle, from_candle};
 
 /// candle's CPU matmul takes contiguous operands, or a rank-2 operand transposed in place (the
 /// layout of `weight.t()`); anything else is copied into a contiguous buffer first.

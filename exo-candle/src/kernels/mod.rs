@@ -1,10 +1,11 @@
 //! Fused CPU kernels for candle, each with its own backward pass (candle-nn's fused ops have
-//! none): the masked softmax of attention and RMSNorm. The composites they replace take 6–8
-//! passes over their tensors forward and as many backward; these take 2–3.
+//! none): the masked softmax of attention, RMSNorm and the sequence log-probs. The composites
+//! they replace take 6–8 passes over their tensors forward and as many backward; these take 2–3.
 //!
-//! Every kernel runs on contiguous f32 or f64 storage on the CPU; [`super::candle`] falls back to
-//! the composites elsewhere (CUDA, other dtypes).
+//! Every kernel runs on contiguous f32 or f64 storage on the CPU; [`crate::model_ops`] and
+//! [`crate::ops`] fall back to exo-core's composites elsewhere (CUDA, other dtypes).
 
+pub(crate) mod logps;
 pub(crate) mod real;
 pub(crate) mod rms_norm;
 pub(crate) mod softmax;

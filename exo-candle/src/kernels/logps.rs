@@ -17,44 +17,11 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use exo_core::logps::{check_sequence_inputs, masked_row_sums, sequence_logps_chunked};
 use exo_core::{Error, Result};
 
+use super::real::Real;
 use crate::Candle;
 use crate::error::from_candle;
 
 const OP: &str = "sequence_logps";
-
-/// The float types the kernel runs on; sums are kept in `f64`.
-trait Real: Copy + Send + Sync + 'static {
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
-    /// `eᵃ`, evaluated in this type's precision.
-    fn exp_of(a: f64) -> f64;
-}
-
-impl Real for f32 {
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    fn exp_of(a: f64) -> f64 {
-        f64::from((a as f32).exp())
-    }
-}
-
-impl Real for f64 {
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-    fn exp_of(a: f64) -> f64 {
-        a.exp()
-    }
-}
 
 /// The shape of the problem and the target ids, shared by the forward and backward kernels.
 #[derive(Debug, Clone)]

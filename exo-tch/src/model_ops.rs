@@ -1,34 +1,11 @@
 //! [`ModelOps`] for [`LibTorch`]: fallible `f_*` tch calls, with libtorch's fused (and
 //! differentiable) `linear`, `silu`, `rsqrt` and `scaled_dot_product_attention`.
 
-use exo_core::{Error, Result};
-use exo_tch::{LibTorch, TchTensor, from_tch};
+use exo_core::{Error, ModelOps, Result};
 use tch::Tensor;
 
-use super::ModelOps;
-
-fn size(t: &Tensor) -> Vec<usize> {
-    t.size()
-        .into_iter()
-        .map(|d| usize::try_from(d).unwrap_or(0))
-        .collect()
-}
-
-fn dim_i64(op: &'static str, dim: usize, t: &Tensor) -> Result<i64> {
-    if dim < t.dim() {
-        i64::try_from(dim).map_err(|_| Error::DimOutOfRange {
-            op,
-            dim,
-            shape: size(t),
-        })
-    } else {
-        Err(Error::DimOutOfRange {
-            op,
-            dim,
-            shape: size(t),
-        })
-    }
-}
+use crate::ops::{dim_i64, size};
+use crate::{LibTorch, TchTensor, from_tch};
 
 fn wrap(op: &'static str, r: Result<Tensor, tch::TchError>) -> Result<TchTensor> {
     r.map(TchTensor).map_err(from_tch(op))
