@@ -28,6 +28,7 @@
 mod autodiff;
 mod error;
 mod kernels;
+pub mod loss;
 mod model_ops;
 mod ops;
 

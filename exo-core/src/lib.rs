@@ -46,6 +46,7 @@ mod dtype;
 mod error;
 pub mod hyper;
 pub mod logps;
+pub mod loss;
 pub mod model_ops;
 mod ndarray_backend;
 pub mod objective;

@@ -28,6 +28,7 @@
 mod autodiff;
 mod error;
 mod logps;
+pub mod loss;
 mod model_ops;
 mod ops;
 mod tensor;
