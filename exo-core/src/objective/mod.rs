@@ -21,49 +21,41 @@
 //! Every objective reduces by the **mean over groups** of the per-group value, as the official
 //! EXO code does (no division by K), and has an f64 [`oracle`](crate::oracle) with its
 //! closed-form gradient.
+//!
+//! Each objective is one folder here (`exo/`, `dpo/`, …: its loss, its oracle, its catalog entry
+//! and its registration in the property suite), and one line of the registry
+//! (`objective/registry.rs`), from which [`ObjectiveKind`], [`AnyObjective`] and the property
+//! suite's per-objective tests are generated.
 
-mod aot;
-mod apo;
-mod bco;
 mod catalog;
-mod discopop;
-mod dpo;
-mod dpo_rw;
-mod exo;
-mod exo_pair;
 mod groups;
-mod hinge;
-mod ipo;
 mod mixture;
-mod nca;
-mod orpo;
 mod pair;
-mod robust;
-mod sft;
-mod simpo;
+mod registry;
 mod spec;
-mod sppo;
 
-pub use aot::{Aot, AotPairing};
-pub use apo::Apo;
-pub use bco::{BcoPair, BcoRunningMean};
-pub use catalog::{Hyper, ObjectiveInfo, ObjectiveKind};
-pub use discopop::DiscoPop;
-pub use dpo::Dpo;
-pub use dpo_rw::DpoRw;
-pub use exo::Exo;
-pub use exo_pair::ExoPair;
+/// Declares each objective's folder (`pub` for the property suite's paths, hidden from the docs)
+/// and re-exports its struct, from the registry's table.
+macro_rules! folders {
+    ($(
+        $folder:ident $name:ident $kind:ident => $variant:ident $(($ty:ident))?
+    ),* $(,)?) => {
+        $($(
+            #[doc(hidden)]
+            pub mod $folder;
+            pub use $folder::$ty;
+        )?)*
+    };
+}
+
+crate::__objectives!(folders);
+
+pub use aot::AotPairing;
+pub use bco::BcoRunningMean;
+pub use catalog::{AnyObjective, Hyper, ObjectiveInfo, ObjectiveKind};
 pub use groups::Groups;
-pub use hinge::Hinge;
-pub use ipo::Ipo;
 pub use mixture::Mixture;
-pub use nca::NcaPair;
-pub use orpo::Orpo;
-pub use robust::Robust;
-pub use sft::Sft;
-pub use simpo::SimPo;
 pub use spec::{ObjectiveConfig, ObjectiveSpec, SpecTerm};
-pub use sppo::SppoHard;
 
 use std::fmt;
 
@@ -177,109 +169,6 @@ pub struct PairDiagnostics<B: TensorOps> {
     pub accuracy: B::Tensor,
     /// `[batch]`: the implied-reward margin `β (f_w − f_l)` (`rewards/margins`).
     pub margin: B::Tensor,
-}
-
-/// Any of the objectives, chosen at run time (for the CLI and configuration files). Weighted sums
-/// of them are [`Mixture`]s.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum AnyObjective {
-    /// See [`Exo`].
-    Exo(Exo),
-    /// See [`ExoPair`].
-    ExoPair(ExoPair),
-    /// See [`Dpo`] (`dpo` and `dpo_norm`).
-    Dpo(Dpo),
-    /// See [`DpoRw`].
-    DpoRw(DpoRw),
-    /// See [`Ipo`] (`ipo` and `ipo_norm`).
-    Ipo(Ipo),
-    /// See [`Hinge`].
-    Hinge(Hinge),
-    /// See [`Robust`].
-    Robust(Robust),
-    /// See [`NcaPair`].
-    NcaPair(NcaPair),
-    /// See [`BcoPair`].
-    BcoPair(BcoPair),
-    /// See [`SppoHard`].
-    SppoHard(SppoHard),
-    /// See [`Apo`] (`apo_zero` and `apo_down`).
-    Apo(Apo),
-    /// See [`Aot`] (`aot` and `aot_unpaired`).
-    Aot(Aot),
-    /// See [`DiscoPop`].
-    DiscoPop(DiscoPop),
-    /// See [`SimPo`].
-    SimPo(SimPo),
-    /// See [`Orpo`].
-    Orpo(Orpo),
-    /// See [`Sft`] (`sft` and `sft_seq`).
-    Sft(Sft),
-}
-
-macro_rules! dispatch {
-    ($self:expr, |$o:ident| $body:expr) => {
-        match $self {
-            AnyObjective::Exo($o) => $body,
-            AnyObjective::ExoPair($o) => $body,
-            AnyObjective::Dpo($o) => $body,
-            AnyObjective::DpoRw($o) => $body,
-            AnyObjective::Ipo($o) => $body,
-            AnyObjective::Hinge($o) => $body,
-            AnyObjective::Robust($o) => $body,
-            AnyObjective::NcaPair($o) => $body,
-            AnyObjective::BcoPair($o) => $body,
-            AnyObjective::SppoHard($o) => $body,
-            AnyObjective::Apo($o) => $body,
-            AnyObjective::Aot($o) => $body,
-            AnyObjective::DiscoPop($o) => $body,
-            AnyObjective::SimPo($o) => $body,
-            AnyObjective::Orpo($o) => $body,
-            AnyObjective::Sft($o) => $body,
-        }
-    };
-}
-
-impl Objective for AnyObjective {
-    fn name(&self) -> &'static str {
-        dispatch!(self, |o| o.name())
-    }
-
-    fn beta(&self) -> f64 {
-        dispatch!(self, |o| o.beta())
-    }
-
-    fn needs_rewards(&self) -> bool {
-        dispatch!(self, |o| o.needs_rewards())
-    }
-
-    fn needs_reference(&self) -> bool {
-        dispatch!(self, |o| o.needs_reference())
-    }
-
-    fn needs_policy_logps(&self) -> bool {
-        dispatch!(self, |o| o.needs_policy_logps())
-    }
-
-    fn needs_lengths(&self) -> bool {
-        dispatch!(self, |o| o.needs_lengths())
-    }
-
-    fn input_scale(&self) -> f64 {
-        dispatch!(self, |o| o.input_scale())
-    }
-
-    fn forward<B: TensorOps>(&self, groups: &Groups<B>) -> Result<ObjectiveOutput<B>> {
-        dispatch!(self, |o| o.forward(groups))
-    }
-
-    fn oracle(&self, groups: &HostGroups) -> Result<OracleOutput> {
-        dispatch!(self, |o| o.oracle(groups))
-    }
-
-    fn oracle_implied_rewards(&self, groups: &HostGroups) -> Result<Vec<f64>> {
-        dispatch!(self, |o| o.oracle_implied_rewards(groups))
-    }
 }
 
 /// Assembles the output: the loss as the mean of `per_group`, everything else detached.

@@ -17,27 +17,39 @@
 //! `h = f_w − f_l`; `|y|` is a completion's length in tokens and `ā = log π_θ(y|x)/|y|` its mean
 //! token log-prob.
 
-mod aot;
 mod group;
 mod host;
 mod margin;
-mod pair;
 mod reference_free;
 mod scores;
 mod sequence;
 
-pub use aot::{aot, aot_unpaired};
-pub use group::{dpo_rw, exo};
 pub use host::HostGroups;
-pub use margin::{Margin, discopop, dpo_norm, hinge, ipo, robust};
-pub use pair::{PairTarget, dpo, exo_pair};
-pub use reference_free::{SftNorm, orpo, sft, simpo};
-pub use scores::{ApoAnchor, apo, bco_pair, nca_pair, sppo_hard};
+pub use margin::Margin;
 pub use sequence::{SequenceInput, SequenceOracle, sequence_logps};
 
-pub(crate) use aot::argsort;
+pub(crate) use group::softmax_groups;
 pub(crate) use host::missing;
-pub(crate) use reference_free::sft_targets;
+pub(crate) use margin::{PairValue, margin_oracle, smoothed_logistic};
+pub(crate) use reference_free::mean_token_pairs;
+pub(crate) use scores::{Scored, scored};
+
+/// Re-exports each objective's oracle (`objective/<folder>/oracle.rs`: `exo`, `dpo`, …, and the
+/// types they take) from the registry's table.
+macro_rules! objective_oracles {
+    ($(
+        $folder:ident $name:ident $kind:ident => $variant:ident $(($ty:ident))?
+    ),* $(,)?) => {
+        $(objective_oracles!(@folder $folder $(($ty))?);)*
+    };
+    // The line that declares the folder re-exports it; the others share it.
+    (@folder $folder:ident ($ty:ident)) => {
+        pub use crate::objective::$folder::oracle::*;
+    };
+    (@folder $folder:ident) => {};
+}
+
+crate::__objectives!(objective_oracles);
 
 use crate::{Error, Result};
 
@@ -66,7 +78,12 @@ pub struct OracleOutput {
 
 impl OracleOutput {
     /// Assembles the batch output from per-group losses and unscaled per-group gradients.
-    fn from_groups(per_group: Vec<f64>, grad: Vec<f64>, max_range: f64, beta: f64) -> Self {
+    pub(crate) fn from_groups(
+        per_group: Vec<f64>,
+        grad: Vec<f64>,
+        max_range: f64,
+        beta: f64,
+    ) -> Self {
         let s2 = max_range * max_range;
         Self::from_parts(per_group, grad, s2, beta * s2)
     }
@@ -74,7 +91,7 @@ impl OracleOutput {
     /// Assembles the batch output from per-group losses, the gradient of each per-group loss (not
     /// yet divided by `batch`), the loss magnitude and the per-group gradient magnitude (divided
     /// by `batch` here).
-    fn from_parts(
+    pub(crate) fn from_parts(
         per_group: Vec<f64>,
         mut grad: Vec<f64>,
         loss_magnitude: f64,
@@ -143,7 +160,8 @@ impl OracleOutput {
     }
 }
 
-/// `log Σ exp(x)` with a max shift.
+/// `log Σ exp(x)` with a max shift (used by the property suite).
+#[cfg(feature = "testing")]
 pub(crate) fn logsumexp(x: &[f64]) -> f64 {
     let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
@@ -205,4 +223,12 @@ pub fn log1m_exp(a: f64) -> f64 {
 /// The largest absolute value in `values` (0 for none).
 pub(crate) fn max_abs(values: &[f64]) -> f64 {
     values.iter().fold(0.0, |m, v| m.max(v.abs()))
+}
+
+/// The permutation that sorts `values` ascending: `values[p[0]] ≤ values[p[1]] ≤ …`. Stable (ties
+/// keep their order) and total (NaN sorts last), so the backends and the oracle agree.
+pub(crate) fn argsort(values: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    order
 }

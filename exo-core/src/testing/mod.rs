@@ -5,7 +5,11 @@
 //! * [`tolerance`]: named, magnitude-aware tolerances.
 //! * [`properties`]: one generic function per property.
 //! * [`forward_suite!`](crate::forward_suite) and [`autodiff_suite!`](crate::autodiff_suite):
-//!   stamp the whole suite onto a backend, a device and a dtype.
+//!   stamp the whole suite onto a backend, a device and a dtype;
+//!   [`oracle_suite!`](crate::oracle_suite) the oracle's own properties. Each objective's part is
+//!   generated from the registry (`objective/registry.rs`) and the registration in its folder
+//!   (`objective/<folder>/cases.rs`): one test module per objective, one test per property that
+//!   holds for it.
 //!
 //! A backend crate runs everything with a few lines:
 //!
@@ -24,7 +28,6 @@ pub mod finite_diff;
 pub mod properties;
 pub mod strategies;
 mod suite;
-mod suite_family;
 pub mod tolerance;
 
 pub use tolerance::Tolerance;

@@ -1,5 +1,9 @@
 //! Proptest strategies: plain-f64 cases, so shrinking works and failures print readable numbers.
 //!
+//! The inputs every objective draws from are here (and in `family`); each objective's own case
+//! strategies (`exo_case`, `dpo_norm_extreme_case`, …) are in its folder, `objective/<folder>/
+//! cases.rs`, and re-exported here.
+//!
 //! Ranges (the contract): batch 1..=4, K 2..=8, log-ratios in ±50, β log-uniform in
 //! [0.01, 10], ε log-uniform in [1e-6, 0.5], rewards in ±20. The extreme strategies push the
 //! log-ratios to ±1e4 and β_r down to 1e-3.
@@ -14,10 +18,26 @@ mod family;
 
 use proptest::prelude::*;
 
-use crate::objective::{Dpo, DpoRw, Exo, ExoPair};
 use crate::oracle::{HostGroups, SequenceInput};
 
 pub use family::*;
+
+/// Re-exports each objective's strategies (`objective/<folder>/cases.rs`: `exo_case`,
+/// `dpo_norm_extreme_case`, …) from the registry's table.
+macro_rules! objective_cases {
+    ($(
+        $folder:ident $name:ident $kind:ident => $variant:ident $(($ty:ident))?
+    ),* $(,)?) => {
+        $(objective_cases!(@folder $folder $(($ty))?);)*
+    };
+    // The line that declares the folder re-exports it; the others share it.
+    (@folder $folder:ident ($ty:ident)) => {
+        pub use crate::objective::$folder::cases::*;
+    };
+    (@folder $folder:ident) => {};
+}
+
+crate::__objectives!(objective_cases);
 
 /// Largest |log-ratio| in ordinary cases.
 pub const LOG_RATIO_BOUND: f64 = 50.0;
@@ -87,154 +107,13 @@ pub fn groups_of(
     })
 }
 
-/// EXO with K in 2..=8, rewards, ordinary ranges.
-pub fn exo_case() -> impl Strategy<Value = ObjectiveCase<Exo>> {
-    (beta(), beta(), groups(2usize..=8, LOG_RATIO_BOUND, true)).prop_filter_map(
-        "valid hyper-parameters",
-        |(bp, br, groups)| {
-            Some(ObjectiveCase {
-                objective: Exo::new(bp, br).ok()?,
-                groups,
-            })
-        },
-    )
-}
-
-/// DPO-rw with K in 2..=8, rewards, ordinary ranges.
-pub fn dpo_rw_case() -> impl Strategy<Value = ObjectiveCase<DpoRw>> {
-    (beta(), beta(), groups(2usize..=8, LOG_RATIO_BOUND, true)).prop_filter_map(
-        "valid hyper-parameters",
-        |(bp, br, groups)| {
-            Some(ObjectiveCase {
-                objective: DpoRw::new(bp, br).ok()?,
-                groups,
-            })
-        },
-    )
-}
-
-/// Pairwise EXO: smoothed labels with ε in [1e-6, 0.5], or (one case in four) the official
-/// log-labels.
-pub fn exo_pair_case() -> impl Strategy<Value = ObjectiveCase<ExoPair>> {
-    (
-        beta(),
-        epsilon(),
-        0u8..4,
-        groups(Just(2usize), LOG_RATIO_BOUND, false),
-    )
-        .prop_filter_map("valid hyper-parameters", |(bp, eps, pick, groups)| {
-            let objective = if pick == 0 {
-                ExoPair::official(bp)
-            } else {
-                ExoPair::new(bp, eps)
-            };
-            Some(ObjectiveCase {
-                objective: objective.ok()?,
-                groups,
-            })
-        })
-}
-
-/// Pairwise EXO with smoothed (normalised) labels only.
-pub fn exo_pair_smoothed_case() -> impl Strategy<Value = ObjectiveCase<ExoPair>> {
-    (
-        beta(),
-        epsilon(),
-        groups(Just(2usize), LOG_RATIO_BOUND, false),
-    )
-        .prop_filter_map("valid hyper-parameters", |(bp, eps, groups)| {
-            Some(ObjectiveCase {
-                objective: ExoPair::new(bp, eps).ok()?,
-                groups,
-            })
-        })
-}
-
-/// DPO: plain (one case in two) or with label smoothing in [1e-6, 0.5].
-pub fn dpo_case() -> impl Strategy<Value = ObjectiveCase<Dpo>> {
-    (
-        beta(),
-        epsilon(),
-        any::<bool>(),
-        groups(Just(2usize), LOG_RATIO_BOUND, false),
-    )
-        .prop_filter_map("valid hyper-parameters", |(b, eps, smooth, groups)| {
-            let objective = if smooth {
-                Dpo::with_label_smoothing(b, eps)
-            } else {
-                Dpo::new(b)
-            };
-            Some(ObjectiveCase {
-                objective: objective.ok()?,
-                groups,
-            })
-        })
-}
-
-/// Plain DPO (no label smoothing).
-pub fn dpo_plain_case() -> impl Strategy<Value = ObjectiveCase<Dpo>> {
-    (beta(), groups(Just(2usize), LOG_RATIO_BOUND, false)).prop_filter_map(
-        "valid hyper-parameters",
-        |(b, groups)| {
-            Some(ObjectiveCase {
-                objective: Dpo::new(b).ok()?,
-                groups,
-            })
-        },
-    )
-}
-
-/// Extreme EXO: log-ratios in ±1e4, β_r in [1e-3, 10].
-pub fn exo_extreme_case() -> impl Strategy<Value = ObjectiveCase<Exo>> {
-    (
-        beta(),
-        log_uniform(EXTREME_BETA_R_MIN, 10.0),
-        extreme_groups(true),
-    )
-        .prop_filter_map("valid hyper-parameters", |(bp, br, groups)| {
-            Some(ObjectiveCase {
-                objective: Exo::new(bp, br).ok()?,
-                groups,
-            })
-        })
-}
-
-/// Extreme DPO-rw: log-ratios in ±1e4, β_r in [1e-3, 10].
-pub fn dpo_rw_extreme_case() -> impl Strategy<Value = ObjectiveCase<DpoRw>> {
-    (
-        beta(),
-        log_uniform(EXTREME_BETA_R_MIN, 10.0),
-        extreme_groups(true),
-    )
-        .prop_filter_map("valid hyper-parameters", |(bp, br, groups)| {
-            Some(ObjectiveCase {
-                objective: DpoRw::new(bp, br).ok()?,
-                groups,
-            })
-        })
-}
-
-/// Extreme pairwise EXO: log-ratios in ±1e4.
-pub fn exo_pair_extreme_case() -> impl Strategy<Value = ObjectiveCase<ExoPair>> {
-    (exo_pair_case(), extreme_pairs()).prop_map(|(case, groups)| ObjectiveCase {
-        objective: case.objective,
-        groups,
-    })
-}
-
-/// Extreme DPO: log-ratios in ±1e4.
-pub fn dpo_extreme_case() -> impl Strategy<Value = ObjectiveCase<Dpo>> {
-    (dpo_case(), extreme_pairs()).prop_map(|(case, groups)| ObjectiveCase {
-        objective: case.objective,
-        groups,
-    })
-}
-
-fn extreme_groups(with_rewards: bool) -> impl Strategy<Value = HostGroups> {
+/// `[batch, k]` groups, K in 2..=8, with log-ratios in ±1e4 and, if asked, rewards.
+pub fn extreme_groups(with_rewards: bool) -> impl Strategy<Value = HostGroups> {
     groups(2usize..=8, EXTREME_LOG_RATIO_BOUND, with_rewards)
 }
 
-fn extreme_pairs() -> impl Strategy<Value = HostGroups> {
+/// `[batch, 2]` pairs with log-ratios in ±1e4.
+pub fn extreme_pairs() -> impl Strategy<Value = HostGroups> {
     groups(Just(2usize), EXTREME_LOG_RATIO_BOUND, false)
 }
 
