@@ -12,13 +12,13 @@ out=.gpu-bench
 
 case "${1:-}" in
   build)
+    export EXO_TCH_CUDA=1 CARGO_TARGET_DIR=target/gpu-bench
     # shellcheck source=scripts/libtorch-env.sh
     source scripts/libtorch-env.sh
-    export EXO_TCH_CUDA=1 CARGO_TARGET_DIR=target/gpu-bench
     export CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols
     cargo build --release --locked -p exo-bench --bin exo-bench
     rm -rf "$out" && mkdir -p "$out"
-    cp target/gpu-bench/release/exo-bench "$out/"
+    cp "target/gpu-bench/$CARGO_BUILD_TARGET/release/exo-bench" "$out/"
     du -sh "$out"
     ;;
   run)

@@ -5,7 +5,7 @@
 #   # then, with the device tool: run(command="scripts/gpu-check.sh run", carry=[".gpu"])
 #   scripts/gpu-check.sh run     # there: run the CUDA suites against the host's libtorch
 #
-# The binaries link libtorch with --no-as-needed (EXO_TCH_CUDA=1) so that libtorch_cuda.so is
+# The binaries link libtorch with --no-as-needed (EXO_TCH_CUDA=1, see libtorch-env.sh) so that libtorch_cuda.so is
 # loaded and libtorch sees the GPU. They are release builds without debug info, to fit the 64 MiB
 # that a device call can carry.
 set -euo pipefail
@@ -14,9 +14,9 @@ out=.gpu
 
 case "${1:-}" in
   build)
+    export EXO_TCH_CUDA=1
     # shellcheck source=scripts/libtorch-env.sh
     source scripts/libtorch-env.sh
-    export EXO_TCH_CUDA=1
     export CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols
     rm -rf "$out" && mkdir -p "$out"
     cargo test --release --locked --no-run -p exo-tch -p exo-tests --message-format=json \

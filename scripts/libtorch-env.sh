@@ -22,4 +22,14 @@ else
   export LIBTORCH="$_exo_torch_dir/torch"
 fi
 export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# CUDA builds (EXO_TCH_CUDA=1 before sourcing this): link libtorch with --no-as-needed, so that
+# libtorch_cuda.so is loaded and libtorch sees the GPU (tch-rs issues #907 and #980). Only for CUDA
+# builds: on a CPU-only libtorch the extra NEEDED entry pulls in CUDA libraries that are absent. With
+# an explicit build target, RUSTFLAGS reach only the target's artifacts, not build scripts or proc
+# macros. This is the one place exo sets libtorch's link flags; programs find libtorch through
+# LD_LIBRARY_PATH (above), so the scripts run them after sourcing this file.
+if [ "${EXO_TCH_CUDA:-}" = 1 ]; then
+  export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}"
+  export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-L native=$LIBTORCH/lib -C link-arg=-Wl,--no-as-needed -C link-arg=-ltorch -C link-arg=-Wl,--as-needed"
+fi
 unset _exo_root _exo_torch_dir

@@ -14,11 +14,16 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 if [ "${1:-}" != "--quick" ]; then
   step "cargo fmt --check"
   cargo fmt --all --check
+  step "rust-version: every dependency's declared minimum is at most the workspace's"
+  scripts/check-msrv.py
+  step "cargo build without libtorch (the default members; exo-cli on candle alone)"
+  env -u LIBTORCH cargo build --locked --quiet
+  env -u LIBTORCH cargo build --locked --quiet -p exo-cli --no-default-features
   step "cargo clippy (all targets, warnings are errors)"
-  cargo clippy --workspace --all-targets --locked -- -D warnings
+  cargo clippy --workspace --all-targets --locked --features exo-cli/test-hooks -- -D warnings
   step "cargo doc (warnings are errors)"
   RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
   RUSTDOCFLAGS=-Dwarnings cargo doc -p exo-core --features testing --no-deps --locked
 fi
-step "cargo test --workspace"
-cargo test --workspace --locked
+step "cargo test --workspace (exo-cli with its test hooks)"
+cargo test --workspace --locked --features exo-cli/test-hooks

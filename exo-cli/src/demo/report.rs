@@ -2,7 +2,7 @@
 //! `frontier.png` (several seeds or β), `samples.md`, `study.md` and `commands.sh`.
 //!
 //! The README's demo sections are rendered by these same functions from a committed
-//! `report.json` ([`super::readme`]).
+//! `report.json` (`demo/readme.rs`, a test that `scripts/regen-docs.sh` runs).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -114,7 +114,9 @@ pub struct Plan {
     pub seed: u64,
     /// A checkpoint (or a folder of checkpoints) to continue from.
     pub resume: Option<PathBuf>,
-    /// Test hook: exit abruptly (status 137, as if killed) right after this step's update.
+    /// Test hook (feature `test-hooks`): exit abruptly (status 137, as if killed) right after
+    /// this step's update.
+    #[cfg(feature = "test-hooks")]
     pub abort_after_step: Option<u64>,
     /// Remove the checkpoints of an earlier run in `out` instead of refusing to start.
     pub overwrite: bool,
@@ -283,6 +285,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
             progress.println(&format!("checkpoint: {}", dir.display()));
             last_checkpoint = Some(dir);
         }
+        #[cfg(feature = "test-hooks")]
         if plan.abort_after_step == Some(step) {
             // As if killed: no final save, no cleanup.
             std::process::exit(137);

@@ -42,6 +42,10 @@ fn strs(v: &[String]) -> Vec<&str> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    ignore = "needs exo built with --features test-hooks (scripts/test.sh does)"
+)]
 fn a_run_killed_between_steps_resumes_to_bit_identical_weights() {
     for backend in BACKENDS {
         let root = scratch(&format!("resume-{backend}"));
@@ -152,6 +156,10 @@ fn a_run_sigkilled_from_outside_resumes_to_bit_identical_weights() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-hooks"),
+    ignore = "needs exo built with --features test-hooks (scripts/test.sh does)"
+)]
 fn sft_resumes_too_and_refuses_other_settings() {
     let demo = demo();
     let root = scratch("resume-sft");
