@@ -12,7 +12,7 @@
 //! let logits = Var::randn(0f32, 1.0, (4, 5, 8), &dev)?;
 //! let ids = Tensor::new(&[[1u32, 2, 3, 4, 5], [1, 2, 6, 7, 0], [1, 2, 4, 4, 4], [1, 2, 7, 5, 3]], &dev)?;
 //! let mask = Tensor::new(&[[0f32, 0., 1., 1., 1.], [0., 0., 1., 1., 0.], [0., 0., 1., 1., 1.], [0., 0., 1., 1., 1.]], &dev)?;
-//! let exo = loss::objective("exo", &ObjectiveConfig { beta: 0.1, beta_r: 0.1, ..Default::default() })?;
+//! let exo = loss::objective("exo", &ObjectiveConfig::default())?; // β_π = β_r = 0.1; .with_beta(…) sets one
 //! let policy = loss::sequence_logps(&logits, &ids, &mask, 1.0)?; // [4]: log π_θ(y|x)
 //! let reference = Tensor::new(&[-6.1f32, -4.2, -5.0, -6.3], &dev)?; // log π_ref(y|x), cached
 //! let rewards = Tensor::new(&[1.0f32, 0.2, -0.5, 2.5], &dev)?;

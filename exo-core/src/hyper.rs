@@ -7,6 +7,11 @@ use crate::{Error, Result};
 pub struct Beta(f64);
 
 impl Beta {
+    /// A constant the crate knows to satisfy the rule (the defaults).
+    pub(crate) const fn known(value: f64) -> Self {
+        Self(value)
+    }
+
     /// Checks `value` under the user-facing `name`.
     ///
     /// # Errors
@@ -29,24 +34,30 @@ impl Beta {
     }
 }
 
-/// A label-smoothing probability strictly inside `(0, 1)`: the mass EXO's pairwise target puts on
-/// the rejected completion.
+/// A label-smoothing probability strictly inside `(0, 0.5)`: the mass EXO's pairwise target
+/// `(1 − ε, ε)` puts on the rejected completion (at 0.5 and above the target no longer prefers
+/// the chosen one; at 0 the reverse KL is infinite).
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Epsilon(f64);
 
 impl Epsilon {
+    /// A constant the crate knows to satisfy the rule (the defaults).
+    pub(crate) const fn known(value: f64) -> Self {
+        Self(value)
+    }
+
     /// Checks `value` under the user-facing `name`.
     ///
     /// # Errors
-    /// [`Error::HyperParameter`] unless `0 < value < 1`.
+    /// [`Error::HyperParameter`] unless `0 < value < 0.5`.
     pub fn new(name: &'static str, value: f64) -> Result<Self> {
-        if value > 0.0 && value < 1.0 {
+        if value > 0.0 && value < 0.5 {
             Ok(Self(value))
         } else {
             Err(Error::HyperParameter {
                 name,
                 value,
-                requirement: "in the open interval (0, 1)",
+                requirement: "in the open interval (0, 0.5)",
             })
         }
     }
@@ -62,6 +73,11 @@ impl Epsilon {
 pub struct LabelSmoothing(f64);
 
 impl LabelSmoothing {
+    /// A constant the crate knows to satisfy the rule (the defaults).
+    pub(crate) const fn known(value: f64) -> Self {
+        Self(value)
+    }
+
     /// Checks `value` under the user-facing `name`.
     ///
     /// # Errors
@@ -118,6 +134,11 @@ impl FlipRate {
 pub struct NonNegative(f64);
 
 impl NonNegative {
+    /// A constant the crate knows to satisfy the rule (the defaults).
+    pub(crate) const fn known(value: f64) -> Self {
+        Self(value)
+    }
+
     /// Checks `value` under the user-facing `name`.
     ///
     /// # Errors
@@ -145,6 +166,11 @@ impl NonNegative {
 pub struct Finite(f64);
 
 impl Finite {
+    /// A constant the crate knows to satisfy the rule (the defaults).
+    pub(crate) const fn known(value: f64) -> Self {
+        Self(value)
+    }
+
     /// Checks `value` under the user-facing `name`.
     ///
     /// # Errors
@@ -222,14 +248,14 @@ mod tests {
     }
 
     #[test]
-    fn epsilon_must_lie_strictly_inside_the_unit_interval() {
-        for bad in [0.0, 1.0, -0.1, f64::NAN] {
+    fn epsilon_must_lie_strictly_inside_zero_to_one_half() {
+        for bad in [0.0, 0.5, 1.0, -0.1, f64::NAN] {
             assert!(Epsilon::new("epsilon", bad).is_err(), "{bad}");
         }
         let msg = Epsilon::new("epsilon", 0.0).err().map(|e| e.to_string());
         assert_eq!(
             msg.as_deref(),
-            Some("invalid hyper-parameter epsilon = 0: must be in the open interval (0, 1)")
+            Some("invalid hyper-parameter epsilon = 0: must be in the open interval (0, 0.5)")
         );
     }
 

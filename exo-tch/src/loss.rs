@@ -11,7 +11,7 @@
 //! let logits = Tensor::randn([4, 5, 8], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
 //! let ids = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 1, 2, 6, 7, 0, 1, 2, 4, 4, 4, 1, 2, 7, 5, 3]).view([4, 5]);
 //! let mask = Tensor::from_slice(&[0f32, 0., 1., 1., 1., 0., 0., 1., 1., 0., 0., 0., 1., 1., 1., 0., 0., 1., 1., 1.]).view([4, 5]);
-//! let exo = loss::objective("exo", &ObjectiveConfig { beta: 0.1, beta_r: 0.1, ..Default::default() })?;
+//! let exo = loss::objective("exo", &ObjectiveConfig::default())?; // β_π = β_r = 0.1; .with_beta(…) sets one
 //! let policy = loss::sequence_logps(&logits, &ids, &mask, 1.0)?; // [4]: log π_θ(y|x)
 //! let reference = Tensor::from_slice(&[-6.1f32, -4.2, -5.0, -6.3]); // log π_ref(y|x), cached
 //! let rewards = Tensor::from_slice(&[1.0f32, 0.2, -0.5, 2.5]);

@@ -9,7 +9,8 @@ use clap::Args;
 use crate::config_file::ConfigArg;
 use crate::demo::pipeline::{self, DemoPlan};
 use crate::run::backend::{ComputeArgs, Kernels};
-use crate::run::config::check;
+use crate::run::values::{adamw, at_least_one, hyper};
+use exo_core::hyper::Beta;
 
 /// `exo demo` runs on portable kernels unless `--kernels native` is given: its table is then the
 /// same, bit for bit, on every x86-64 machine with AVX2 (see [`crate::process_env`]).
@@ -25,7 +26,7 @@ pub const KERNELS: Kernels = Kernels::Portable;
 /// SFT and each aligned policy (mean reward, KL to SFT, win rate vs SFT). Everything goes under
 /// --out; OUT/commands.sh lists every stage as a command.
 #[derive(Debug, Args)]
-#[command(args_override_self = true)]
+#[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct DemoArgs {
     /// Output folder (replaced if an earlier exo demo wrote it).
     #[arg(long, value_name = "DIR", default_value = "exo-demo")]
@@ -62,29 +63,29 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 4)]
     pub eval_samples: usize,
     /// Alignment learning rate [default: 1e-4].
-    #[arg(long)]
+    #[arg(long, value_parser = adamw(|c, v| c.lr = v))]
     pub align_lr: Option<f64>,
     /// β_π of every method (DPO's β); with --betas, the β whose runs the single-run tables
     /// show (if it is one of them; else the first of --betas).
-    #[arg(long, default_value_t = 0.1)]
-    pub beta: f64,
+    #[arg(long, default_value = "0.1", value_parser = hyper(Beta::new))]
+    pub beta: Beta,
     /// A β sweep: align every method at each of these β_π (comma-separated, e.g.
     /// 0.05,0.1,0.2,0.5), so that each method's reward-vs-KL frontier is traced by β as well as
     /// by step.
-    #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 1..)]
-    pub betas: Vec<f64>,
+    #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 1.., value_parser = hyper(Beta::new))]
+    pub betas: Vec<Beta>,
     /// Repeat sampling, alignment and evaluation with N seeds (--seed, --seed + 1, …; the
     /// corpus, tokenizer and SFT model are made once, with --seed) and report each method's
     /// mean reward and KL with standard errors across seeds, and EXO against the others at
     /// equal KL with 95% intervals.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one::<usize>())]
     pub seeds: usize,
     /// β_r of exo.
-    #[arg(long, default_value_t = 0.1)]
-    pub beta_r: f64,
+    #[arg(long, default_value = "0.1", value_parser = hyper(Beta::new))]
+    pub beta_r: Beta,
     /// Sampling temperature, also the logit temperature of training and of the KL.
-    #[arg(long, default_value_t = 0.8)]
-    pub temperature: f64,
+    #[arg(long, default_value = "0.8", value_parser = hyper(Beta::new))]
+    pub temperature: Beta,
     /// New tokens per completion [default: 24; quick: 12].
     #[arg(long)]
     pub max_new_tokens: Option<usize>,
@@ -114,16 +115,10 @@ pub fn config(args: &DemoArgs) -> anyhow::Result<DemoPlan> {
         "-k must be at least 2 (EXO compares completions of one prompt)"
     );
     ensure!(args.eval_samples >= 1, "--eval-samples must be at least 1");
-    let align_lr = check(
-        "align-lr",
-        args.align_lr.unwrap_or(1e-4),
-        "finite and > 0",
-        |v| v > 0.0,
-    )?;
-    let beta = check("beta", args.beta, "finite and > 0", |v| v > 0.0)?;
+    let align_lr = args.align_lr.unwrap_or(1e-4);
+    let beta = args.beta.get();
     let mut betas = Vec::new();
-    for &b in &args.betas {
-        let b = check("betas", b, "finite and > 0", |v| v > 0.0)?;
+    for b in args.betas.iter().map(|b| b.get()) {
         ensure!(!betas.contains(&b), "--betas lists {b} twice");
         betas.push(b);
     }
@@ -135,11 +130,8 @@ pub fn config(args: &DemoArgs) -> anyhow::Result<DemoPlan> {
     } else {
         betas[0]
     };
-    ensure!(args.seeds >= 1, "--seeds must be at least 1");
-    let beta_r = check("beta-r", args.beta_r, "finite and > 0", |v| v > 0.0)?;
-    let temperature = check("temperature", args.temperature, "finite and > 0", |v| {
-        v > 0.0
-    })?;
+    let beta_r = args.beta_r.get();
+    let temperature = args.temperature.get();
     let plan = DemoPlan {
         out: args.out.clone(),
         corpus: args.corpus.clone(),

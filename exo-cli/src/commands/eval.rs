@@ -28,7 +28,7 @@ use crate::samples::{self, KSamples};
 /// sample pairs whose policy score is strictly higher, averaged over prompts (the EXO authors'
 /// definition).
 #[derive(Debug, Args)]
-#[command(args_override_self = true)]
+#[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct EvalArgs {
     /// The policy to evaluate.
     #[arg(long, value_name = "DIR")]

@@ -13,30 +13,30 @@ use super::sft::require_file;
 use crate::config_file::ConfigArg;
 use crate::generate::{SampleSettings, sample_prompts};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
-use crate::run::config::check;
 use crate::run::model::{check_vocab, load_model, load_tokenizer};
+use crate::run::values::{at_least_one, sampling};
 use crate::samples::{self, KSamples};
 
 /// Sampling flags shared by `exo sample` and `exo eval`.
 #[derive(Debug, Clone, Args)]
 pub struct SamplingArgs {
     /// Sampling temperature τ (0: greedy). The official pipeline samples at 0.8.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = sampling(|c, v| c.temperature = v))]
     pub temperature: f64,
     /// The most new tokens per completion (EOS included).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one::<usize>())]
     pub max_new_tokens: usize,
     /// Keep only the k most likely tokens [default: all, the official top_k=0].
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one::<usize>())]
     pub top_k: Option<usize>,
     /// Nucleus sampling: keep the most likely tokens up to this mass [default: off].
-    #[arg(long)]
+    #[arg(long, value_parser = sampling(|c, v| c.top_p = Some(v)))]
     pub top_p: Option<f64>,
     /// Seed (the official evaluation uses 42).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Prompts per sampling batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = at_least_one::<usize>())]
     pub batch_prompts: usize,
     /// Use only the first N prompts.
     #[arg(long)]
@@ -52,21 +52,6 @@ impl SamplingArgs {
     /// # Errors
     /// On a value out of range.
     pub fn settings(&self, k: usize) -> anyhow::Result<SampleSettings> {
-        check("temperature", self.temperature, "finite and >= 0", |v| {
-            v >= 0.0
-        })?;
-        if let Some(p) = self.top_p {
-            check("top-p", p, "in (0, 1]", |v| v > 0.0 && v <= 1.0)?;
-        }
-        if self.top_k == Some(0) {
-            bail!("--top-k must be at least 1");
-        }
-        if self.batch_prompts == 0 {
-            bail!("--batch-prompts must be at least 1");
-        }
-        if self.max_new_tokens == 0 {
-            bail!("--max-new-tokens must be at least 1");
-        }
         Ok(SampleSettings {
             k,
             max_new_tokens: self.max_new_tokens,
@@ -85,7 +70,7 @@ impl SamplingArgs {
 /// Draws K completions for every prompt and writes {"prompt", "completions"} records (a JSON
 /// array, or JSON Lines for a .jsonl file), ready for `exo score`.
 #[derive(Debug, Args)]
-#[command(args_override_self = true)]
+#[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct SampleArgs {
     /// The model folder.
     #[arg(long, value_name = "DIR")]

@@ -15,7 +15,7 @@ use crate::samples::{self, KSamples};
 /// Reads {"prompt", "completions"} records (what `exo sample` writes), scores every completion
 /// and writes {"prompt", "completions", "rewards"}: the official training format of `exo train`.
 #[derive(Debug, Args)]
-#[command(args_override_self = true)]
+#[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct ScoreArgs {
     /// The K-sample file to score.
     #[arg(long = "in", value_name = "FILE")]

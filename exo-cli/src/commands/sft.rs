@@ -24,7 +24,7 @@ use crate::run::trainer::{FitReport, Init, Plan, fit};
 /// completion of K-sample files. The loss is the mean negative log-likelihood per completion
 /// token (EOS included).
 #[derive(Debug, Args)]
-#[command(args_override_self = true)]
+#[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct SftArgs {
     /// The model folder (config.json, model.safetensors, tokenizer.json).
     #[arg(long, value_name = "DIR")]
@@ -86,6 +86,8 @@ pub struct SftConfig {
 /// # Errors
 /// On a missing file or folder, or an invalid backend.
 pub fn config(args: &SftArgs) -> anyhow::Result<SftConfig> {
+    args.run.validate()?;
+    args.optim.validate(&args.run)?;
     require_file(&args.data, "--data")?;
     if let Some(e) = &args.run.eval_data {
         require_file(e, "--eval-data")?;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use exo_core::Objective;
+use exo_core::hyper::{Beta, Epsilon, Finite, LabelSmoothing, NonNegative};
 use exo_core::objective::{Mixture, ObjectiveConfig, ObjectiveSpec};
 use exo_data::Truncation;
 use exo_lm::ModelOps;
@@ -14,12 +15,13 @@ use super::sft::{print_summary, require_file};
 use crate::config_file::ConfigArg;
 use crate::run::align::{AlignLoss, Split};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
-use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, check, plan};
+use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
 use crate::run::data::{self, Dataset, Order, Shape};
 use crate::run::model::{check_vocab, load_tokenizer};
 use crate::run::plots::training_plots;
 use crate::run::ref_cache::{CacheStatus, RefSettings, reference_logps};
 use crate::run::trainer::{FitReport, Init, Plan, fit};
+use crate::run::values::hyper;
 
 /// Arguments of `exo train`.
 ///
@@ -30,7 +32,7 @@ use crate::run::trainer::{FitReport, Init, Plan, fit};
 /// pairwise ones (dpo, exo-pair, ...) use pairs as they are and the best against the worst
 /// completion of each group. The reference log-probs are computed once and cached.
 #[derive(Debug, Args)]
-#[command(args_override_self = true, after_help = super::objectives::catalog_help())]
+#[command(args_override_self = true, allow_negative_numbers = true, after_help = super::objectives::catalog_help())]
 pub struct TrainArgs {
     /// The objective: exo, exo-pair, dpo, dpo-rw, or any name of `exo objectives`, or a
     /// weighted sum such as exo:1.0,sft:0.2.
@@ -49,33 +51,34 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// β_π: the coefficient of the log-ratios (DPO's β).
-    #[arg(long, default_value_t = 0.1)]
-    pub beta_pi: f64,
+    #[arg(long, default_value = "0.1", value_parser = hyper(Beta::new))]
+    pub beta_pi: Beta,
     /// β_r: the reward temperature of exo and dpo-rw.
-    #[arg(long, default_value_t = 0.1)]
-    pub beta_r: f64,
-    /// ε of exo-pair's target (1 − ε, ε); the paper advises 1e-3.
-    #[arg(long, default_value_t = 1e-3)]
-    pub epsilon: f64,
-    /// Label smoothing of dpo (cDPO), robust DPO, AOT and SimPO.
-    #[arg(long, default_value_t = 0.0)]
-    pub label_smoothing: f64,
+    #[arg(long, default_value = "0.1", value_parser = hyper(Beta::new))]
+    pub beta_r: Beta,
+    /// ε of exo-pair's target (1 − ε, ε), in (0, 0.5); the paper advises 1e-3.
+    #[arg(long, default_value = "0.001", value_parser = hyper(Epsilon::new))]
+    pub epsilon: Epsilon,
+    /// Label smoothing of dpo (cDPO), AOT and SimPO, in [0, 0.5]; robust DPO's flip rate, in
+    /// [0, 0.5).
+    #[arg(long, default_value = "0", value_parser = hyper(LabelSmoothing::new))]
+    pub label_smoothing: LabelSmoothing,
     /// SimPO's target reward margin γ (TRL's `simpo_gamma`).
-    #[arg(long, default_value_t = 0.5)]
-    pub simpo_gamma: f64,
+    #[arg(long, default_value = "0.5", value_parser = hyper(NonNegative::new))]
+    pub simpo_gamma: NonNegative,
     /// ORPO's weight λ of the odds-ratio term (TRL ORPO's `beta`).
-    #[arg(long, default_value_t = 0.1)]
-    pub orpo_lambda: f64,
+    #[arg(long, default_value = "0.1", value_parser = hyper(Beta::new))]
+    pub orpo_lambda: Beta,
     /// DiscoPOP's temperature τ (TRL's `discopop_tau`).
-    #[arg(long, default_value_t = 0.05)]
-    pub discopop_tau: f64,
+    #[arg(long, default_value = "0.05", value_parser = hyper(Beta::new))]
+    pub discopop_tau: Beta,
     /// BCO's reward shift δ (held fixed during training).
-    #[arg(long, default_value_t = 0.0)]
-    pub bco_delta: f64,
+    #[arg(long, default_value = "0", value_parser = hyper(Finite::new))]
+    pub bco_delta: Finite,
     /// τ: log-probs are taken under softmax(logits / τ), for the policy and the reference (the
     /// official code uses its sampling temperature, 0.8; TRL uses 1).
-    #[arg(long, default_value_t = 0.8)]
-    pub logit_temperature: f64,
+    #[arg(long, default_value = "0.8", value_parser = hyper(Beta::new))]
+    pub logit_temperature: Beta,
     /// Where the reference log-probs are cached [default: OUT/cache].
     #[arg(long, value_name = "DIR")]
     pub ref_cache: Option<PathBuf>,
@@ -96,6 +99,10 @@ pub struct TrainArgs {
 pub struct TrainConfig {
     /// The objective spec as given.
     pub spec: String,
+    /// The objective spec, parsed (its `to_string` is canonical).
+    pub objective_spec: ObjectiveSpec,
+    /// The hyper-parameters the objective was built with.
+    pub objective_config: ObjectiveConfig,
     /// The objective.
     pub objective: Mixture,
     /// The model to train.
@@ -129,50 +136,37 @@ pub struct TrainConfig {
 ///
 /// # Errors
 /// On an unknown name, a bad weight or an invalid hyper-parameter.
-pub fn parse_objective(spec: &str, config: &ObjectiveConfig) -> anyhow::Result<Mixture> {
+pub fn parse_objective(
+    spec: &str,
+    config: &ObjectiveConfig,
+) -> anyhow::Result<(ObjectiveSpec, Mixture)> {
     let parsed: ObjectiveSpec = spec
         .parse()
         .map_err(|e| anyhow::anyhow!("--objective: {e}"))?;
-    parsed
+    let objective = parsed
         .build(config)
-        .map_err(|e| anyhow::anyhow!("--objective {spec}: {e}"))
+        .map_err(|e| anyhow::anyhow!("--objective {spec}: {e}"))?;
+    Ok((parsed, objective))
 }
 
-/// Checks the flags and paths.
+/// Checks the flags and paths (the hyper-parameters were checked by their parsers).
 ///
 /// # Errors
-/// On a missing file, an invalid objective or hyper-parameter.
+/// On a missing file, an invalid objective or a rule between flags.
 pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
-    let beta = check("beta-pi", args.beta_pi, "finite and > 0", |v| v > 0.0)?;
-    let beta_r = check("beta-r", args.beta_r, "finite and > 0", |v| v > 0.0)?;
-    let epsilon = check("epsilon", args.epsilon, "in (0, 0.5)", |v| {
-        v > 0.0 && v < 0.5
-    })?;
-    let label_smoothing = check(
-        "label-smoothing",
-        args.label_smoothing,
-        "in [0, 0.5)",
-        |v| (0.0..0.5).contains(&v),
-    )?;
-    let temperature = check(
-        "logit-temperature",
-        args.logit_temperature,
-        "finite and > 0",
-        |v| v > 0.0,
-    )?;
-    let objective = parse_objective(
-        &args.objective,
-        &ObjectiveConfig {
-            beta,
-            beta_r,
-            exo_epsilon: epsilon,
-            label_smoothing,
-            simpo_gamma: args.simpo_gamma,
-            orpo_lambda: args.orpo_lambda,
-            discopop_tau: args.discopop_tau,
-            bco_delta: args.bco_delta,
-        },
-    )?;
+    let objective_config = ObjectiveConfig {
+        beta: args.beta_pi,
+        beta_r: args.beta_r,
+        exo_epsilon: args.epsilon,
+        label_smoothing: args.label_smoothing,
+        simpo_gamma: args.simpo_gamma,
+        orpo_lambda: args.orpo_lambda,
+        discopop_tau: args.discopop_tau,
+        bco_delta: args.bco_delta,
+    };
+    let (objective_spec, objective) = parse_objective(&args.objective, &objective_config)?;
+    args.run.validate()?;
+    args.optim.validate(&args.run)?;
     require_file(&args.data, "--data")?;
     if let Some(e) = &args.run.eval_data {
         require_file(e, "--eval-data")?;
@@ -188,6 +182,8 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     Ok(TrainConfig {
         spec: args.objective.clone(),
+        objective_spec,
+        objective_config,
         objective,
         model: args.model.clone(),
         reference,
@@ -195,7 +191,7 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         eval_data: args.run.eval_data.clone(),
         tokenizer: args.tokens.tokenizer.clone(),
         truncation: args.tokens.truncation(),
-        temperature,
+        temperature: args.logit_temperature.get(),
         ref_cache: args
             .ref_cache
             .clone()
@@ -254,7 +250,10 @@ pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
             per_epoch: order.per_epoch(),
             data_fingerprint: train.fingerprint.clone(),
             extra_settings: serde_json::json!({
-                "objective": format!("{:?}", cfg.objective),
+                "objective": {
+                    "spec": cfg.objective_spec.to_string(),
+                    "hyper": cfg.objective_spec.hyper_parameters(&cfg.objective_config),
+                },
                 "logit_temperature": cfg.temperature,
                 "reference": crate::run::hash::model_fingerprint(&cfg.reference)?,
             }),

@@ -1,18 +1,28 @@
 //! The flags shared by `exo sft` and `exo train` (optimiser, schedule, steps, checkpoints, data
 //! limits), and their conversion into a validated [`Plan`] in one place.
+//!
+//! The optimiser's values are checked while the command line is parsed, by exo-lm's rules
+//! ([`super::values`]); what depends on several flags ([`LoopArgs::validate`]) is checked before
+//! any data is read; what depends on the data's size (the warm-up against the steps of an
+//! `--epochs` run) when the plan is made.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, ensure};
 use clap::{Args, ValueEnum};
+use exo_core::hyper::NonNegative;
 use exo_data::{Truncation, TruncationMode};
 use exo_lm::optim::{AdamWConfig, LrSchedule};
+use serde::Serialize;
 
 use super::hash::Fingerprint;
 use super::trainer::{Init, Plan};
+use super::values::{adamw, at_least_one, hyper};
 
-/// The learning-rate schedule after the warm-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// The learning-rate schedule after the warm-up (serialised as its flag value, `cosine`, in the
+/// settings fingerprint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Schedule {
     /// Constant.
     Constant,
@@ -26,7 +36,7 @@ pub enum Schedule {
 #[derive(Debug, Clone, Args)]
 pub struct OptimArgs {
     /// Peak learning rate [default: 1e-6 for train (the paper's), 1e-5 for sft].
-    #[arg(long)]
+    #[arg(long, value_parser = adamw(|c, v| c.lr = v))]
     pub lr: Option<f64>,
     /// Learning-rate schedule after the warm-up.
     #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
@@ -35,20 +45,20 @@ pub struct OptimArgs {
     #[arg(long, default_value_t = 0)]
     pub warmup_steps: usize,
     /// AdamW β₁.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = adamw(|c, v| c.beta1 = v))]
     pub adam_beta1: f64,
     /// AdamW β₂ (0.95 as the official EXO code).
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 0.95, value_parser = adamw(|c, v| c.beta2 = v))]
     pub adam_beta2: f64,
     /// AdamW ε.
-    #[arg(long, default_value_t = 1e-8)]
+    #[arg(long, default_value_t = 1e-8, value_parser = adamw(|c, v| c.eps = v))]
     pub adam_eps: f64,
     /// Decoupled weight decay (matrices and embeddings only).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = adamw(|c, v| c.weight_decay = v))]
     pub weight_decay: f64,
     /// Clip the global gradient norm to this (0: no clipping).
-    #[arg(long, default_value_t = 1.0)]
-    pub max_grad_norm: f64,
+    #[arg(long, default_value = "1", value_parser = hyper(NonNegative::new))]
+    pub max_grad_norm: NonNegative,
 }
 
 /// Steps, batches, checkpoints and evaluation.
@@ -56,16 +66,16 @@ pub struct OptimArgs {
 pub struct LoopArgs {
     /// Prompts (records) per micro-batch; with K completions each, a micro-batch is
     /// batch_prompts × K rows through one forward pass.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one::<usize>())]
     pub batch_prompts: usize,
     /// Micro-batches per optimiser step.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one::<usize>())]
     pub grad_accum: usize,
     /// Optimiser steps [default: --epochs passes over the data].
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one::<u64>())]
     pub max_steps: Option<u64>,
     /// Passes over the data, when --max-steps is not given.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one::<u64>())]
     pub epochs: u64,
     /// Write a checkpoint every N steps (and always at the end; 0: only at the end).
     #[arg(long, default_value_t = 0)]
@@ -95,10 +105,50 @@ pub struct LoopArgs {
     /// Start afresh in an --out that holds the checkpoints of an earlier run (they are removed).
     #[arg(long)]
     pub overwrite: bool,
-    /// Test hook: exit with status 137 right after this step, as if killed.
+    /// Test hook (builds with the feature `test-hooks` only): exit with status 137 right after
+    /// this step, as if killed.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true)]
     pub abort_after_step: Option<u64>,
 }
+
+impl LoopArgs {
+    /// The rules between loop flags, checked before any data is read.
+    ///
+    /// # Errors
+    /// If --eval-every is set without --eval-data.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.eval_every > 0 && self.eval_data.is_none() {
+            bail!("--eval-every needs --eval-data FILE");
+        }
+        Ok(())
+    }
+}
+
+impl OptimArgs {
+    /// The rules between optimiser flags that need no data, checked before any data is read.
+    ///
+    /// # Errors
+    /// If --warmup-steps exceeds --max-steps.
+    pub fn validate(&self, lp: &LoopArgs) -> anyhow::Result<()> {
+        if let Some(max_steps) = lp.max_steps {
+            warmup_fits(self.warmup_steps, max_steps)?;
+        }
+        Ok(())
+    }
+}
+
+fn warmup_fits(warmup_steps: usize, max_steps: u64) -> anyhow::Result<()> {
+    ensure!(
+        u64::try_from(warmup_steps).is_ok_and(|w| w <= max_steps),
+        "--warmup-steps {warmup_steps} is more than the {max_steps} steps of the run"
+    );
+    Ok(())
+}
+
+/// The version of the settings fingerprint's layout: a checkpoint whose settings were written
+/// with another layout is refused rather than compared field by field.
+pub const SETTINGS_VERSION: u32 = 1;
 
 /// Tokenizer and length limits.
 #[derive(Debug, Clone, Args)]
@@ -131,18 +181,6 @@ impl TokenArgs {
     }
 }
 
-/// Checks a float flag.
-///
-/// # Errors
-/// Unless `value` is finite and satisfies `ok`.
-pub fn check(flag: &str, value: f64, rule: &str, ok: impl Fn(f64) -> bool) -> anyhow::Result<f64> {
-    ensure!(
-        value.is_finite() && ok(value),
-        "--{flag} must be {rule}, got {value}"
-    );
-    Ok(value)
-}
-
 /// The pieces of a [`Plan`] that are not flags.
 #[derive(Debug, Clone)]
 pub struct PlanInputs {
@@ -169,47 +207,14 @@ pub struct PlanInputs {
 /// # Errors
 /// On a value out of range.
 pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Result<Plan> {
-    let lr = check(
-        "lr",
-        optim.lr.unwrap_or(inputs.default_lr),
-        "finite and > 0",
-        |v| v > 0.0,
-    )?;
-    check("adam-beta1", optim.adam_beta1, "in [0, 1)", |v| {
-        (0.0..1.0).contains(&v)
-    })?;
-    check("adam-beta2", optim.adam_beta2, "in [0, 1)", |v| {
-        (0.0..1.0).contains(&v)
-    })?;
-    check("adam-eps", optim.adam_eps, "finite and > 0", |v| v > 0.0)?;
-    check("weight-decay", optim.weight_decay, "finite and >= 0", |v| {
-        v >= 0.0
-    })?;
-    check(
-        "max-grad-norm",
-        optim.max_grad_norm,
-        "finite and >= 0",
-        |v| v >= 0.0,
-    )?;
-    ensure!(lp.batch_prompts > 0, "--batch-prompts must be at least 1");
-    ensure!(lp.grad_accum > 0, "--grad-accum must be at least 1");
+    lp.validate()?;
+    let lr = optim.lr.unwrap_or(inputs.default_lr);
     let max_steps = match lp.max_steps {
-        Some(0) => bail!("--max-steps must be at least 1"),
         Some(n) => n,
-        None => {
-            ensure!(lp.epochs > 0, "--epochs must be at least 1");
-            (lp.epochs * inputs.per_epoch / lp.grad_accum as u64).max(1)
-        }
+        None => (lp.epochs * inputs.per_epoch / lp.grad_accum as u64).max(1),
     };
-    if lp.eval_every > 0 && lp.eval_data.is_none() {
-        bail!("--eval-every needs --eval-data FILE");
-    }
+    warmup_fits(optim.warmup_steps, max_steps)?;
     let total = usize::try_from(max_steps).unwrap_or(usize::MAX);
-    ensure!(
-        optim.warmup_steps <= total,
-        "--warmup-steps {} is more than the {max_steps} steps of the run",
-        optim.warmup_steps
-    );
     let schedule = match optim.lr_schedule {
         Schedule::Constant if optim.warmup_steps == 0 => LrSchedule::Constant,
         Schedule::Constant => LrSchedule::ConstantWithWarmup {
@@ -232,14 +237,16 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         eps: optim.adam_eps,
         weight_decay: optim.weight_decay,
     };
+    let max_grad_norm = optim.max_grad_norm.get();
     let settings = serde_json::json!({
+        "version": SETTINGS_VERSION,
         "kind": inputs.kind,
         "lr": lr,
-        "lr_schedule": format!("{:?}", optim.lr_schedule),
+        "lr_schedule": optim.lr_schedule,
         "warmup_steps": optim.warmup_steps,
         "adam": [optim.adam_beta1, optim.adam_beta2, optim.adam_eps],
         "weight_decay": optim.weight_decay,
-        "max_grad_norm": optim.max_grad_norm,
+        "max_grad_norm": max_grad_norm,
         "batch_prompts": lp.batch_prompts,
         "grad_accum": lp.grad_accum,
         "max_steps": max_steps,
@@ -263,7 +270,7 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         tokenizer_json: inputs.tokenizer_json,
         adamw,
         schedule,
-        max_grad_norm: (optim.max_grad_norm > 0.0).then_some(optim.max_grad_norm),
+        max_grad_norm: (max_grad_norm > 0.0).then_some(max_grad_norm),
         max_steps,
         grad_accum: lp.grad_accum,
         save_every: lp.save_every,
@@ -271,6 +278,7 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         eval_every: lp.eval_every,
         seed: lp.seed,
         resume: lp.resume.clone(),
+        #[cfg(feature = "test-hooks")]
         abort_after_step: lp.abort_after_step,
         overwrite: lp.overwrite,
         quiet: lp.quiet,

@@ -16,3 +16,4 @@ pub mod progress;
 pub mod ref_cache;
 pub mod sft;
 pub mod trainer;
+pub mod values;

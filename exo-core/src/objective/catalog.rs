@@ -51,14 +51,14 @@ impl Hyper {
     /// Its value in `config`.
     pub fn value(self, config: &ObjectiveConfig) -> f64 {
         match self {
-            Self::Beta => config.beta,
-            Self::BetaR => config.beta_r,
-            Self::LabelSmoothing => config.label_smoothing,
-            Self::ExoEpsilon => config.exo_epsilon,
-            Self::DiscopopTau => config.discopop_tau,
-            Self::SimpoGamma => config.simpo_gamma,
-            Self::OrpoLambda => config.orpo_lambda,
-            Self::BcoDelta => config.bco_delta,
+            Self::Beta => config.beta.get(),
+            Self::BetaR => config.beta_r.get(),
+            Self::LabelSmoothing => config.label_smoothing.get(),
+            Self::ExoEpsilon => config.exo_epsilon.get(),
+            Self::DiscopopTau => config.discopop_tau.get(),
+            Self::SimpoGamma => config.simpo_gamma.get(),
+            Self::OrpoLambda => config.orpo_lambda.get(),
+            Self::BcoDelta => config.bco_delta.get(),
         }
     }
 }

@@ -3,49 +3,104 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::collections::BTreeMap;
+
 use super::{Mixture, ObjectiveKind};
+use crate::hyper::{Beta, Epsilon, Finite, LabelSmoothing, NonNegative};
 use crate::{Error, Result};
 
 /// The hyper-parameters of every objective in one place, with TRL's defaults where TRL has the
-/// loss (each objective reads the fields its [`ObjectiveInfo::hyper`](super::ObjectiveInfo)
-/// lists; they are validated when the objective is built).
+/// loss. Each field is a validated type of [`crate::hyper`], so a config that exists holds only
+/// valid values; each objective reads the fields its [`ObjectiveInfo::hyper`](super::ObjectiveInfo)
+/// lists (robust DPO also checks that its `label_smoothing` is below 0.5).
+///
+/// Set fields by name from plain numbers with the `with_*` methods, which apply the field's rule
+/// and name the field in the error:
+///
+/// ```
+/// use exo_core::objective::ObjectiveConfig;
+///
+/// # fn main() -> exo_core::Result<()> {
+/// let config = ObjectiveConfig::default().with_beta(0.2)?.with_beta_r(0.5)?;
+/// assert_eq!(config.beta.get(), 0.2);
+/// assert!(ObjectiveConfig::default().with_exo_epsilon(0.5).is_err());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ObjectiveConfig {
     /// β (β_π of EXO and DPO-rw; IPO's τ; TRL's `beta`). Default 0.1.
-    pub beta: f64,
+    pub beta: Beta,
     /// β_r, the reward temperature of EXO and DPO-rw. Default 0.1.
-    pub beta_r: f64,
-    /// ε of cDPO, AOT and SimPO, and robust DPO's label-flip rate (TRL's `label_smoothing`).
-    /// Default 0.
-    pub label_smoothing: f64,
-    /// ε of pairwise EXO's target `(1 − ε, ε)` (TRL's `label_smoothing` for `exo_pair`, which
-    /// must be > 0). Default 1e-3, the paper's advice.
-    pub exo_epsilon: f64,
+    pub beta_r: Beta,
+    /// ε of cDPO, AOT and SimPO, and robust DPO's label-flip rate (TRL's `label_smoothing`),
+    /// in [0, 0.5]. Default 0.
+    pub label_smoothing: LabelSmoothing,
+    /// ε of pairwise EXO's target `(1 − ε, ε)` (TRL's `label_smoothing` for `exo_pair`), in
+    /// (0, 0.5). Default 1e-3, the paper's advice.
+    pub exo_epsilon: Epsilon,
     /// DiscoPOP's τ (TRL's `discopop_tau`). Default 0.05.
-    pub discopop_tau: f64,
+    pub discopop_tau: Beta,
     /// SimPO's target reward margin γ (TRL CPO's `simpo_gamma`). Default 0.5.
-    pub simpo_gamma: f64,
+    pub simpo_gamma: NonNegative,
     /// ORPO's odds-ratio weight λ (TRL ORPO's `beta`). Default 0.1.
-    pub orpo_lambda: f64,
+    pub orpo_lambda: Beta,
     /// BCO's reward shift δ, held fixed (TRL 1.x; `exo train --bco-delta`). Default 0. A trainer
     /// that wants TRL 0.x's running mean updates it with
     /// [`BcoRunningMean`](super::BcoRunningMean) between steps.
-    pub bco_delta: f64,
+    pub bco_delta: Finite,
 }
 
 impl Default for ObjectiveConfig {
     fn default() -> Self {
         Self {
-            beta: 0.1,
-            beta_r: 0.1,
-            label_smoothing: 0.0,
-            exo_epsilon: super::exo_pair::DEFAULT_EPSILON,
-            discopop_tau: 0.05,
-            simpo_gamma: 0.5,
-            orpo_lambda: 0.1,
-            bco_delta: 0.0,
+            beta: Beta::known(0.1),
+            beta_r: Beta::known(0.1),
+            label_smoothing: LabelSmoothing::known(0.0),
+            exo_epsilon: Epsilon::known(super::exo_pair::DEFAULT_EPSILON),
+            discopop_tau: Beta::known(0.05),
+            simpo_gamma: NonNegative::known(0.5),
+            orpo_lambda: Beta::known(0.1),
+            bco_delta: Finite::known(0.0),
         }
     }
+}
+
+/// `with_<field>(value)`: the config with one field set, checked by the field's type.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $method:ident => $field:ident: $ty:ident;)*) => {
+        impl ObjectiveConfig {
+            $(
+                $(#[$doc])*
+                ///
+                /// # Errors
+                /// [`Error::HyperParameter`] naming the field if `value` breaks its rule.
+                pub fn $method(mut self, value: f64) -> Result<Self> {
+                    self.$field = $ty::new(stringify!($field), value)?;
+                    Ok(self)
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Sets β (finite and > 0).
+    with_beta => beta: Beta;
+    /// Sets β_r (finite and > 0).
+    with_beta_r => beta_r: Beta;
+    /// Sets the label smoothing (in [0, 0.5]).
+    with_label_smoothing => label_smoothing: LabelSmoothing;
+    /// Sets pairwise EXO's ε (in (0, 0.5)).
+    with_exo_epsilon => exo_epsilon: Epsilon;
+    /// Sets DiscoPOP's τ (finite and > 0).
+    with_discopop_tau => discopop_tau: Beta;
+    /// Sets SimPO's γ (finite and ≥ 0).
+    with_simpo_gamma => simpo_gamma: NonNegative;
+    /// Sets ORPO's λ (finite and > 0).
+    with_orpo_lambda => orpo_lambda: Beta;
+    /// Sets BCO's δ (finite).
+    with_bco_delta => bco_delta: Finite;
 }
 
 /// One term of a spec: an objective and its weight.
@@ -103,6 +158,17 @@ impl ObjectiveSpec {
             .map(|t| Ok((t.weight, t.kind.build(config)?)))
             .collect::<Result<Vec<_>>>()?;
         Mixture::new(terms)
+    }
+
+    /// The hyper-parameters the terms read, by name, with their values in `config`: with the
+    /// canonical spec text (`to_string`), what identifies the objective of a run (e.g. in a
+    /// resume fingerprint), independent of the fields no term reads.
+    pub fn hyper_parameters(&self, config: &ObjectiveConfig) -> BTreeMap<&'static str, f64> {
+        self.terms
+            .iter()
+            .flat_map(|t| t.kind.info().hyper.iter())
+            .map(|h| (h.name(), h.value(config)))
+            .collect()
     }
 }
 
@@ -212,15 +278,17 @@ mod tests {
 
     #[test]
     fn building_validates_the_config() {
-        let config = ObjectiveConfig {
-            beta: 0.0,
-            ..ObjectiveConfig::default()
-        };
-        let spec: std::result::Result<ObjectiveSpec, _> = "ipo".parse();
-        let err = spec.and_then(|s| s.build(&config)).err();
+        let err = ObjectiveConfig::default().with_beta(0.0).err();
         assert_eq!(
             err.map(|e| e.to_string()).as_deref(),
             Some("invalid hyper-parameter beta = 0: must be finite and > 0")
+        );
+        let config = ObjectiveConfig::default().with_label_smoothing(0.5);
+        let spec: std::result::Result<ObjectiveSpec, _> = "robust".parse();
+        let err = config.and_then(|c| spec.and_then(|s| s.build(&c))).err();
+        assert_eq!(
+            err.map(|e| e.to_string()).as_deref(),
+            Some("invalid hyper-parameter label_smoothing = 0.5: must be in [0, 0.5)")
         );
     }
 }

@@ -76,9 +76,9 @@ pub fn beta() -> impl Strategy<Value = f64> {
     log_uniform(0.01, 10.0)
 }
 
-/// ε in [1e-6, 0.5].
+/// ε in [1e-6, 0.49] (pairwise EXO's ε lies in (0, 0.5)).
 pub fn epsilon() -> impl Strategy<Value = f64> {
-    log_uniform(1e-6, 0.5)
+    log_uniform(1e-6, 0.49)
 }
 
 /// `[batch, k]` groups with log-ratios in ±`f_bound` and, if asked, rewards in ±20.

@@ -12,7 +12,7 @@ use crate::{Gradients, LmError, ModelOps, Params, Result};
 /// weight decay 0.01).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamWConfig {
-    /// Peak learning rate (a schedule multiplies it).
+    /// Peak learning rate `> 0` (a schedule multiplies it).
     pub lr: f64,
     /// β₁, the first-moment decay, in `[0, 1)`.
     pub beta1: f64,
@@ -43,7 +43,7 @@ impl AdamWConfig {
     /// # Errors
     /// [`LmError::HyperParameter`] naming the first invalid field.
     pub fn validate(&self) -> Result<()> {
-        check_hyper("lr", self.lr, "finite and >= 0", |v| v >= 0.0)?;
+        check_hyper("lr", self.lr, "finite and > 0", |v| v > 0.0)?;
         check_hyper("beta1", self.beta1, "in [0, 1)", |v| {
             (0.0..1.0).contains(&v)
         })?;

@@ -98,11 +98,9 @@ fn ndarray_candle_and_libtorch_agree_on_the_whole_family() -> exo_core::Result<(
         Some(vec![1.0, 0.0, 0.5, 2.0, -1.0, -3.0]),
     )?
     .with_lengths(vec![4.0, 5.0, 3.0, 7.0, 10.0, 8.0])?;
-    let config = ObjectiveConfig {
-        beta: 0.5,
-        label_smoothing: 0.1,
-        ..ObjectiveConfig::default()
-    };
+    let config = ObjectiveConfig::default()
+        .with_beta(0.5)?
+        .with_label_smoothing(0.1)?;
     let mut objectives: Vec<Mixture> = ObjectiveKind::ALL
         .iter()
         .map(|k| Ok(Mixture::single(k.build(&config)?)))

@@ -145,7 +145,7 @@ pub(crate) const aot: Entry<Aot> = Entry {
         input: "pairs, policy and reference log-probs",
         hyper: &[Hyper::Beta, Hyper::LabelSmoothing],
     },
-    build: |c| Aot::new(c.beta, c.label_smoothing, AotPairing::Paired),
+    build: |c| Aot::new(c.beta.get(), c.label_smoothing.get(), AotPairing::Paired),
 };
 
 /// `aot_unpaired` in the catalog (see [`ObjectiveKind`](super::ObjectiveKind)).
@@ -159,5 +159,5 @@ pub(crate) const aot_unpaired: Entry<Aot> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta, Hyper::LabelSmoothing],
     },
-    build: |c| Aot::new(c.beta, c.label_smoothing, AotPairing::Unpaired),
+    build: |c| Aot::new(c.beta.get(), c.label_smoothing.get(), AotPairing::Unpaired),
 };

@@ -108,7 +108,7 @@ pub(crate) const apo_zero: Entry<Apo> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta],
     },
-    build: |c| Apo::new(c.beta, ApoAnchor::Zero),
+    build: |c| Apo::new(c.beta.get(), ApoAnchor::Zero),
 };
 
 /// `apo_down` in the catalog (see [`ObjectiveKind`](super::ObjectiveKind)).
@@ -122,5 +122,5 @@ pub(crate) const apo_down: Entry<Apo> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta],
     },
-    build: |c| Apo::new(c.beta, ApoAnchor::Down),
+    build: |c| Apo::new(c.beta.get(), ApoAnchor::Down),
 };

@@ -223,7 +223,7 @@ pub(crate) const bco_pair: Entry<BcoPair> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta, Hyper::BcoDelta],
     },
-    build: |c| BcoPair::new(c.beta, c.bco_delta),
+    build: |c| BcoPair::new(c.beta.get(), c.bco_delta.get()),
 };
 
 #[cfg(test)]

@@ -106,5 +106,5 @@ pub(crate) const discopop: Entry<DiscoPop> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta, Hyper::DiscopopTau],
     },
-    build: |c| DiscoPop::new(c.beta, c.discopop_tau),
+    build: |c| DiscoPop::new(c.beta.get(), c.discopop_tau.get()),
 };

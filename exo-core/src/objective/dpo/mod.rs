@@ -133,7 +133,7 @@ pub(crate) const dpo: Entry<Dpo> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta, Hyper::LabelSmoothing],
     },
-    build: |c| Dpo::with_label_smoothing(c.beta, c.label_smoothing),
+    build: |c| Dpo::with_label_smoothing(c.beta.get(), c.label_smoothing.get()),
 };
 
 /// `dpo_norm` in the catalog (see [`ObjectiveKind`](super::ObjectiveKind)).
@@ -147,5 +147,5 @@ pub(crate) const dpo_norm: Entry<Dpo> = Entry {
         input: PAIRS_LENGTHS,
         hyper: &[Hyper::Beta, Hyper::LabelSmoothing],
     },
-    build: |c| Dpo::with_margin(c.beta, c.label_smoothing, Margin::LengthNormalised),
+    build: |c| Dpo::with_margin(c.beta.get(), c.label_smoothing.get(), Margin::LengthNormalised),
 };

@@ -96,5 +96,5 @@ pub(crate) const dpo_rw: Entry<DpoRw> = Entry {
         input: "K ≥ 2 with rewards",
         hyper: &[Hyper::Beta, Hyper::BetaR],
     },
-    build: |c| DpoRw::new(c.beta, c.beta_r),
+    build: |c| DpoRw::new(c.beta.get(), c.beta_r.get()),
 };

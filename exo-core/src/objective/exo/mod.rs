@@ -97,5 +97,5 @@ pub(crate) const exo: Entry<Exo> = Entry {
         input: "K ≥ 2 with rewards",
         hyper: &[Hyper::Beta, Hyper::BetaR],
     },
-    build: |c| Exo::new(c.beta, c.beta_r),
+    build: |c| Exo::new(c.beta.get(), c.beta_r.get()),
 };

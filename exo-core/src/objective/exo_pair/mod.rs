@@ -148,5 +148,5 @@ pub(crate) const exo_pair: Entry<ExoPair> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta, Hyper::ExoEpsilon],
     },
-    build: |c| ExoPair::new(c.beta, c.exo_epsilon),
+    build: |c| ExoPair::new(c.beta.get(), c.exo_epsilon.get()),
 };

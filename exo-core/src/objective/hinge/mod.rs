@@ -84,5 +84,5 @@ pub(crate) const hinge: Entry<Hinge> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta],
     },
-    build: |c| Hinge::new(c.beta),
+    build: |c| Hinge::new(c.beta.get()),
 };

@@ -123,7 +123,7 @@ pub(crate) const ipo: Entry<Ipo> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta],
     },
-    build: |c| Ipo::new(c.beta),
+    build: |c| Ipo::new(c.beta.get()),
 };
 
 /// `ipo_norm` in the catalog (see [`ObjectiveKind`](super::ObjectiveKind)).
@@ -137,5 +137,5 @@ pub(crate) const ipo_norm: Entry<Ipo> = Entry {
         input: PAIRS_LENGTHS,
         hyper: &[Hyper::Beta],
     },
-    build: |c| Ipo::length_normalised(c.beta),
+    build: |c| Ipo::length_normalised(c.beta.get()),
 };

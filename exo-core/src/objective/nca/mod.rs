@@ -94,5 +94,5 @@ pub(crate) const nca_pair: Entry<NcaPair> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta],
     },
-    build: |c| NcaPair::new(c.beta),
+    build: |c| NcaPair::new(c.beta.get()),
 };

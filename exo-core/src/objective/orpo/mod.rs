@@ -137,5 +137,5 @@ pub(crate) const orpo: Entry<Orpo> = Entry {
         input: REFERENCE_FREE,
         hyper: &[Hyper::OrpoLambda],
     },
-    build: |c| Orpo::new(c.orpo_lambda),
+    build: |c| Orpo::new(c.orpo_lambda.get()),
 };

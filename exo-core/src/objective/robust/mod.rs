@@ -99,5 +99,5 @@ pub(crate) const robust: Entry<Robust> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta, Hyper::LabelSmoothing],
     },
-    build: |c| Robust::new(c.beta, c.label_smoothing),
+    build: |c| Robust::new(c.beta.get(), c.label_smoothing.get()),
 };

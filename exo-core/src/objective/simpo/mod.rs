@@ -144,5 +144,5 @@ pub(crate) const simpo: Entry<SimPo> = Entry {
         input: REFERENCE_FREE,
         hyper: &[Hyper::Beta, Hyper::SimpoGamma, Hyper::LabelSmoothing],
     },
-    build: |c| SimPo::new(c.beta, c.simpo_gamma, c.label_smoothing),
+    build: |c| SimPo::new(c.beta.get(), c.simpo_gamma.get(), c.label_smoothing.get()),
 };

@@ -88,5 +88,5 @@ pub(crate) const sppo_hard: Entry<SppoHard> = Entry {
         input: PAIRS,
         hyper: &[Hyper::Beta],
     },
-    build: |c| SppoHard::new(c.beta),
+    build: |c| SppoHard::new(c.beta.get()),
 };

@@ -115,7 +115,7 @@ pub fn case<O>(objective: crate::Result<O>, groups: HostGroups) -> Option<Object
     })
 }
 
-/// Label smoothing: 0 in one case of two, else log-uniform in [1e-6, 0.5].
+/// Label smoothing: 0 in one case of two, else log-uniform in [1e-6, 0.49].
 pub fn label_smoothing() -> impl Strategy<Value = f64> {
     prop_oneof![Just(0.0), epsilon()]
 }
@@ -136,18 +136,19 @@ pub fn config() -> impl Strategy<Value = ObjectiveConfig> {
             -5.0f64..=5.0,
         ),
     )
-        .prop_map(
+        .prop_filter_map(
+            "hyper-parameters in range",
             |((beta, beta_r, label_smoothing, exo_epsilon), (tau, gamma, lambda, delta))| {
-                ObjectiveConfig {
-                    beta,
-                    beta_r,
-                    label_smoothing,
-                    exo_epsilon,
-                    discopop_tau: tau,
-                    simpo_gamma: gamma,
-                    orpo_lambda: lambda,
-                    bco_delta: delta,
-                }
+                ObjectiveConfig::default()
+                    .with_beta(beta)
+                    .and_then(|c| c.with_beta_r(beta_r))
+                    .and_then(|c| c.with_label_smoothing(label_smoothing))
+                    .and_then(|c| c.with_exo_epsilon(exo_epsilon))
+                    .and_then(|c| c.with_discopop_tau(tau))
+                    .and_then(|c| c.with_simpo_gamma(gamma))
+                    .and_then(|c| c.with_orpo_lambda(lambda))
+                    .and_then(|c| c.with_bco_delta(delta))
+                    .ok()
             },
         )
 }
