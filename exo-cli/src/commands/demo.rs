@@ -7,7 +7,8 @@ use anyhow::ensure;
 use clap::Args;
 
 use crate::config_file::ConfigArg;
-use crate::demo::pipeline::{self, DemoPlan};
+use crate::demo::pipeline;
+use crate::demo::plan::DemoPlan;
 use crate::run::backend::{ComputeArgs, Kernels};
 use crate::run::values::{adamw, at_least_one, hyper};
 use exo_core::hyper::Beta;
@@ -60,7 +61,7 @@ pub struct DemoArgs {
     #[arg(short = 'k', long = "num-completions", default_value_t = 4)]
     pub k: usize,
     /// Samples per prompt for evaluation.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = at_least_one::<usize>())]
     pub eval_samples: usize,
     /// Alignment learning rate [default: 1e-4].
     #[arg(long, value_parser = adamw(|c, v| c.lr = v))]
@@ -114,7 +115,6 @@ pub fn config(args: &DemoArgs) -> anyhow::Result<DemoPlan> {
         args.k >= 2,
         "-k must be at least 2 (EXO compares completions of one prompt)"
     );
-    ensure!(args.eval_samples >= 1, "--eval-samples must be at least 1");
     let align_lr = args.align_lr.unwrap_or(1e-4);
     let beta = args.beta.get();
     let mut betas = Vec::new();

@@ -80,7 +80,7 @@ pub struct SampleArgs {
     #[arg(long, value_name = "FILE")]
     pub prompts: PathBuf,
     /// Completions per prompt.
-    #[arg(short = 'k', long = "num-completions", default_value_t = 4)]
+    #[arg(short = 'k', long = "num-completions", default_value_t = 4, value_parser = at_least_one::<usize>())]
     pub k: usize,
     /// Keep completions that are empty (EOS first). By default they are drawn again (up to 10
     /// times), as min_new_tokens=1 would: training data cannot hold empty completions.
@@ -121,9 +121,6 @@ pub struct SampleConfig {
 /// # Errors
 /// On a missing file or a value out of range.
 pub fn config(args: &SampleArgs) -> anyhow::Result<SampleConfig> {
-    if args.k == 0 {
-        bail!("-k must be at least 1");
-    }
     require_file(&args.prompts, "--prompts")?;
     if !args.model.join("config.json").is_file() {
         bail!("--model {}: no config.json in it", args.model.display());

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::pipeline::{DemoPlan, MARKER};
+use super::plan::{DemoPlan, MARKER};
 use super::{corpus, tokenizer};
 
 /// The held-out split of the corpus.

@@ -13,10 +13,12 @@
 pub mod corpus;
 mod files;
 pub mod pipeline;
+pub mod plan;
 // The README's generated sections: rendered (and checked) by this module's test.
 #[cfg(test)]
 mod readme;
 pub mod report;
+mod stages;
 mod stats;
 mod study;
 pub mod tokenizer;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use super::pipeline::DemoPlan;
+use super::plan::DemoPlan;
 use super::stats::{Estimate, frontier, reward_at};
 use super::study::{Study, frontier_points};
 use crate::eval::Summary;
@@ -209,7 +209,7 @@ impl DemoReport {
     fn study_chart(&self) -> Chart {
         let seeds = &self.study.seeds;
         let mut series = Vec::new();
-        for (i, method) in super::pipeline::METHODS.iter().enumerate() {
+        for (i, method) in super::plan::METHODS.iter().enumerate() {
             let fronts: Vec<Vec<(f64, f64)>> = seeds
                 .iter()
                 .map(|&s| frontier(&frontier_points(&self.runs, method, s)))
@@ -375,7 +375,7 @@ impl DemoReport {
     /// EXO against each other method at equal KL on the frontier, with 95% intervals.
     pub fn comparison_table(&self) -> String {
         let mut t = String::new();
-        let methods = super::pipeline::METHODS;
+        let methods = super::plan::METHODS;
         for b in methods.iter().skip(1) {
             let missing = !self.study.comparisons.iter().any(|c| c.b == *b);
             if missing {

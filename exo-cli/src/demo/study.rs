@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::pipeline::METHODS;
+use super::plan::METHODS;
 use super::report::MethodResult;
 use super::stats::{Comparison, Estimate, compare, frontier};
 

@@ -202,12 +202,13 @@ pub struct PlanInputs {
     pub extra_settings: serde_json::Value,
 }
 
-/// Validates the shared flags into a [`Plan`].
+/// The shared flags (each value checked by its parser, the rules between them by
+/// [`LoopArgs::validate`] and [`OptimArgs::validate`] before any data was read) and the data's
+/// size, into a [`Plan`].
 ///
 /// # Errors
-/// On a value out of range.
+/// If the warm-up is longer than an `--epochs` run turns out to be.
 pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Result<Plan> {
-    lp.validate()?;
     let lr = optim.lr.unwrap_or(inputs.default_lr);
     let max_steps = match lp.max_steps {
         Some(n) => n,

@@ -106,7 +106,7 @@ error_cases! {
     sft_eval_data: ["sft", "--model", "{init}", "--from-scratch", "--data", "{sft_data}", "--out", "{out}", "--eval-every", "2"] => "--eval-data";
     sft_resume: ["sft", "--model", "{init}", "--from-scratch", "--data", "{sft_data}", "--out", "{out}", "--resume", "{missing}"] => "--resume";
     sft_model_safetensors: ["sft", "--model", "{init}", "--data", "{sft_data}", "--out", "{out}"] => "model.safetensors";
-    sample_k: ["sample", "--model", "{sft}", "--prompts", "{prompts}", "-k", "0", "--out", "{out}"] => "-k";
+    sample_k: ["sample", "--model", "{sft}", "--prompts", "{prompts}", "-k", "0", "--out", "{out}"] => "'--num-completions <K>': must be at least 1";
     sample_no_such_file: ["sample", "--model", "{sft}", "--prompts", "{missing}", "--out", "{out}"] => "no such file";
     sample_temperature: ["sample", "--model", "{sft}", "--prompts", "{prompts}", "--temperature=-1", "--out", "{out}"] => "--temperature";
     sample_top_p: ["sample", "--model", "{sft}", "--prompts", "{prompts}", "--top-p", "2", "--out", "{out}"] => "--top-p";
