@@ -130,10 +130,6 @@ struct Backward {
     grad: Vec<f64>,
 }
 
-fn unsupported(op: &str) -> candle_core::Error {
-    candle_core::Error::Msg(format!("{op}: only f32 and f64 logits are supported"))
-}
-
 impl CustomOp1 for Forward {
     fn name(&self) -> &'static str {
         "sequence-logps"
@@ -144,17 +140,10 @@ impl CustomOp1 for Forward {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (out, lses) = match storage {
-            CpuStorage::F32(data) => {
-                let (out, lses) = self.rows.forward(data, layout)?;
-                (CpuStorage::F32(out), lses)
-            }
-            CpuStorage::F64(data) => {
-                let (out, lses) = self.rows.forward(data, layout)?;
-                (CpuStorage::F64(out), lses)
-            }
-            _ => return Err(unsupported(OP)),
-        };
+        let (out, lses) = on_floats!(OP; storage => data; |T, wrap| {
+            let (out, lses) = self.rows.forward::<T>(data, layout)?;
+            (wrap(out), lses)
+        });
         if let Ok(mut slot) = self.lses.lock() {
             *slot = Some(lses);
         }
@@ -196,15 +185,9 @@ impl CustomOp1 for Backward {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match storage {
-            CpuStorage::F32(data) => {
-                CpuStorage::F32(self.rows.backward(data, layout, &self.lses, &self.grad)?)
-            }
-            CpuStorage::F64(data) => {
-                CpuStorage::F64(self.rows.backward(data, layout, &self.lses, &self.grad)?)
-            }
-            _ => return Err(unsupported("sequence_logps backward")),
-        };
+        let out = on_floats!("sequence_logps backward"; storage => data; |T, wrap| wrap(
+            self.rows.backward::<T>(data, layout, &self.lses, &self.grad)?
+        ));
         Ok((out, Shape::from((self.rows.n, self.rows.t, self.rows.v))))
     }
 }

@@ -5,6 +5,32 @@
 //! Every kernel runs on contiguous f32 or f64 storage on the CPU; [`crate::model_ops`] and
 //! [`crate::ops`] fall back to exo-core's composites elsewhere (CUDA, other dtypes).
 
+/// The one dtype dispatch of the kernels: matches CPU storages of one float type (f32 or f64),
+/// binds each to its data slice, `$t` to the float type and `$wrap` to its `CpuStorage`
+/// constructor, and evaluates `$body`; storage of any other dtype (or mixed) returns
+/// [`unsupported`] from the calling function.
+///
+/// ```text
+/// on_floats!(OP; s1 => x, s2 => w; |T, wrap| wrap(forward(x, w, T::from_f64(eps))))
+/// ```
+macro_rules! on_floats {
+    ($op:expr; $($storage:expr => $data:ident),+; |$t:ident, $wrap:ident| $body:expr) => {
+        match ($($storage,)+) {
+            ($(candle_core::CpuStorage::F32($data),)+) => {
+                type $t = f32;
+                let $wrap = candle_core::CpuStorage::F32;
+                $body
+            }
+            ($(candle_core::CpuStorage::F64($data),)+) => {
+                type $t = f64;
+                let $wrap = candle_core::CpuStorage::F64;
+                $body
+            }
+            (other, ..) => return Err($crate::kernels::unsupported($op, other)),
+        }
+    };
+}
+
 pub(crate) mod logps;
 pub(crate) mod real;
 pub(crate) mod rms_norm;

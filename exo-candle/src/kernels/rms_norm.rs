@@ -10,8 +10,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
+use super::contiguous;
 use super::real::Real;
-use super::{contiguous, unsupported};
 
 /// `x` `[…, d]` and `w` `[d]`.
 fn width(x: &Layout, w: &Layout) -> candle_core::Result<usize> {
@@ -99,19 +99,11 @@ impl CustomOp2 for RmsNorm {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         const OP: &str = "rms_norm";
         width(l1, l2)?;
-        let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(w)) => CpuStorage::F32(forward(
-                contiguous(x, l1, OP)?,
-                contiguous(w, l2, OP)?,
-                f32::from_f64(self.eps),
-            )),
-            (CpuStorage::F64(x), CpuStorage::F64(w)) => CpuStorage::F64(forward(
-                contiguous(x, l1, OP)?,
-                contiguous(w, l2, OP)?,
-                self.eps,
-            )),
-            (other, _) => return Err(unsupported(OP, other)),
-        };
+        let out = on_floats!(OP; s1 => x, s2 => w; |T, wrap| wrap(forward(
+            contiguous(x, l1, OP)?,
+            contiguous(w, l2, OP)?,
+            T::from_f64(self.eps),
+        )));
         Ok((out, l1.shape().clone()))
     }
 
@@ -155,25 +147,12 @@ impl CustomOp3 for RmsNormBackward {
             return Err(candle_core::Error::Msg(format!("{OP}: gradient shape")));
         }
         let rows = l1.shape().elem_count() / d;
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(g)) => {
-                CpuStorage::F32(backward(
-                    contiguous(x, l1, OP)?,
-                    contiguous(w, l2, OP)?,
-                    contiguous(g, l3, OP)?,
-                    f32::from_f64(self.eps),
-                ))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(g)) => {
-                CpuStorage::F64(backward(
-                    contiguous(x, l1, OP)?,
-                    contiguous(w, l2, OP)?,
-                    contiguous(g, l3, OP)?,
-                    self.eps,
-                ))
-            }
-            (other, _, _) => return Err(unsupported(OP, other)),
-        };
+        let out = on_floats!(OP; s1 => x, s2 => w, s3 => g; |T, wrap| wrap(backward(
+            contiguous(x, l1, OP)?,
+            contiguous(w, l2, OP)?,
+            contiguous(g, l3, OP)?,
+            T::from_f64(self.eps),
+        )));
         Ok((out, Shape::from((rows + 1, d))))
     }
 }

@@ -12,8 +12,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
+use super::contiguous;
 use super::real::Real;
-use super::{contiguous, unsupported};
 
 /// Scores `[N, …, Tq, Tk]` (any number of head dimensions) and a bias `[N, 1, Tq, Tk]`.
 #[derive(Debug, Clone, Copy)]
@@ -117,21 +117,12 @@ impl CustomOp2 for MaskedSoftmax {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         const OP: &str = "masked_softmax";
         let g = Geometry::of(l1, l2)?;
-        let out = match (s1, s2) {
-            (CpuStorage::F32(s), CpuStorage::F32(b)) => CpuStorage::F32(forward(
-                contiguous(s, l1, OP)?,
-                contiguous(b, l2, OP)?,
-                g,
-                f32::from_f64(self.scale),
-            )),
-            (CpuStorage::F64(s), CpuStorage::F64(b)) => CpuStorage::F64(forward(
-                contiguous(s, l1, OP)?,
-                contiguous(b, l2, OP)?,
-                g,
-                self.scale,
-            )),
-            (other, _) => return Err(unsupported(OP, other)),
-        };
+        let out = on_floats!(OP; s1 => s, s2 => b; |T, wrap| wrap(forward(
+            contiguous(s, l1, OP)?,
+            contiguous(b, l2, OP)?,
+            g,
+            T::from_f64(self.scale),
+        )));
         Ok((out, l1.shape().clone()))
     }
 
@@ -167,21 +158,12 @@ impl CustomOp2 for MaskedSoftmaxBackward {
         if l1.dims() != l2.dims() {
             return Err(candle_core::Error::Msg(format!("{OP}: shapes differ")));
         }
-        let out = match (s1, s2) {
-            (CpuStorage::F32(y), CpuStorage::F32(g)) => CpuStorage::F32(backward(
-                contiguous(y, l1, OP)?,
-                contiguous(g, l2, OP)?,
-                tk,
-                f32::from_f64(self.scale),
-            )),
-            (CpuStorage::F64(y), CpuStorage::F64(g)) => CpuStorage::F64(backward(
-                contiguous(y, l1, OP)?,
-                contiguous(g, l2, OP)?,
-                tk,
-                self.scale,
-            )),
-            (other, _) => return Err(unsupported(OP, other)),
-        };
+        let out = on_floats!(OP; s1 => y, s2 => g; |T, wrap| wrap(backward(
+            contiguous(y, l1, OP)?,
+            contiguous(g, l2, OP)?,
+            tk,
+            T::from_f64(self.scale),
+        )));
         Ok((out, l1.shape().clone()))
     }
 }
