@@ -14,7 +14,7 @@ use crate::run::values::{adamw, at_least_one, hyper};
 use exo_core::hyper::Beta;
 
 /// `exo demo` runs on portable kernels unless `--kernels native` is given: its table is then the
-/// same, bit for bit, on every x86-64 machine with AVX2 (see [`crate::process_env`]).
+/// same, bit for bit, on every x86-64 machine with AVX2 (see [`exo_backend::env`]).
 pub const KERNELS: Kernels = Kernels::Portable;
 
 /// Arguments of `exo demo`.
