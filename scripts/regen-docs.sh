@@ -47,8 +47,12 @@ if [ "$what" != render ]; then
   exo="${CARGO_TARGET_DIR:-$root/target}/release/exo"
   if [ "$what" = all ] || [ "$what" = demo ]; then run demo; fi
   if [ "$what" = all ] || [ "$what" = study ]; then run study "${study_flags[@]}"; fi
+  if [ "$what" = all ]; then
+    echo "==> exo toy --plot docs/toy.png" >&2
+    "$exo" toy --plot docs/toy.png >/dev/null
+  fi
 fi
-echo "==> rendering README.md's generated sections from docs/demo and docs/study" >&2
+echo "==> rendering README.md's generated sections from docs/demo, docs/study and a fresh exo toy" >&2
 EXO_BLESS=1 cargo test --locked --quiet -p exo-cli --bin exo -- \
   demo::readme::tests::the_readme_demo_sections_are_generated_from_the_committed_reports
 git --no-pager diff --stat -- README.md docs/

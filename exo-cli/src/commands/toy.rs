@@ -161,23 +161,42 @@ fn summarise(problem: &Problem, fit: &Fit) -> FitSummary {
     }
 }
 
-/// Runs both fits and prints the result.
-pub fn run(args: &ToyArgs) -> anyhow::Result<ExitCode> {
+/// Both fits for `args`: the summaries and the fitted policies.
+fn fit_both(args: &ToyArgs, problem: &Problem) -> anyhow::Result<(ToyOutput, Fit, Fit)> {
     anyhow::ensure!(
         args.lr.is_finite() && args.lr > 0.0,
         "--lr must be finite and > 0, got {}",
         args.lr
     );
+    let exo = fit_with(args, problem, Direction::Exo).context("fitting EXO")?;
+    let dpo = fit_with(args, problem, Direction::DpoRw).context("fitting DPO-rw")?;
+    let out = ToyOutput {
+        exo: summarise(problem, &exo),
+        dpo_rw: summarise(problem, &dpo),
+    };
+    Ok((out, exo, dpo))
+}
+
+/// The default `exo toy` (what `exo toy` with no flags fits), for the README's generated table.
+///
+/// # Errors
+/// If a fit fails.
+#[cfg(test)]
+pub(crate) fn default_fits() -> anyhow::Result<ToyOutput> {
+    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(["exo", "toy"])?;
+    let crate::cli::Command::Toy(args) = cli.command else {
+        anyhow::bail!("internal: not a toy command")
+    };
+    Ok(fit_both(&args, &Problem::paper())?.0)
+}
+
+/// Runs both fits and prints the result.
+pub fn run(args: &ToyArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.plot {
         plot::check_path(path)?;
     }
     let problem = Problem::paper();
-    let exo = fit_with(args, &problem, Direction::Exo).context("fitting EXO")?;
-    let dpo = fit_with(args, &problem, Direction::DpoRw).context("fitting DPO-rw")?;
-    let out = ToyOutput {
-        exo: summarise(&problem, &exo),
-        dpo_rw: summarise(&problem, &dpo),
-    };
+    let (out, exo, dpo) = fit_both(args, &problem)?;
     if let Some(path) = &args.plot {
         plot::draw(&chart(&problem, &exo, &dpo), path)?;
     }
@@ -198,30 +217,36 @@ fn print_table(args: &ToyArgs, out: &ToyOutput) {
          Backend {:?}: {} steps of gradient descent at lr {} from (μ, σ) = ({}, {}).\n",
         args.backend, args.steps, args.lr, args.init.0, args.init.1
     );
+    println!("{}", table(out));
     println!(
-        "{:<22} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
+        "EXO is mode-seeking: it settles on one mode. DPO-rw is mean-seeking: it spreads over both."
+    );
+}
+
+/// The fits against the two modes, as `exo toy` prints them (and the README shows them).
+pub(crate) fn table(out: &ToyOutput) -> String {
+    let mut t = format!(
+        "{:<22} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}\n",
         "", "mu", "sigma", "loss", "E[r]", "KL(π‖π*)", "KL(π*‖π)"
     );
     for (name, s) in [
         ("exo (reverse KL)", out.exo),
         ("dpo_rw (forward KL)", out.dpo_rw),
     ] {
-        println!(
-            "{name:<22} {:>8.4} {:>8.4} {:>10.6} {:>10.4} {:>10.4} {:>10.4}",
+        t += &format!(
+            "{name:<22} {:>8.4} {:>8.4} {:>10.6} {:>10.4} {:>10.4} {:>10.4}\n",
             s.mu, s.sigma, s.loss, s.expected_reward, s.reverse_kl, s.forward_kl
         );
     }
-    println!(
-        "{:<22} {:>8.4} {:>8.4}",
+    t += &format!(
+        "{:<22} {:>8.4} {:>8.4}\n",
         "major mode (0.7)", MAJOR_MODE.0, MAJOR_MODE.1
     );
-    println!(
+    t += &format!(
         "{:<22} {:>8.4} {:>8.4}\n",
         "minor mode (0.3)", MINOR_MODE.0, MINOR_MODE.1
     );
-    println!(
-        "EXO is mode-seeking: it settles on one mode. DPO-rw is mean-seeking: it spreads over both."
-    );
+    t
 }
 
 fn chart(problem: &Problem, exo: &Fit, dpo: &Fit) -> Chart {

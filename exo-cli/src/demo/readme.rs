@@ -1,4 +1,5 @@
-//! The README's demo sections, generated from committed `exo demo` reports (never typed by hand).
+//! The README's generated sections: the demo's and the study's from committed `exo demo` reports,
+//! the toy's from a fresh (deterministic) `exo toy` fit; never typed by hand.
 //!
 //! `scripts/regen-docs.sh` runs the default demo and the multi-seed study, copies their
 //! `report.json` and plots to `docs/demo/` and `docs/study/`, and then rewrites each section of
@@ -22,6 +23,7 @@ use anyhow::{Context, bail};
 
 use super::report::DemoReport;
 use super::stats::Comparison;
+use crate::commands::toy::{ToyOutput, default_fits, table};
 
 /// The report of the default `exo demo`, relative to the repository root.
 pub const DEMO_REPORT: &str = "docs/demo/report.json";
@@ -40,12 +42,37 @@ pub fn read_report(path: &Path) -> anyhow::Result<DemoReport> {
 }
 
 /// The generated sections, as `(name, text)`.
-pub fn sections(demo: &DemoReport, study: &DemoReport) -> Vec<(&'static str, String)> {
+pub fn sections(
+    demo: &DemoReport,
+    study: &DemoReport,
+    toy: &ToyOutput,
+) -> Vec<(&'static str, String)> {
     vec![
+        ("quick-start-time", quick_start_time(demo)),
         ("demo-table", demo_section(demo)),
         ("study-table", study_section(study)),
         ("study-verdict", verdict(study)),
+        ("toy-table", toy_section(toy)),
     ]
+}
+
+/// How long the default demo's own stages take, from its report.
+fn quick_start_time(r: &DemoReport) -> String {
+    format!(
+        "`exo demo` itself takes {:.0} s ({} runs at once, {} backend, {} kernels; `{DEMO_REPORT}`).\n",
+        r.total_seconds,
+        r.plan.jobs,
+        r.plan.compute.backend,
+        r.plan.compute.kernels.name()
+    )
+}
+
+/// The default `exo toy`'s table (deterministic: fitted afresh when the README is rendered).
+fn toy_section(toy: &ToyOutput) -> String {
+    format!(
+        "```text\n$ scripts/exo toy --plot toy.png\n{}```\n",
+        table(toy)
+    )
 }
 
 /// The default demo's output, as the README shows it.
@@ -183,7 +210,8 @@ pub fn render(root: &Path) -> anyhow::Result<(String, String)> {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let demo = read_report(&root.join(DEMO_REPORT))?;
     let study = read_report(&root.join(STUDY_REPORT))?;
-    let updated = update(&readme, &sections(&demo, &study))?;
+    let toy = default_fits()?;
+    let updated = update(&readme, &sections(&demo, &study, &toy))?;
     Ok((readme, updated))
 }
 
