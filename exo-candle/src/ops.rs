@@ -290,4 +290,9 @@ impl TensorOps for Candle {
     ) -> Result<Tensor> {
         crate::kernels::logps::sequence_logps(logits, ids, mask, temperature)
     }
+
+    // The same fused kernel on rows of logits (see `logps.rs`).
+    fn token_logps(logits: &Tensor, targets: &Tensor, temperature: f64) -> Result<Tensor> {
+        crate::kernels::logps::token_logps(logits, targets, temperature)
+    }
 }

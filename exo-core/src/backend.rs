@@ -456,6 +456,22 @@ pub trait TensorOps: Copy + Default + Debug + Send + Sync + 'static {
             crate::logps::CHUNK_ELEMENTS,
         )
     }
+
+    /// The per-row target log-probabilities of [`crate::logps::token_logps`] (which calls this;
+    /// see it for the formula and shapes). The default is
+    /// [`crate::logps::token_logps_composite`]; a backend may override it with a kernel that
+    /// computes the same function with a correct gradient, checking its inputs with
+    /// [`crate::logps::check_token_inputs`].
+    ///
+    /// # Errors
+    /// As [`crate::logps::token_logps`].
+    fn token_logps(
+        logits: &Self::Tensor,
+        targets: &Self::Index,
+        temperature: f64,
+    ) -> Result<Self::Tensor> {
+        crate::logps::token_logps_composite::<Self>(logits, targets, temperature)
+    }
 }
 
 /// Zeros of `t`'s shape, dtype and device, finite even where `t` is not (`[t ≥ 0] · 0`).

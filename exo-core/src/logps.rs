@@ -47,6 +47,88 @@ pub fn sequence_logps<B: TensorOps>(
     B::sequence_logps(logits, ids, mask, temperature)
 }
 
+/// The log-probability of one target token per row of logits, under `softmax(logits / τ)`:
+///
+/// ```text
+/// out[r] = log softmax(logits[r] / τ)[targets[r]] = logits[r, targets[r]]/τ − logsumexp(logits[r]/τ)
+/// ```
+///
+/// This is [`sequence_logps`] before its causal shift and its per-sequence sums: a model that
+/// computes logits only at the positions whose next token counts (exo-lm's completion-only
+/// lm_head) gathers those rows and calls this. It calls the backend's
+/// [`TensorOps::token_logps`] (candle: the same fused kernel as `sequence_logps`; libtorch:
+/// slices through `split`).
+///
+/// Shapes: `logits` `[R, V]`, `targets` `[R]`, returns `[R]`.
+///
+/// # Errors
+/// If the shapes disagree, a target is outside `0..V`, τ is not finite and positive, or an op
+/// fails.
+pub fn token_logps<B: TensorOps>(
+    logits: &B::Tensor,
+    targets: &B::Index,
+    temperature: f64,
+) -> Result<B::Tensor> {
+    B::token_logps(logits, targets, temperature)
+}
+
+/// Checks the inputs of [`token_logps`] and returns `[R, V]` (for backend overrides of
+/// [`TensorOps::token_logps`]).
+///
+/// # Errors
+/// If `logits` is not `[R, V]`, `targets` is not `[R]`, or τ is not finite and positive.
+pub fn check_token_inputs<B: TensorOps>(
+    logits: &B::Tensor,
+    targets: &B::Index,
+    temperature: f64,
+) -> Result<[usize; 2]> {
+    const OP: &str = "token_logps";
+    let dims = B::dims(logits);
+    let &[r, v] = dims.as_slice() else {
+        return Err(Error::shape(OP, "logits of shape [R, V]", &dims));
+    };
+    let index = B::index_dims(targets);
+    if index != [r] {
+        return Err(Error::ShapeMismatch {
+            op: OP,
+            lhs: dims,
+            rhs: index,
+        });
+    }
+    check_temperature(temperature)?;
+    Ok([r, v])
+}
+
+/// [`token_logps`] from the primitives in one pass (the default [`TensorOps::token_logps`]).
+///
+/// # Errors
+/// As [`token_logps`].
+pub fn token_logps_composite<B: TensorOps>(
+    logits: &B::Tensor,
+    targets: &B::Index,
+    temperature: f64,
+) -> Result<B::Tensor> {
+    check_token_inputs::<B>(logits, targets, temperature)?;
+    let x = if temperature == 1.0 {
+        logits.clone()
+    } else {
+        B::mul_scalar(logits, 1.0 / temperature)?
+    };
+    B::sub(&B::gather_last(&x, targets)?, &B::logsumexp(&x, 1, false)?)
+}
+
+fn check_temperature(temperature: f64) -> Result<()> {
+    if temperature.is_finite() && temperature > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::HyperParameter {
+            name: "temperature",
+            value: temperature,
+            requirement: "finite and > 0",
+        })
+    }
+}
+
 /// Checks the inputs of [`sequence_logps`] and returns `[N, T, V]` (for backend overrides of
 /// [`TensorOps::sequence_logps`]).
 ///
@@ -73,13 +155,7 @@ pub fn check_sequence_inputs<B: TensorOps>(
             });
         }
     }
-    if !(temperature.is_finite() && temperature > 0.0) {
-        return Err(Error::HyperParameter {
-            name: "temperature",
-            value: temperature,
-            requirement: "finite and > 0",
-        });
-    }
+    check_temperature(temperature)?;
     Ok([n, t, v])
 }
 

@@ -12,7 +12,8 @@
 //! ```
 
 use exo_core::logps::{
-    CHUNK_ELEMENTS, check_sequence_inputs, masked_row_sums, sequence_logps_chunked,
+    CHUNK_ELEMENTS, check_sequence_inputs, check_token_inputs, masked_row_sums,
+    sequence_logps_chunked, token_logps_composite,
 };
 use exo_core::{Error, Result};
 use tch::Tensor;
@@ -35,6 +36,47 @@ fn slice_lengths(positions: usize, chunk: usize) -> Vec<usize> {
         .collect();
     lengths.push(1);
     lengths
+}
+
+/// `gather(x, targets) − logsumexp(x)` over the last dimension of one slice, `x = slice / τ`.
+fn slice_logps(slice: &Tensor, targets: &Tensor, temperature: f64) -> Result<Tensor> {
+    let x = if temperature == 1.0 {
+        slice.shallow_clone()
+    } else {
+        slice
+            .f_mul_scalar(1.0 / temperature)
+            .map_err(from_tch(OP))?
+    };
+    targets
+        .f_unsqueeze(-1)
+        .and_then(|i| x.f_gather(-1, &i, false))
+        .and_then(|g| g.f_squeeze_dim(-1))
+        .and_then(|g| g.f_sub(&x.f_logsumexp([-1i64].as_slice(), false)?))
+        .map_err(from_tch(OP))
+}
+
+/// [`exo_core::token_logps`] on libtorch: rows `[R, V]` in slices of at most
+/// [`CHUNK_ELEMENTS`] logits made by one `split`, concatenated.
+pub(crate) fn token_logps(
+    logits: &TchTensor,
+    targets: &TchTensor,
+    temperature: f64,
+) -> Result<TchTensor> {
+    let [r, v] = check_token_inputs::<LibTorch>(logits, targets, temperature)?;
+    if r == 0 {
+        return token_logps_composite::<LibTorch>(logits, targets, temperature);
+    }
+    let chunk = to_i64((CHUNK_ELEMENTS / v.max(1)).clamp(1, r), &[r, v])?;
+    let slices = logits.0.f_split(chunk, 0).map_err(from_tch(OP))?;
+    let picks = targets.0.f_split(chunk, 0).map_err(from_tch(OP))?;
+    let tokens = slices
+        .iter()
+        .zip(&picks)
+        .map(|(slice, pick)| slice_logps(slice, pick, temperature))
+        .collect::<Result<Vec<Tensor>>>()?;
+    Tensor::f_cat(&tokens, 0)
+        .map(TchTensor)
+        .map_err(from_tch(OP))
 }
 
 /// [`exo_core::sequence_logps`] on libtorch (see the module documentation).
@@ -72,21 +114,8 @@ pub(crate) fn sequence_logps(
         .zip(&sizes)
         .take(slices.len().saturating_sub(1))
     {
-        let x = if temperature == 1.0 {
-            slice.shallow_clone()
-        } else {
-            slice
-                .f_mul_scalar(1.0 / temperature)
-                .map_err(from_tch(OP))?
-        };
-        let token = targets
-            .f_narrow(1, start, len)
-            .and_then(|i| i.f_unsqueeze(-1))
-            .and_then(|i| x.f_gather(-1, &i, false))
-            .and_then(|g| g.f_squeeze_dim(-1))
-            .and_then(|g| g.f_sub(&x.f_logsumexp([-1i64].as_slice(), false)?))
-            .map_err(from_tch(OP))?;
-        tokens.push(token);
+        let targets = targets.f_narrow(1, start, len).map_err(from_tch(OP))?;
+        tokens.push(slice_logps(slice, &targets, temperature)?);
         start += len;
     }
     let token = Tensor::f_cat(&tokens, 1).map_err(from_tch(OP))?;

@@ -385,4 +385,8 @@ impl TensorOps for LibTorch {
     ) -> Result<TchTensor> {
         crate::logps::sequence_logps(logits, ids, mask, temperature)
     }
+
+    fn token_logps(logits: &TchTensor, targets: &TchTensor, temperature: f64) -> Result<TchTensor> {
+        crate::logps::token_logps(logits, targets, temperature)
+    }
 }

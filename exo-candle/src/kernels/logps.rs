@@ -14,7 +14,10 @@
 use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
-use exo_core::logps::{check_sequence_inputs, masked_row_sums, sequence_logps_chunked};
+use exo_core::logps::{
+    check_sequence_inputs, check_token_inputs, masked_row_sums, sequence_logps_chunked,
+    token_logps_composite,
+};
 use exo_core::{Error, Result};
 
 use super::real::Real;
@@ -29,7 +32,11 @@ struct Rows {
     n: usize,
     t: usize,
     v: usize,
-    /// `ids[n, t + 1]` for `t < T − 1`, row-major `[N, T − 1]`.
+    /// The positions per row that predict a token: `T − 1` for `sequence_logps` (the causal
+    /// shift), `T` for `token_logps` (logits `[R, V]` seen as `[1, R, V]`).
+    predicted: usize,
+    /// The target of each predicting position (`ids[n, t + 1]` for `sequence_logps`),
+    /// row-major `[N, predicted]`.
     targets: Vec<usize>,
     inv_tau: f64,
 }
@@ -59,17 +66,17 @@ impl Rows {
         Ok(())
     }
 
-    /// Token log-probs `[N, T − 1]` and the log-sum-exps.
+    /// Token log-probs `[N, predicted]` and the log-sum-exps.
     fn forward<T: Real>(
         &self,
         data: &[T],
         layout: &Layout,
     ) -> candle_core::Result<(Vec<T>, Vec<f64>)> {
         self.check_layout(layout)?;
-        let count = self.n * (self.t - 1);
+        let count = self.n * self.predicted;
         let (mut out, mut lses) = (Vec::with_capacity(count), Vec::with_capacity(count));
         for (k, &target) in self.targets.iter().enumerate() {
-            let row = self.row(data, layout, k / (self.t - 1), k % (self.t - 1))?;
+            let row = self.row(data, layout, k / self.predicted, k % self.predicted)?;
             let max = row
                 .iter()
                 .map(|x| x.to_f64())
@@ -86,7 +93,7 @@ impl Rows {
         Ok((out, lses))
     }
 
-    /// The gradient `[N, T, V]` given the output's gradient `[N, T − 1]`.
+    /// The gradient `[N, T, V]` given the output's gradient `[N, predicted]`.
     fn backward<T: Real>(
         &self,
         data: &[T],
@@ -101,7 +108,7 @@ impl Rows {
             if g == 0.0 {
                 continue;
             }
-            let (i, p) = (k / (self.t - 1), k % (self.t - 1));
+            let (i, p) = (k / self.predicted, k % self.predicted);
             let row = self.row(data, layout, i, p)?;
             let start = (i * self.t + p) * self.v;
             let dst = &mut out[start..start + self.v];
@@ -147,7 +154,7 @@ impl CustomOp1 for Forward {
         if let Ok(mut slot) = self.lses.lock() {
             *slot = Some(lses);
         }
-        Ok((out, Shape::from((self.rows.n, self.rows.t - 1))))
+        Ok((out, Shape::from((self.rows.n, self.rows.predicted))))
     }
 
     fn bwd(
@@ -192,31 +199,20 @@ impl CustomOp1 for Backward {
     }
 }
 
-/// [`exo_core::sequence_logps`] on candle: the fused kernel for f32/f64 logits on the CPU,
-/// exo-core's composite in one slice elsewhere (candle's `narrow` backward pads a full-size
-/// gradient per slice, so slicing would cost more than it saves under autodiff).
-pub(crate) fn sequence_logps(
+/// Applies the fused kernel to `logits` `[n, t, v]` whose `predicted` first positions per row
+/// have the targets `targets` (`[n, predicted]`, u32 or i64); returns `[n, predicted]`.
+fn fused(
     logits: &Tensor,
-    ids: &Tensor,
-    mask: &Tensor,
+    targets: &Tensor,
+    (n, t, predicted, v): (usize, usize, usize, usize),
     temperature: f64,
 ) -> Result<Tensor> {
-    let [n, t, v] = check_sequence_inputs::<Candle>(logits, ids, mask, temperature)?;
-    let fused = logits.device().is_cpu()
-        && matches!(
-            logits.dtype(),
-            candle_core::DType::F32 | candle_core::DType::F64
-        );
-    if t < 2 || !fused {
-        return sequence_logps_chunked::<Candle>(logits, ids, mask, temperature, usize::MAX);
-    }
-    let ids_host = ids
-        .narrow(1, 1, t - 1)
-        .and_then(|i| i.to_dtype(candle_core::DType::I64))
+    let host = targets
+        .to_dtype(candle_core::DType::I64)
         .and_then(|i| i.flatten_all())
         .and_then(|i| i.to_vec1::<i64>())
         .map_err(from_candle(OP))?;
-    let targets = ids_host
+    let targets = host
         .iter()
         .map(|&id| usize::try_from(id).ok().filter(|&id| id < v))
         .collect::<Option<Vec<usize>>>()
@@ -231,12 +227,52 @@ pub(crate) fn sequence_logps(
             n,
             t,
             v,
+            predicted,
             targets,
             inv_tau: 1.0 / temperature,
         },
         lses: Mutex::new(None),
     };
-    let token = logits.apply_op1(kernel).map_err(from_candle(OP))?;
+    logits.apply_op1(kernel).map_err(from_candle(OP))
+}
+
+/// Whether the fused kernel applies: f32 or f64 on the CPU.
+fn fusable(logits: &Tensor) -> bool {
+    logits.device().is_cpu()
+        && matches!(
+            logits.dtype(),
+            candle_core::DType::F32 | candle_core::DType::F64
+        )
+}
+
+/// [`exo_core::sequence_logps`] on candle: the fused kernel for f32/f64 logits on the CPU,
+/// exo-core's composite in one slice elsewhere (candle's `narrow` backward pads a full-size
+/// gradient per slice, so slicing would cost more than it saves under autodiff).
+pub(crate) fn sequence_logps(
+    logits: &Tensor,
+    ids: &Tensor,
+    mask: &Tensor,
+    temperature: f64,
+) -> Result<Tensor> {
+    let [n, t, v] = check_sequence_inputs::<Candle>(logits, ids, mask, temperature)?;
+    if t < 2 || !fusable(logits) {
+        return sequence_logps_chunked::<Candle>(logits, ids, mask, temperature, usize::MAX);
+    }
+    let targets = ids.narrow(1, 1, t - 1).map_err(from_candle(OP))?;
+    let token = fused(logits, &targets, (n, t, t - 1, v), temperature)?;
     let counted = mask.narrow(1, 1, t - 1).map_err(from_candle(OP))?;
     masked_row_sums::<Candle>(&counted, &token)
+}
+
+/// [`exo_core::token_logps`] on candle: the fused kernel on logits `[R, V]` seen as `[1, R, V]`
+/// for f32/f64 on the CPU, exo-core's composite elsewhere.
+pub(crate) fn token_logps(logits: &Tensor, targets: &Tensor, temperature: f64) -> Result<Tensor> {
+    let [r, v] = check_token_inputs::<Candle>(logits, targets, temperature)?;
+    if r == 0 || !fusable(logits) {
+        return token_logps_composite::<Candle>(logits, targets, temperature);
+    }
+    let rows = logits.reshape((1, r, v)).map_err(from_candle(OP))?;
+    fused(&rows, targets, (1, r, r, v), temperature)?
+        .reshape(r)
+        .map_err(from_candle(OP))
 }

@@ -632,6 +632,50 @@ pub fn sequence_logps_matches_oracle<B: TensorOps>(
     Tolerance::for_dtype(dtype).check_all("sequence logps", &got, &want.logps, magnitude)
 }
 
+/// `token_logps` on the rows `[N·T, V]` of the logits, with targets `ids[n, t + 1]` and summed
+/// under `mask[n, t + 1]`, equals the oracle's `sequence_logps` (the per-row form a model with a
+/// completion-only lm_head computes).
+///
+/// # Errors
+/// A failed test case.
+pub fn token_logps_matches_oracle<B: TensorOps>(
+    device: &B::Device,
+    dtype: DType,
+    case: &SequenceCase,
+) -> TestCaseResult {
+    let input = rounded_sequence(&case.input, dtype);
+    let want = ok(oracle::sequence_logps(&input))?;
+    let (logits, _, _) = upload_sequence::<B>(&input, dtype, device)?;
+    let got = ok(B::to_f64s(&sequence_logps_by_tokens::<B>(
+        &input, &logits, dtype, device,
+    )?))?;
+    let magnitude = want.magnitude * as_f64(input.t);
+    Tolerance::for_dtype(dtype).check_all("token logps", &got, &want.logps, magnitude)
+}
+
+/// `S` `[N]` of a sequence case through [`crate::token_logps`] (see
+/// [`token_logps_matches_oracle`]).
+pub(crate) fn sequence_logps_by_tokens<B: TensorOps>(
+    input: &SequenceInput,
+    logits: &B::Tensor,
+    dtype: DType,
+    device: &B::Device,
+) -> Result<B::Tensor, TestCaseError> {
+    let (n, t, v) = (input.n, input.t, input.v);
+    // Row (n, t) predicts ids[n, t + 1]; the last position of a row predicts nothing.
+    let mut targets = vec![0i64; n * t];
+    let mut counted = vec![0.0; n * t];
+    for i in (0..n * t).filter(|i| (i + 1) % t != 0) {
+        targets[i] = input.ids.get(i + 1).copied().unwrap_or(0);
+        counted[i] = input.mask.get(i + 1).copied().unwrap_or(0.0);
+    }
+    let rows = ok(B::reshape(logits, &[n * t, v]))?;
+    let targets = ok(B::index_from_i64s(&targets, &[n * t], device))?;
+    let token = ok(crate::token_logps::<B>(&rows, &targets, input.temperature))?;
+    let counted = ok(B::from_f64s(&counted, &[n, t], dtype, device))?;
+    ok(crate::logps::masked_row_sums::<B>(&counted, &ok(B::reshape(&token, &[n, t]))?))
+}
+
 fn rounded_sequence(input: &SequenceInput, dtype: DType) -> SequenceInput {
     SequenceInput {
         logits: input.logits.iter().map(|&l| dtype.round(l)).collect(),

@@ -229,10 +229,14 @@ macro_rules! __property {
     (forward sequence_logps $ctx:tt $case:expr) => {
         $crate::__test!($ctx sequence_logps_matches_oracle(case in $case)
             => sequence_logps_matches_oracle::<B>(&case));
+        $crate::__test!($ctx token_logps_matches_oracle(case in $case)
+            => token_logps_matches_oracle::<B>(&case));
     };
     (gradient sequence_logps $ctx:tt $case:expr) => {
         $crate::__test!($ctx sequence_logps_grad_matches_oracle(case in $case)
             => sequence_logps_grad_matches_oracle::<B>(&case));
+        $crate::__test!($ctx token_logps_grad_matches_oracle(case in $case)
+            => token_logps_grad_matches_oracle::<B>(&case));
     };
     (oracle sequence_logps $ctx:tt $case:expr) => {
         $crate::__test!($ctx sequence_closed_form_grad_matches_finite_differences(case in $case)

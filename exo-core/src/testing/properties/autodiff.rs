@@ -175,3 +175,31 @@ pub fn sequence_logps_grad_matches_oracle<B: Autodiff>(
     let magnitude = 2.0 * want.magnitude * max_abs(&case.weights) / input.temperature;
     Tolerance::for_dtype(dtype).check_all("sequence logps grad", &grad, &want_grad, magnitude)
 }
+
+/// The autodiff gradient of `Σ w_n S_n` with `S` through `token_logps` on the rows of the
+/// logits equals the closed form of `sequence_logps`.
+///
+/// # Errors
+/// A failed test case.
+pub fn token_logps_grad_matches_oracle<B: Autodiff>(
+    device: &B::Device,
+    dtype: DType,
+    case: &SequenceCase,
+) -> TestCaseResult {
+    let input = rounded_sequence(&case.input, dtype);
+    let want = ok(oracle::sequence_logps(&input))?;
+    let want_grad = ok(want.grad(&input, &case.weights))?;
+    let (logits, _, _) = upload_sequence::<B>(&input, dtype, device)?;
+    let logits = ok(B::require_grad(&logits))?;
+    let logps = sequence_logps_by_tokens::<B>(&input, &logits, dtype, device)?;
+    let w = ok(B::from_f64s(&case.weights, &[input.n], dtype, device))?;
+    let total = ok(B::sum_all(&ok(B::mul(&logps, &w))?))?;
+    let grads = ok(B::grad(&total, &[&logits]))?;
+    let grad = ok(B::to_f64s(
+        grads
+            .first()
+            .ok_or_else(|| TestCaseError::fail("no gradient"))?,
+    ))?;
+    let magnitude = 2.0 * want.magnitude * max_abs(&case.weights) / input.temperature;
+    Tolerance::for_dtype(dtype).check_all("token logps grad", &grad, &want_grad, magnitude)
+}
