@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use exo_core::DType;
 
 use crate::batch::TokenBatch;
+use crate::packed::PackedBatch;
 use crate::config::LmConfig;
 use crate::layers::attention::{Attention, AttentionInputs, LayerKv, attention_bias};
 use crate::layers::decoder::DecoderLayer;
@@ -13,6 +14,7 @@ use crate::layers::linear::Linear;
 use crate::layers::mlp::Mlp;
 use crate::layers::rms_norm::RmsNorm;
 use crate::layers::rotary::rotary_tensors;
+use crate::lm_head::{CountedRows, LogitRows, counted_sequence_logps};
 use crate::params::{Param, ParamKind, Params};
 use crate::rng::HostRng;
 use crate::weights::{
@@ -157,6 +159,7 @@ pub struct CausalLm<B: ModelOps> {
     layers: Vec<DecoderLayer<B>>,
     norm: RmsNorm<B>,
     lm_head: B::Tensor,
+    logit_rows: LogitRows,
 }
 
 /// The per-layer key/value cache of an incremental forward pass (see `crate::sample`).
@@ -362,6 +365,7 @@ impl<B: ModelOps> CausalLm<B> {
             layers,
             norm,
             lm_head,
+            logit_rows: LogitRows::default(),
         })
     }
 
@@ -375,6 +379,20 @@ impl<B: ModelOps> CausalLm<B> {
             &self.device,
             mode,
         )
+        .map(|model| model.with_logit_rows(self.logit_rows))
+    }
+
+    /// The same model computing the logits of [`CausalLm::sequence_logps`] at `rows`
+    /// ([`LogitRows::Counted`] by default; [`LogitRows::All`] to measure what it saves).
+    #[must_use]
+    pub fn with_logit_rows(mut self, rows: LogitRows) -> Self {
+        self.logit_rows = rows;
+        self
+    }
+
+    /// Where [`CausalLm::sequence_logps`] computes logits.
+    pub fn logit_rows(&self) -> LogitRows {
+        self.logit_rows
     }
 
     /// A frozen deep copy: later updates of this model do not change it. This is how a
@@ -451,10 +469,26 @@ impl<B: ModelOps> CausalLm<B> {
         positions: &[i64],
         key_mask: &[bool],
         (n, t, past): (usize, usize, usize),
-        mut cache: Option<&mut KvCache<B>>,
+        cache: Option<&mut KvCache<B>>,
     ) -> Result<B::Tensor> {
         let tk = past + t;
         self.check_window(tk)?;
+        let bias = attention_bias(key_mask, n, tk, past, t)?;
+        self.hidden_biased(ids, positions, &bias, (n, t, past), cache)
+    }
+
+    /// [`CausalLm::hidden`] with a given additive attention bias `[N, 1, T, past + T]`
+    /// (row-major; `0` where a query sees a key, [`crate::layers::attention::MASKED`] where
+    /// not) instead of the causal padding mask.
+    pub(crate) fn hidden_biased(
+        &self,
+        ids: &B::Index,
+        positions: &[i64],
+        bias: &[f32],
+        (n, t, past): (usize, usize, usize),
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Result<B::Tensor> {
+        let tk = past + t;
         let (cos, sin) = rotary_tensors::<B>(
             positions,
             (n, t),
@@ -463,11 +497,10 @@ impl<B: ModelOps> CausalLm<B> {
             self.dtype,
             &self.device,
         )?;
-        let bias = attention_bias(key_mask, n, tk, past, t)?;
         let inputs = AttentionInputs {
             cos,
             sin,
-            bias: B::from_f32s(&bias, &[n, 1, t, tk], self.dtype, &self.device)?,
+            bias: B::from_f32s(bias, &[n, 1, t, tk], self.dtype, &self.device)?,
         };
         let mut x = B::embedding(&self.embed, ids)?;
         for (i, layer) in self.layers.iter().enumerate() {
@@ -518,8 +551,9 @@ impl<B: ModelOps> CausalLm<B> {
     }
 
     /// The summed log-probability of each row's loss-masked tokens, `[N]`, under
-    /// `softmax(logits / τ)` — exo-core's [`exo_core::sequence_logps`] on this model's logits
-    /// (no `[N, T, V]` log-softmax copy):
+    /// `softmax(logits / τ)`, with the lm_head run only at the positions whose next token
+    /// counts ([`LogitRows::Counted`], the default; see [`crate::lm_head`] and
+    /// [`CausalLm::with_logit_rows`]):
     ///
     /// ```text
     /// S_n = Σ_{t ≥ 1} loss_mask[n, t] · log softmax(logits[n, t−1] / τ)[ids[n, t]]
@@ -530,15 +564,88 @@ impl<B: ModelOps> CausalLm<B> {
     /// # Errors
     /// As [`CausalLm::forward`], and if τ is not finite and positive.
     pub fn sequence_logps(&self, batch: &TokenBatch, temperature: f64) -> Result<B::Tensor> {
+        self.sequence_logps_with(batch, temperature, self.logit_rows)
+    }
+
+    /// [`CausalLm::sequence_logps`] with the lm_head on the counted positions only
+    /// ([`LogitRows::Counted`]) or on every position ([`LogitRows::All`]: `[N, T, V]` logits
+    /// and exo-core's [`exo_core::sequence_logps`] on them). Both give the same values.
+    ///
+    /// # Errors
+    /// As [`CausalLm::sequence_logps`].
+    pub fn sequence_logps_with(
+        &self,
+        batch: &TokenBatch,
+        temperature: f64,
+        rows: LogitRows,
+    ) -> Result<B::Tensor> {
         let ids = self.upload_ids(batch)?;
-        let logits = self.forward_ids(batch, &ids)?;
-        let mask = batch.loss_mask_tensor::<B>(self.dtype, &self.device)?;
-        Ok(exo_core::sequence_logps::<B>(
-            &logits,
+        let counted = match rows {
+            LogitRows::Counted => Some(CountedRows::of(batch)).filter(|c| c.len() > 0),
+            LogitRows::All => None,
+        };
+        let Some(counted) = counted else {
+            let logits = self.forward_ids(batch, &ids)?;
+            let mask = batch.loss_mask_tensor::<B>(self.dtype, &self.device)?;
+            return Ok(exo_core::sequence_logps::<B>(
+                &logits,
+                &ids,
+                &mask,
+                temperature,
+            )?);
+        };
+        let (n, t) = batch.dims();
+        let hidden = self.hidden(
             &ids,
-            &mask,
-            temperature,
-        )?)
+            &batch.positions(),
+            batch.attention_mask(),
+            (n, t, 0),
+            None,
+        )?;
+        counted_sequence_logps::<B>(&hidden, &counted, (n, t), temperature, |h| {
+            self.logits(h)
+        })
+    }
+
+    /// The summed log-probability of each completion of a [`PackedBatch`], `[S]` in the order
+    /// its units were given (shared prompts and packed rows; see [`crate::PackedBatch`]), with
+    /// the lm_head on the counted positions only:
+    ///
+    /// ```text
+    /// S_s = Σ_{counted tokens y of completion s} log softmax(logits(predictor of y) / τ)[y]
+    /// ```
+    ///
+    /// Equal, up to f32 rounding, to [`CausalLm::sequence_logps`] on the plain rows
+    /// `prompt ++ completion`. On a trainable model the result carries gradients.
+    ///
+    /// # Errors
+    /// [`LmError::Input`] if an id is outside the vocabulary or a unit is longer than the
+    /// sliding window; [`exo_core::Error`] if τ is not finite and positive or an op fails.
+    pub fn packed_logps(&self, batch: &PackedBatch, temperature: f64) -> Result<B::Tensor> {
+        batch.check_vocab(self.config.vocab_size)?;
+        self.check_window(batch.longest())?;
+        let (n, t) = batch.dims();
+        let ids: Vec<i64> = batch.ids().iter().map(|&id| i64::from(id)).collect();
+        let ids = B::index_from_i64s(&ids, &[n, t], &self.device)?;
+        let hidden = self.hidden_biased(
+            &ids,
+            batch.positions(),
+            &batch.attention_bias(),
+            (n, t, 0),
+            None,
+        )?;
+        if batch.counted_tokens() == 0 {
+            // Nothing counted: zeros. (`log softmax([0])[0]` is exactly 0, and checks τ.)
+            let zero = exo_core::token_logps::<B>(
+                &B::from_f32s(&[0.0], &[1, 1], self.dtype, &self.device)?,
+                &B::index_from_i64s(&[0], &[1], &self.device)?,
+                temperature,
+            )?;
+            return Ok(B::broadcast_as(&zero, &[batch.sequences()])?);
+        }
+        counted_sequence_logps::<B>(&hidden, batch.counted(), (n, t), temperature, |h| {
+            self.logits(h)
+        })
     }
 
     /// The mean negative log-likelihood per counted token (the supervised fine-tuning loss), a

@@ -6,9 +6,11 @@ mod common;
 
 mod config;
 mod gradients;
+mod lm_head;
 mod ops;
 mod optim;
 mod overfit;
+mod packed;
 mod parity;
 mod policy;
 mod sampling;
