@@ -10,25 +10,33 @@ use safetensors::{Dtype, View};
 use super::host::{HostData, HostTensor};
 use crate::{LmError, Result};
 
-/// A host tensor as safetensors' serializer sees it.
-struct Bytes {
+/// A host tensor as safetensors' serializer sees it: its little-endian bytes are made when the
+/// serializer writes it, one tensor at a time, so a file is streamed to disk without a second
+/// copy of every tensor in memory.
+struct Bytes<'a> {
     dtype: Dtype,
-    shape: Vec<usize>,
-    data: Vec<u8>,
+    shape: &'a [usize],
+    data: &'a HostData,
 }
 
-impl View for &Bytes {
+impl View for &Bytes<'_> {
     fn dtype(&self) -> Dtype {
         self.dtype
     }
     fn shape(&self) -> &[usize] {
-        &self.shape
+        self.shape
     }
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.data)
+        Cow::Owned(match self.data {
+            HostData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            HostData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        })
     }
     fn data_len(&self) -> usize {
-        self.data.len()
+        match self.data {
+            HostData::F32(v) => v.len() * 4,
+            HostData::F64(v) => v.len() * 8,
+        }
     }
 }
 
@@ -39,6 +47,18 @@ impl View for &Bytes {
 /// # Errors
 /// [`LmError::Io`] if writing, syncing or renaming fails (the temporary file is removed).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |tmp| {
+        let mut file = std::fs::File::create(tmp)?;
+        file.write_all(bytes)
+    })
+}
+
+/// Writes `path` atomically: `write` fills a temporary file in the same folder, which is then
+/// flushed to disk and renamed over `path`; on any error the temporary file is removed.
+fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
     let name = path
@@ -52,9 +72,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     );
     let tmp = dir.map_or_else(|| Path::new(&tmp_name).to_path_buf(), |d| d.join(&tmp_name));
     let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+        write(&tmp)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if let Err(source) = written {
@@ -84,24 +103,38 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, HostTensor)]) -> Resul
                 format!("{} values for shape {:?}", tensor.len(), tensor.shape),
             ));
         }
-        let (dtype, data) = match &tensor.data {
-            HostData::F32(v) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            HostData::F64(v) => (Dtype::F64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        let dtype = match &tensor.data {
+            HostData::F32(_) => Dtype::F32,
+            HostData::F64(_) => Dtype::F64,
         };
         views.push((
             name.as_str(),
             Bytes {
                 dtype,
-                shape: tensor.shape.clone(),
-                data,
+                shape: &tensor.shape,
+                data: &tensor.data,
             },
         ));
     }
     let metadata = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
-    let bytes = safetensors::serialize(views.iter().map(|(n, b)| (*n, b)), Some(metadata))
-        .map_err(|e| LmError::WeightsFile {
+    // Streamed to the temporary file tensor by tensor (safetensors' `serialize_to_file`).
+    let mut failure = None;
+    let written = write_atomic_with(path, |tmp| {
+        safetensors::serialize_to_file(views.iter().map(|(n, b)| (*n, b)), Some(metadata), tmp)
+            .map_err(|e| match e {
+                safetensors::SafeTensorError::IoError(io) => io,
+                other => {
+                    let message = other.to_string();
+                    failure = Some(message.clone());
+                    std::io::Error::other(message)
+                }
+            })
+    });
+    match (written, failure) {
+        (Err(_), Some(message)) => Err(LmError::WeightsFile {
             path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    write_atomic(path, &bytes)
+            message,
+        }),
+        (written, _) => written,
+    }
 }
