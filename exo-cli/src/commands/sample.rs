@@ -143,7 +143,7 @@ pub fn config(args: &SampleArgs) -> anyhow::Result<SampleConfig> {
 ///
 /// # Errors
 /// If the prompts, the model or the sampler fail, or the file cannot be written.
-pub fn execute(cfg: &SampleConfig) -> anyhow::Result<Vec<KSamples>> {
+pub fn execute(cfg: &SampleConfig) -> anyhow::Result<(Vec<KSamples>, GenerationTime)> {
     let (tokenizer, _) = load_tokenizer(&cfg.model, cfg.tokenizer.as_deref())?;
     let mut options = ReadOptions::default();
     if let Some(t) = tokenizer.chat_template() {
@@ -153,7 +153,7 @@ pub fn execute(cfg: &SampleConfig) -> anyhow::Result<Vec<KSamples>> {
     if let Some(n) = cfg.limit {
         prompts.truncate(n);
     }
-    let records = dispatch(
+    let (records, time) = dispatch(
         &cfg.compute,
         SampleJob {
             cfg,
@@ -162,7 +162,7 @@ pub fn execute(cfg: &SampleConfig) -> anyhow::Result<Vec<KSamples>> {
         },
     )?;
     samples::write(&cfg.out, &records)?;
-    Ok(records)
+    Ok((records, time))
 }
 
 struct SampleJob<'a> {
@@ -171,15 +171,29 @@ struct SampleJob<'a> {
     prompts: &'a [String],
 }
 
+/// What generation took: the tokens generated and the wall time, model loading excluded.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerationTime {
+    /// Generated tokens (EOS included).
+    pub tokens: usize,
+    /// Seconds spent generating.
+    pub secs: f64,
+}
+
 impl BackendJob for SampleJob<'_> {
-    type Output = Vec<KSamples>;
+    type Output = (Vec<KSamples>, GenerationTime);
     type Error = anyhow::Error;
 
-    fn run<B: ModelOps>(self, device: &B::Device) -> anyhow::Result<Vec<KSamples>> {
+    fn run<B: ModelOps>(self, device: &B::Device) -> anyhow::Result<Self::Output> {
         let model = load_model::<B>(&self.cfg.model, device, Mode::Frozen)?;
         check_vocab(self.tokenizer, model.config().vocab_size)?;
+        let started = Instant::now();
         let generated = sample_prompts(&model, self.tokenizer, self.prompts, &self.cfg.settings)?;
-        Ok(self
+        let time = GenerationTime {
+            tokens: generated.iter().flat_map(|g| &g.tokens).map(Vec::len).sum(),
+            secs: started.elapsed().as_secs_f64(),
+        };
+        let records = self
             .prompts
             .iter()
             .zip(generated)
@@ -188,7 +202,8 @@ impl BackendJob for SampleJob<'_> {
                 completions: g.texts,
                 rewards: None,
             })
-            .collect())
+            .collect();
+        Ok((records, time))
     }
 }
 
@@ -199,7 +214,7 @@ impl BackendJob for SampleJob<'_> {
 pub fn run(args: &SampleArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
     let started = Instant::now();
-    let records = execute(&cfg)?;
+    let (records, time) = execute(&cfg)?;
     println!(
         "exo sample: {} prompts × {} completions at τ = {} in {:.1} s → {}",
         records.len(),
@@ -207,6 +222,12 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<ExitCode> {
         cfg.settings.temperature,
         started.elapsed().as_secs_f64(),
         cfg.out.display()
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let rate = time.tokens as f64 / time.secs.max(f64::MIN_POSITIVE);
+    println!(
+        "generation: {} tokens in {:.3} s ({rate:.1} tokens/s; model loading excluded)",
+        time.tokens, time.secs
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -262,6 +262,9 @@ pub fn print_summary(
         report.steps,
         report.last.get("loss").copied().unwrap_or(f64::NAN)
     );
+    if let Some(line) = step_time_line(&report.step_times) {
+        println!("{line}");
+    }
     println!(
         "model: {}   checkpoint: {}   metrics: {}",
         out.display(),
@@ -271,4 +274,16 @@ pub fn print_summary(
     for p in plots {
         println!("plot: {}", p.display());
     }
+}
+
+/// `step times (s): T1 T2 … (median M)`, for the steps this process ran.
+fn step_time_line(times: &[std::time::Duration]) -> Option<String> {
+    let mut secs: Vec<f64> = times.iter().map(std::time::Duration::as_secs_f64).collect();
+    let listed: Vec<String> = secs.iter().map(|s| format!("{s:.3}")).collect();
+    secs.sort_by(f64::total_cmp);
+    let median = *secs.get(secs.len() / 2)?;
+    Some(format!(
+        "step times (s): {} (median {median:.3})",
+        listed.join(" ")
+    ))
 }

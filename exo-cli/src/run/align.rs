@@ -4,7 +4,7 @@
 use exo_core::{Groups, Objective};
 use exo_lm::{CausalLm, ModelOps};
 
-use super::data::{Dataset, token_batch};
+use super::data::{Dataset, packed_batch};
 use super::metrics::{GroupStats, MetricMean, Metrics, group_metrics};
 use super::trainer::StepLoss;
 
@@ -45,10 +45,10 @@ impl<O: Objective> AlignLoss<'_, O> {
         let k = data.k;
         let groups: Vec<&exo_data::TokenizedGroup> =
             records.iter().map(|&i| &data.groups[i]).collect();
-        let (batch, lengths) = token_batch(&groups, self.pad)?;
+        let (batch, lengths) = packed_batch(&groups, self.pad, false)?;
         let rows = groups.len() * k;
         let (dtype, device) = (model.dtype(), model.device());
-        let policy = model.sequence_logps(&batch, self.temperature)?;
+        let policy = model.packed_logps(&batch, self.temperature)?;
         let rewards: Vec<f64> = groups
             .iter()
             .flat_map(|g| g.rewards.iter().copied())

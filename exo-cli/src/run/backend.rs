@@ -27,6 +27,40 @@ pub struct ComputeArgs {
     /// slower) [default: native; exo demo: portable].
     #[arg(long, value_enum)]
     pub kernels: Option<Kernels>,
+    /// Where the lm_head runs when log-probs are scored: counted (only at the positions whose
+    /// next token counts: the completion) or all (every position, [N, T, V] logits; for
+    /// measuring what counted saves). Both give the same log-probs up to f32 rounding.
+    #[arg(long, value_enum, default_value_t = Logits::Counted)]
+    pub logits: Logits,
+    /// Score each completion in a row of its own, `prompt ++ completion`, instead of one copy
+    /// of the prompt shared by all completions of a group (same log-probs up to f32 rounding;
+    /// for measuring what sharing saves).
+    #[arg(long)]
+    pub no_shared_prompts: bool,
+    /// One sequence (or shared group) per row, padded to the longest, instead of several per
+    /// row (same log-probs up to f32 rounding; for measuring what packing saves).
+    #[arg(long)]
+    pub no_packing: bool,
+}
+
+/// `--logits` (exo-lm's [`exo_lm::LogitRows`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Logits {
+    /// Only where a log-prob counts.
+    #[default]
+    Counted,
+    /// At every position.
+    All,
+}
+
+impl From<Logits> for exo_lm::LogitRows {
+    fn from(logits: Logits) -> Self {
+        match logits {
+            Logits::Counted => Self::Counted,
+            Logits::All => Self::All,
+        }
+    }
 }
 
 /// Validated compute settings.
@@ -40,6 +74,19 @@ pub struct Compute {
     pub threads: usize,
     /// libtorch's CPU kernels.
     pub kernels: Kernels,
+    /// Where the lm_head runs when log-probs are scored.
+    #[serde(default)]
+    pub logits: Logits,
+    /// Shared prompts.
+    #[serde(default = "yes")]
+    pub shared_prompts: bool,
+    /// Packed rows.
+    #[serde(default = "yes")]
+    pub packing: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Compute {
@@ -50,6 +97,9 @@ impl Compute {
             device: DeviceSpec::Cpu,
             threads: 0,
             kernels: Kernels::default(),
+            logits: Logits::default(),
+            shared_prompts: true,
+            packing: true,
         }
     }
 }
@@ -79,6 +129,9 @@ impl ComputeArgs {
             device: self.device,
             threads: self.threads,
             kernels: self.kernels.unwrap_or(kernels),
+            logits: self.logits,
+            shared_prompts: !self.no_shared_prompts,
+            packing: !self.no_packing,
         })
     }
 }
@@ -91,6 +144,13 @@ pub fn dispatch<J: BackendJob<Error = anyhow::Error>>(
     compute: &Compute,
     job: J,
 ) -> anyhow::Result<J::Output> {
+    super::model::set_layout(super::model::Layout {
+        logits: compute.logits.into(),
+        packing: exo_lm::Packing {
+            share_prompts: compute.shared_prompts,
+            pack: compute.packing,
+        },
+    });
     exo_backend::dispatch(compute.backend, compute.device, compute.threads, job).map_err(
         |e| match e {
             BackendError::Job(e) => e,

@@ -9,7 +9,7 @@ use exo_data::{
     Example, Fit, Group, PairStrategy, ReadOptions, Reader, Record, Sft, TokenizedGroup, Tokenizer,
     Truncation,
 };
-use exo_lm::TokenBatch;
+use exo_lm::{PackedBatch, Unit};
 
 use super::hash::Fingerprint;
 
@@ -294,24 +294,31 @@ pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     out
 }
 
-/// The rows of `groups` (each group's K completions consecutive, chosen first for pairs) as a
-/// right-padded batch whose loss mask covers the completions (EOS included), and each row's
-/// completion length in tokens.
+/// The completions of `groups` (each group's K completions consecutive, chosen first for
+/// pairs) laid out by this process's packing ([`super::model::layout`]: shared prompts and
+/// packed rows unless switched off), counting the completion tokens (EOS included) and, with
+/// `count_prompt`, the prompt's too; and each completion's length in tokens.
 ///
 /// # Errors
 /// If the batch cannot be built.
-pub fn token_batch(groups: &[&TokenizedGroup], pad: u32) -> anyhow::Result<(TokenBatch, Vec<f64>)> {
-    let owned: Vec<TokenizedGroup> = groups.iter().map(|g| (*g).clone()).collect();
-    let batch = exo_data::Batch::from_groups(&owned, pad).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let attention: Vec<bool> = batch.attention_mask.iter().map(|&m| m == 1).collect();
-    let loss: Vec<bool> = batch.completion_mask.iter().map(|&m| m == 1).collect();
-    let lengths = loss
-        .chunks(batch.width.max(1))
-        .map(|row| row.iter().filter(|&&m| m).count() as f64)
+pub fn packed_batch(
+    groups: &[&TokenizedGroup],
+    pad: u32,
+    count_prompt: bool,
+) -> anyhow::Result<(PackedBatch, Vec<f64>)> {
+    let units: Vec<Unit<'_>> = groups
+        .iter()
+        .map(|g| Unit {
+            prompt: &g.prompt,
+            completions: &g.completions,
+        })
         .collect();
-    let tokens = TokenBatch::new(batch.input_ids, attention, batch.rows, batch.width)?
-        .with_loss_mask(loss)?;
-    Ok((tokens, lengths))
+    let lengths = groups
+        .iter()
+        .flat_map(|g| g.completions.iter().map(|c| c.len() as f64))
+        .collect();
+    let batch = PackedBatch::new(&units, pad, super::model::layout().packing, count_prompt)?;
+    Ok((batch, lengths))
 }
 
 #[cfg(test)]

@@ -2,10 +2,11 @@
 //! tokenizer (`tokenizer.json`, `tokenizer_config.json`) next to it.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Context, bail};
 use exo_core::DType;
-use exo_lm::{CausalLm, Mode, ModelOps};
+use exo_lm::{CausalLm, LogitRows, Mode, ModelOps, Packing};
 
 /// Tokenizer files copied along with a model so that every folder exo writes is complete.
 pub const TOKENIZER_FILES: [&str; 5] = [
@@ -61,6 +62,29 @@ pub fn copy_tokenizer_files(tokenizer_json: &Path, to: &Path) -> anyhow::Result<
     Ok(())
 }
 
+/// How this process's command lays batches out and where it computes logits (`--logits`,
+/// `--no-shared-prompts`, `--no-packing`): set once by [`super::backend::dispatch`], read where
+/// models are loaded and batches are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Layout {
+    /// Where the lm_head runs.
+    pub logits: LogitRows,
+    /// Shared prompts and packed rows.
+    pub packing: Packing,
+}
+
+static LAYOUT: OnceLock<Layout> = OnceLock::new();
+
+/// Sets this process's [`Layout`] (the first call wins: one command per process).
+pub fn set_layout(layout: Layout) {
+    let _ = LAYOUT.set(layout);
+}
+
+/// This process's [`Layout`] (the default until [`set_layout`]).
+pub fn layout() -> Layout {
+    LAYOUT.get().copied().unwrap_or_default()
+}
+
 /// Loads the checkpoint in `dir` in f32.
 ///
 /// # Errors
@@ -76,8 +100,15 @@ pub fn load_model<B: ModelOps>(
             dir.display()
         );
     }
-    CausalLm::<B>::from_pretrained(dir, DType::F32, device, mode)
-        .with_context(|| format!("loading the model {}", dir.display()))
+    let model = CausalLm::<B>::from_pretrained(dir, DType::F32, device, mode)
+        .with_context(|| format!("loading the model {}", dir.display()))?;
+    Ok(with_set_logit_rows(model))
+}
+
+/// `model` computing logits where this process's [`Layout`] asks (by default only where a
+/// log-prob counts).
+pub fn with_set_logit_rows<B: ModelOps>(model: CausalLm<B>) -> CausalLm<B> {
+    model.with_logit_rows(layout().logits)
 }
 
 /// Errors unless every id the tokenizer can produce is inside the model's vocabulary.

@@ -12,7 +12,7 @@ use anyhow::Context;
 use exo_lm::weights::{HostData, HostTensor, read_safetensors, write_safetensors};
 use exo_lm::{Mode, ModelOps};
 
-use super::data::{Dataset, token_batch};
+use super::data::{Dataset, packed_batch};
 use super::hash::{Fingerprint, model_fingerprint};
 use super::model::load_model;
 
@@ -114,8 +114,8 @@ pub fn compute<B: ModelOps>(
     let mut out = Vec::with_capacity(data.rows());
     for chunk in data.groups.chunks(per_pass) {
         let refs: Vec<&exo_data::TokenizedGroup> = chunk.iter().collect();
-        let (batch, _) = token_batch(&refs, pad)?;
-        let logps = B::no_grad(|| model.sequence_logps(&batch, temperature))
+        let (batch, _) = packed_batch(&refs, pad, false)?;
+        let logps = B::no_grad(|| model.packed_logps(&batch, temperature))
             .context("the reference forward pass")?;
         out.extend(B::to_f64s(&logps)?);
     }

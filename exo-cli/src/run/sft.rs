@@ -3,7 +3,7 @@
 
 use exo_lm::{CausalLm, ModelOps};
 
-use super::data::{Dataset, token_batch};
+use super::data::{Dataset, packed_batch};
 use super::metrics::{MetricMean, Metrics};
 use super::trainer::StepLoss;
 
@@ -31,18 +31,17 @@ impl SftLoss<'_> {
     ) -> anyhow::Result<(B::Tensor, Metrics)> {
         let groups: Vec<&exo_data::TokenizedGroup> =
             records.iter().map(|&i| &data.groups[i]).collect();
-        let (mut batch, _) = token_batch(&groups, self.pad)?;
-        if self.train_on_prompt {
-            let attention = batch.attention_mask().to_vec();
-            batch = batch.with_loss_mask(attention)?;
+        let (batch, _) = packed_batch(&groups, self.pad, self.train_on_prompt)?;
+        let tokens = batch.counted_tokens();
+        if tokens == 0 {
+            anyhow::bail!("nll_loss: the loss mask counts no predicted token");
         }
-        let (_, t) = batch.dims();
-        let tokens = batch
-            .loss_mask()
-            .chunks(t.max(1))
-            .map(|row| row.iter().skip(1).filter(|&&m| m).count())
-            .sum::<usize>();
-        let loss = model.nll_loss(&batch)?;
+        // The mean negative log-likelihood per counted token.
+        #[allow(clippy::cast_precision_loss)]
+        let loss = B::mul_scalar(
+            &B::sum_all(&model.packed_logps(&batch, 1.0)?)?,
+            -1.0 / tokens as f64,
+        )?;
         let mut metrics = Metrics::new();
         metrics.insert("num_tokens".into(), tokens as f64);
         Ok((loss, metrics))

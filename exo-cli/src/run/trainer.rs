@@ -22,7 +22,7 @@ use exo_lm::{CausalLm, Mode, ModelOps};
 use super::checkpoint::{self, OPTIMIZER_FILE, TrainerState};
 use super::data::Order;
 use super::metrics::{MetricMean, Metrics, MetricsWriter};
-use super::model::{copy_tokenizer_files, load_model};
+use super::model::{copy_tokenizer_files, load_model, with_set_logit_rows};
 use super::progress::Progress;
 
 /// What one micro-batch's loss is.
@@ -71,13 +71,13 @@ impl Init {
             Self::Random { dir, seed } => {
                 let config = exo_lm::LmConfig::from_file(dir)
                     .with_context(|| format!("reading the model config in {}", dir.display()))?;
-                Ok(CausalLm::<B>::random(
+                Ok(with_set_logit_rows(CausalLm::<B>::random(
                     config,
                     *seed,
                     exo_core::DType::F32,
                     device,
                     Mode::Trainable,
-                )?)
+                )?))
             }
         }
     }
@@ -143,6 +143,9 @@ pub struct FitReport {
     pub checkpoint: PathBuf,
     /// Wall time of this process's part of the run.
     pub elapsed: Duration,
+    /// Wall time of each optimiser step of this process (forward, backward, clipping and the
+    /// update; not evaluation or checkpoints).
+    pub step_times: Vec<Duration>,
 }
 
 /// Runs `plan` with `loss` over the micro-batches of `order`.
@@ -208,8 +211,10 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         .max_by_key(|(s, _)| *s)
         .map(|(_, d)| d);
 
+    let mut step_times = Vec::new();
     while state.step < plan.max_steps {
         let step = state.step + 1;
+        let step_started = Instant::now();
         let mut acc = GradAccumulator::<B>::new();
         let mut mean = MetricMean::default();
         for _ in 0..plan.grad_accum {
@@ -250,6 +255,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
                 .schedule
                 .factor(usize::try_from(state.step).unwrap_or(usize::MAX));
         optimizer.step(model.params(), &grads, lr)?;
+        step_times.push(step_started.elapsed());
         state.step = step;
         state.epoch = state.micro_batches / order.per_epoch();
 
@@ -314,6 +320,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         last,
         checkpoint,
         elapsed: started.elapsed(),
+        step_times,
     })
 }
 

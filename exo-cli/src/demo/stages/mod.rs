@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use super::report::StageTime;
 use crate::cli::{Cli, Command};
-use crate::run::backend::Compute;
+use crate::run::backend::{Compute, Logits};
 
 /// What the stages record as they go: wall times and the equivalent commands.
 #[derive(Default)]
@@ -55,7 +55,7 @@ pub(crate) fn p(path: &Path) -> String {
 
 /// The `--backend/--device/--threads/--kernels` flags of `compute`.
 pub(crate) fn compute_flags(compute: &Compute) -> Vec<String> {
-    vec![
+    let mut flags: Vec<String> = vec![
         "--backend".into(),
         compute.backend.name().into(),
         "--device".into(),
@@ -64,7 +64,18 @@ pub(crate) fn compute_flags(compute: &Compute) -> Vec<String> {
         compute.threads.to_string(),
         "--kernels".into(),
         compute.kernels.name().into(),
-    ]
+    ];
+    // The batch layout's levers, when switched off (the defaults need no flag).
+    if compute.logits == Logits::All {
+        flags.extend(["--logits".into(), "all".into()]);
+    }
+    if !compute.shared_prompts {
+        flags.push("--no-shared-prompts".into());
+    }
+    if !compute.packing {
+        flags.push("--no-packing".into());
+    }
+    flags
 }
 
 /// Parses a command line (without the program name) as `exo` would.

@@ -47,7 +47,7 @@ pub(crate) fn sample_stage(
     let Command::Sample(args) = parse(&argv)? else {
         bail!("internal: not a sample command")
     };
-    let sampled = crate::commands::sample::execute(&crate::commands::sample::config(&args)?)?;
+    let (sampled, _) = crate::commands::sample::execute(&crate::commands::sample::config(&args)?)?;
     log.commands.push(argv);
     log.stage(
         "sample",
