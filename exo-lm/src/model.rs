@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use exo_core::DType;
 
 use crate::batch::TokenBatch;
-use crate::packed::PackedBatch;
 use crate::config::LmConfig;
 use crate::layers::attention::{Attention, AttentionInputs, LayerKv, attention_bias};
 use crate::layers::decoder::DecoderLayer;
@@ -15,6 +14,7 @@ use crate::layers::mlp::Mlp;
 use crate::layers::rms_norm::RmsNorm;
 use crate::layers::rotary::rotary_tensors;
 use crate::lm_head::{CountedRows, LogitRows, counted_sequence_logps};
+use crate::packed::PackedBatch;
 use crate::params::{Param, ParamKind, Params};
 use crate::rng::HostRng;
 use crate::weights::{
@@ -173,6 +173,33 @@ impl<B: ModelOps> KvCache<B> {
         Self {
             layers: vec![None; num_layers],
         }
+    }
+
+    /// Repeats every row `k` times in place (`[N, …]` → `[N·k, …]`, row `i · k + j` a copy of
+    /// row `i`): one prefilled prompt becomes the cache of its `k` samples.
+    ///
+    /// # Errors
+    /// If a cached tensor is not `[N, H_kv, T, D]`.
+    pub(crate) fn repeat_rows(&mut self, k: usize) -> Result<()> {
+        let repeat = |t: &B::Tensor| -> Result<B::Tensor> {
+            let dims = B::dims(t);
+            let &[n, heads, len, d] = dims.as_slice() else {
+                return Err(LmError::input(
+                    "repeat_rows",
+                    format!("a cached tensor of shape {dims:?}, not [N, H_kv, T, D]"),
+                ));
+            };
+            let wide = B::broadcast_as(
+                &B::reshape(t, &[n, 1, heads * len * d])?,
+                &[n, k, heads * len * d],
+            )?;
+            Ok(B::reshape(&wide, &[n * k, heads, len, d])?)
+        };
+        for kv in self.layers.iter_mut().flatten() {
+            kv.k = repeat(&kv.k)?;
+            kv.v = repeat(&kv.v)?;
+        }
+        Ok(())
     }
 }
 
@@ -602,9 +629,7 @@ impl<B: ModelOps> CausalLm<B> {
             (n, t, 0),
             None,
         )?;
-        counted_sequence_logps::<B>(&hidden, &counted, (n, t), temperature, |h| {
-            self.logits(h)
-        })
+        counted_sequence_logps::<B>(&hidden, &counted, (n, t), temperature, |h| self.logits(h))
     }
 
     /// The summed log-probability of each completion of a [`PackedBatch`], `[S]` in the order

@@ -1,8 +1,10 @@
 //! Batched generation with a key/value cache: `K` completions per prompt, temperature, top-k,
 //! top-p, EOS stop, a seed, and the log-probability of every sampled token.
 //!
-//! Prompts are replicated `K` times and left-padded, so that every row's next token goes in the
-//! same column; each step feeds one token per row and reuses the cached keys and values of all
+//! Prompts are left-padded, so that every row's next token goes in the same column, and
+//! prefilled once each; their cached keys and values are then replicated `K` times (row
+//! `prompt · K + sample`), so a prompt's prefill is paid once for its `K` samples rather than
+//! `K` times. Each step feeds one token per row and reuses the cached keys and values of all
 //! earlier tokens (`O(T)` work per token instead of `O(T²)`). The forward pass runs on a frozen
 //! view of the model under [`ModelOps::no_grad`], so sampling from a trainable policy records no
 //! graph. The token choice happens on the host with one ChaCha8 stream per row (row
@@ -188,11 +190,7 @@ pub fn sample<B: ModelOps>(
         return Err(LmError::input(OP, format!("prompt {i} is empty")));
     }
     let k = config.completions_per_prompt;
-    let rows: Vec<Vec<u32>> = prompts
-        .iter()
-        .flat_map(|p| std::iter::repeat_n(p.clone(), k))
-        .collect();
-    let mut out: Vec<Completion> = (0..rows.len())
+    let mut out: Vec<Completion> = (0..prompts.len() * k)
         .map(|r| Completion {
             prompt: r / k,
             sample: r % k,
@@ -208,20 +206,23 @@ pub fn sample<B: ModelOps>(
         Mode::Trainable => model.detached()?,
         Mode::Frozen => model.clone(),
     };
-    B::no_grad(|| generate(&view, &rows, config, &mut out))?;
+    B::no_grad(|| generate(&view, prompts, config, &mut out))?;
     Ok(out)
 }
 
-/// The decoding loop of [`sample`] over replicated prompts `rows`.
+/// The decoding loop of [`sample`]: prefills each of `prompts` once, replicates its cache and
+/// last logits `K` times, then decodes all `prompts.len() · K` rows together.
 fn generate<B: ModelOps>(
     model: &CausalLm<B>,
-    rows: &[Vec<u32>],
+    prompts: &[Vec<u32>],
     config: &SampleConfig,
     out: &mut [Completion],
 ) -> Result<()> {
-    let prompt = TokenBatch::left_padded(rows, config.pad_token_id)?;
+    let k = config.completions_per_prompt;
+    let prompt = TokenBatch::left_padded(prompts, config.pad_token_id)?;
     prompt.check_vocab(model.config().vocab_size)?;
-    let (n, t0) = prompt.dims();
+    let (unique, t0) = prompt.dims();
+    let n = unique * k;
     let vocab = model.config().vocab_size;
     let mut rngs: Vec<HostRng> = (0..n as u64)
         .map(|r| HostRng::new(config.seed, r))
@@ -229,21 +230,29 @@ fn generate<B: ModelOps>(
     let mut key_mask: Vec<Vec<bool>> = prompt
         .attention_mask()
         .chunks(t0)
-        .map(<[bool]>::to_vec)
+        .flat_map(|row| std::iter::repeat_n(row.to_vec(), k))
         .collect();
     let mut cache = KvCache::new(model.config().num_hidden_layers);
     let flat = |mask: &[Vec<bool>]| -> Vec<bool> { mask.iter().flatten().copied().collect() };
 
-    // Prefill: the whole prompt, keeping only the last column's logits.
+    // Prefill: each prompt once, keeping only the last column's logits; then every prompt's
+    // cache rows and logits are repeated for its K samples.
     let ids = prompt.ids_tensor::<B>(model.device())?;
     let hidden = model.hidden(
         &ids,
         &prompt.positions(),
-        &flat(&key_mask),
-        (n, t0, 0),
+        prompt.attention_mask(),
+        (unique, t0, 0),
         Some(&mut cache),
     )?;
-    let mut logits = B::to_f32s(&model.logits(&B::narrow(&hidden, 1, t0 - 1, 1)?)?)?;
+    let last = B::to_f32s(&model.logits(&B::narrow(&hidden, 1, t0 - 1, 1)?)?)?;
+    let mut logits: Vec<f32> = last
+        .chunks(vocab)
+        .flat_map(|row| std::iter::repeat_n(row, k).flatten().copied())
+        .collect();
+    if k > 1 {
+        cache.repeat_rows(k)?;
+    }
 
     for step in 0..config.max_new_tokens {
         let mut next = Vec::with_capacity(n);

@@ -161,9 +161,55 @@ fn sampled_logps_match_sequence_logps<B: TestBackend>() -> exo_lm::Result<()> {
     Ok(())
 }
 
+/// A prompt's prefill is done once and its cache repeated for its K samples: the same
+/// completions as K copies of the prompt each prefilled on its own (row `prompt · K + sample`
+/// draws from the same seeded stream either way).
+fn shared_prefill_matches_replicated_prompts<B: TestBackend>() -> exo_lm::Result<()> {
+    let model = tiny::<B>(Architecture::Qwen2, true, 21, Mode::Frozen)?;
+    let cfg = SampleConfig {
+        max_new_tokens: 7,
+        top_k: None,
+        top_p: None,
+        ..config(5)
+    };
+    let shared = sample(&model, &prompts(), &cfg)?;
+    let k = cfg.completions_per_prompt;
+    let replicated: Vec<Vec<u32>> = prompts()
+        .into_iter()
+        .flat_map(|p| std::iter::repeat_n(p, k))
+        .collect();
+    let alone = sample(
+        &model,
+        &replicated,
+        &SampleConfig {
+            completions_per_prompt: 1,
+            ..cfg.clone()
+        },
+    )?;
+    assert_eq!(shared.len(), alone.len());
+    let distinct: std::collections::BTreeSet<&Vec<u32>> =
+        shared.iter().map(|c| &c.tokens).collect();
+    assert!(
+        distinct.len() > prompts().len(),
+        "samples of a prompt should differ"
+    );
+    for (s, a) in shared.iter().zip(&alone) {
+        assert_eq!(
+            s.tokens, a.tokens,
+            "prompt {} sample {}",
+            s.prompt, s.sample
+        );
+        for (x, y) in s.logps.iter().zip(&a.logps) {
+            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+        }
+    }
+    Ok(())
+}
+
 per_backend!(
     sampling_is_deterministic_per_seed,
     eos_stops_a_completion,
     kv_cache_matches_full_recomputation,
     sampled_logps_match_sequence_logps,
+    shared_prefill_matches_replicated_prompts,
 );
