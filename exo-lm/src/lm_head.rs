@@ -137,7 +137,8 @@ mod tests {
     #[test]
     fn counted_rows_index_the_predicting_positions() -> Result<()> {
         // Row 0: prompt [1, 2], completion [3, 4]; row 1: prompt [5], completion [6], padding.
-        let batch = TokenBatch::prompt_completion(&[(vec![1, 2], vec![3, 4]), (vec![5], vec![6])], 0)?;
+        let batch =
+            TokenBatch::prompt_completion(&[(vec![1, 2], vec![3, 4]), (vec![5], vec![6])], 0)?;
         let counted = CountedRows::of(&batch);
         assert_eq!(counted.rows, vec![1, 2, 4]);
         assert_eq!(counted.targets, vec![3, 4, 6]);

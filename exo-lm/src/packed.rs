@@ -142,7 +142,9 @@ fn lay_out(unit: &Unit<'_>, share: bool, count_prompt: bool) -> Vec<Laid> {
     if share {
         vec![stretch(&all)]
     } else {
-        all.iter().map(|c| stretch(std::slice::from_ref(c))).collect()
+        all.iter()
+            .map(|c| stretch(std::slice::from_ref(c)))
+            .collect()
     }
 }
 
@@ -154,7 +156,12 @@ impl PackedBatch {
     /// # Errors
     /// [`LmError::Input`] if there are no units, a unit has no completion, or every stretch is
     /// empty.
-    pub fn new(units: &[Unit<'_>], pad_id: u32, packing: Packing, count_prompt: bool) -> Result<Self> {
+    pub fn new(
+        units: &[Unit<'_>],
+        pad_id: u32,
+        packing: Packing,
+        count_prompt: bool,
+    ) -> Result<Self> {
         const OP: &str = "PackedBatch::new";
         if units.is_empty() {
             return Err(LmError::input(OP, "no units"));
@@ -171,7 +178,11 @@ impl PackedBatch {
             }
             outputs += unit.completions.len();
         }
-        let longest = stretches.iter().map(|(l, _)| l.slots.len()).max().unwrap_or(0);
+        let longest = stretches
+            .iter()
+            .map(|(l, _)| l.slots.len())
+            .max()
+            .unwrap_or(0);
         if longest == 0 {
             return Err(LmError::input(OP, "every sequence is empty"));
         }

@@ -44,7 +44,17 @@ pub struct ComputeArgs {
 }
 
 /// `--logits` (exo-lm's [`exo_lm::LogitRows`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Logits {
     /// Only where a log-prob counts.

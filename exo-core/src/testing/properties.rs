@@ -673,7 +673,10 @@ pub(crate) fn sequence_logps_by_tokens<B: TensorOps>(
     let targets = ok(B::index_from_i64s(&targets, &[n * t], device))?;
     let token = ok(crate::token_logps::<B>(&rows, &targets, input.temperature))?;
     let counted = ok(B::from_f64s(&counted, &[n, t], dtype, device))?;
-    ok(crate::logps::masked_row_sums::<B>(&counted, &ok(B::reshape(&token, &[n, t]))?))
+    ok(crate::logps::masked_row_sums::<B>(
+        &counted,
+        &ok(B::reshape(&token, &[n, t]))?,
+    ))
 }
 
 fn rounded_sequence(input: &SequenceInput, dtype: DType) -> SequenceInput {

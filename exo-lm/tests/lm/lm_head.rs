@@ -60,7 +60,10 @@ fn assert_close(what: &str, counted: &[f64], all: &[f64]) {
 fn counted_rows_equal_all_rows<B: TestBackend>() -> exo_lm::Result<()> {
     let batches = [
         ("prompt + completion", prompt_completion_batch()?),
-        ("whole sequences", TokenBatch::right_padded(&sequences(), 0)?),
+        (
+            "whole sequences",
+            TokenBatch::right_padded(&sequences(), 0)?,
+        ),
     ];
     for (architecture, tied) in [(Architecture::Llama, false), (Architecture::Qwen2, true)] {
         let model = tiny::<B>(architecture, tied, 5, Mode::Trainable)?;

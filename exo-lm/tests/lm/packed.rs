@@ -77,7 +77,10 @@ const LAYOUTS: [Packing; 4] = [
     },
 ];
 
-fn host_grads<B: TestBackend>(model: &CausalLm<B>, loss: &B::Tensor) -> exo_lm::Result<Vec<Vec<f64>>> {
+fn host_grads<B: TestBackend>(
+    model: &CausalLm<B>,
+    loss: &B::Tensor,
+) -> exo_lm::Result<Vec<Vec<f64>>> {
     let grads = model.params().grad(loss)?;
     Ok(grads
         .tensors()
@@ -113,7 +116,8 @@ fn every_layout_equals_the_plain_rows<B: TestBackend>() -> exo_lm::Result<()> {
             let want_grads = host_grads(&model, &weighted(&model, &want)?)?;
             let want = B::to_f64s(&want)?;
             for packing in LAYOUTS {
-                let what = format!("{architecture:?} K={k} count_prompt={count_prompt} {packing:?}");
+                let what =
+                    format!("{architecture:?} K={k} count_prompt={count_prompt} {packing:?}");
                 let batch = PackedBatch::new(&units(&data), 0, packing, count_prompt)?;
                 let got = model.packed_logps(&batch, 0.8)?;
                 let grads = host_grads(&model, &weighted(&model, &got)?)?;
@@ -136,7 +140,12 @@ fn sharing_and_packing_cut_the_tokens<B: TestBackend>() -> exo_lm::Result<()> {
     let (sn, st) = shared.dims();
     let prompts: usize = data.iter().map(|(p, _)| p.len()).sum();
     assert_eq!(plain.real_tokens(), shared.real_tokens() + 3 * prompts);
-    assert!(sn * st < pn * pt, "{:?} vs {:?}", shared.dims(), plain.dims());
+    assert!(
+        sn * st < pn * pt,
+        "{:?} vs {:?}",
+        shared.dims(),
+        plain.dims()
+    );
     Ok(())
 }
 
@@ -155,7 +164,13 @@ fn every_objective_agrees_on_packed_rows<B: TestBackend>() -> exo_lm::Result<()>
     #[allow(clippy::cast_precision_loss)]
     let reference = upload(&|i| -3.0 - 1.5 * i as f64)?;
     #[allow(clippy::cast_precision_loss)]
-    let rewards = upload(&|i| if i % 2 == 0 { 1.0 } else { -0.5 + 0.1 * i as f64 })?;
+    let rewards = upload(&|i| {
+        if i % 2 == 0 {
+            1.0
+        } else {
+            -0.5 + 0.1 * i as f64
+        }
+    })?;
     #[allow(clippy::cast_precision_loss)]
     let lengths = upload(&|i| {
         let (g, c) = (i / 2, i % 2);
@@ -180,7 +195,11 @@ fn every_objective_agrees_on_packed_rows<B: TestBackend>() -> exo_lm::Result<()>
         let want = loss_of(&model.sequence_logps(&plain, 1.0)?)?;
         let got = loss_of(&model.packed_logps(&packed, 1.0)?)?;
         let name = kind.name();
-        assert_close(&format!("{name}: loss"), &B::to_f64s(&got)?, &B::to_f64s(&want)?);
+        assert_close(
+            &format!("{name}: loss"),
+            &B::to_f64s(&got)?,
+            &B::to_f64s(&want)?,
+        );
         let (g, w) = (host_grads(&model, &got)?, host_grads(&model, &want)?);
         for ((param, a), b) in model.params().iter().zip(&g).zip(&w) {
             assert_close(&format!("{name}: ∂/∂{}", param.name), a, b);
@@ -192,7 +211,9 @@ fn every_objective_agrees_on_packed_rows<B: TestBackend>() -> exo_lm::Result<()>
 /// Three DPO steps on shared + packed rows reach the weights of three steps on plain rows.
 fn packed_rows_train_to_the_same_weights<B: TestBackend>() -> exo_lm::Result<()> {
     let data = groups(2);
-    let dpo = "dpo".parse::<ObjectiveSpec>()?.build(&ObjectiveConfig::default())?;
+    let dpo = "dpo"
+        .parse::<ObjectiveSpec>()?
+        .build(&ObjectiveConfig::default())?;
     let mut finals = Vec::new();
     for packed in [false, true] {
         let model = tiny::<B>(Architecture::Qwen2, true, 13, Mode::Trainable)?;
@@ -232,7 +253,11 @@ fn packed_rows_train_to_the_same_weights<B: TestBackend>() -> exo_lm::Result<()>
     let model = tiny::<B>(Architecture::Qwen2, true, 13, Mode::Trainable)?;
     for ((param, a), b) in model.params().iter().zip(&finals[1]).zip(&finals[0]) {
         let err = max_abs_diff(a, b);
-        assert!(err <= 1e-4, "{}: packed and plain weights differ by {err} after 3 steps", param.name);
+        assert!(
+            err <= 1e-4,
+            "{}: packed and plain weights differ by {err} after 3 steps",
+            param.name
+        );
     }
     Ok(())
 }
