@@ -294,6 +294,9 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
              f"transformers {meta['transformers']}, TRL {meta['trl']}.", "",
              "| objective | implementation | levers | step (s) | tokens/s | × TRL speed | peak RSS MiB | RSS × TRL |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    if not results:
+        lines = lines[:2] + [f"{PAIRS} prompts of 64-192 tokens (drawn, seed 0); {threads} threads; "
+                             f"torch {meta['torch']}, transformers {meta['transformers']}."]
     for r in results:
         fmt = lambda v, p: "n/a" if v is None else f"{v:.{p}f}"  # noqa: E731
         lines.append(f"| {r['objective']} | {r['impl']} | {r['levers']} | {fmt(r['step_s'], 2)} | "
