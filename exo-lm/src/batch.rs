@@ -189,18 +189,7 @@ impl TokenBatch {
 
     /// Errors unless every id is below `vocab_size`.
     pub(crate) fn check_vocab(&self, vocab_size: usize) -> Result<()> {
-        match self.ids.iter().position(|&id| id as usize >= vocab_size) {
-            Some(i) => Err(LmError::input(
-                "forward",
-                format!(
-                    "token id {} at row {}, column {} is outside the vocabulary of {vocab_size}",
-                    self.ids[i],
-                    i / self.t,
-                    i % self.t
-                ),
-            )),
-            None => Ok(()),
-        }
+        check_ids("forward", &self.ids, self.t, vocab_size)
     }
 
     /// The ids as a `[N, T]` index tensor.
@@ -223,5 +212,22 @@ impl TokenBatch {
     ) -> Result<B::Tensor> {
         let mask: Vec<f32> = self.loss.iter().map(|&m| f32::from(u8::from(m))).collect();
         Ok(B::from_f32s(&mask, &[self.n, self.t], dtype, device)?)
+    }
+}
+
+/// Errors unless every id of the row-major `[·, t]` grid `ids` is below `vocab_size`, naming
+/// `op` and the first offending id's row and column.
+pub(crate) fn check_ids(op: &'static str, ids: &[u32], t: usize, vocab_size: usize) -> Result<()> {
+    match ids.iter().position(|&id| id as usize >= vocab_size) {
+        Some(i) => Err(LmError::input(
+            op,
+            format!(
+                "token id {} at row {}, column {} is outside the vocabulary of {vocab_size}",
+                ids[i],
+                i / t.max(1),
+                i % t.max(1)
+            ),
+        )),
+        None => Ok(()),
     }
 }

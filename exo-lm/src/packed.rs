@@ -326,18 +326,7 @@ impl PackedBatch {
 
     /// Errors unless every id is below `vocab_size`.
     pub(crate) fn check_vocab(&self, vocab_size: usize) -> Result<()> {
-        match self.ids.iter().position(|&id| id as usize >= vocab_size) {
-            Some(i) => Err(LmError::input(
-                "packed_logps",
-                format!(
-                    "token id {} at row {}, column {} is outside the vocabulary of {vocab_size}",
-                    self.ids[i],
-                    i / self.t,
-                    i % self.t
-                ),
-            )),
-            None => Ok(()),
-        }
+        crate::batch::check_ids("packed_logps", &self.ids, self.t, vocab_size)
     }
 }
 

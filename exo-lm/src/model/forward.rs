@@ -1,0 +1,224 @@
+//! The forward pass of a [`CausalLm`]: hidden states, logits, and the sequence log-probs every
+//! objective reads.
+
+use super::{CausalLm, KvCache};
+use crate::batch::TokenBatch;
+use crate::layers::attention::{AttentionInputs, attention_bias};
+use crate::layers::rotary::rotary_tensors;
+use crate::lm_head::{CountedRows, LogitRows, counted_sequence_logps};
+use crate::packed::PackedBatch;
+use crate::{LmError, ModelOps, Result};
+
+impl<B: ModelOps> CausalLm<B> {
+    /// The decoder on `ids` `[N, T]` whose queries sit at cache slots `past .. past + T`:
+    /// returns the final hidden states `[N, T, d]` (after the last RMSNorm).
+    pub(crate) fn hidden(
+        &self,
+        ids: &B::Index,
+        positions: &[i64],
+        key_mask: &[bool],
+        (n, t, past): (usize, usize, usize),
+        cache: Option<&mut KvCache<B>>,
+    ) -> Result<B::Tensor> {
+        let tk = past + t;
+        self.check_window(tk)?;
+        let bias = attention_bias(key_mask, n, tk, past, t)?;
+        self.hidden_biased(ids, positions, &bias, (n, t, past), cache)
+    }
+
+    /// [`CausalLm::hidden`] with a given additive attention bias `[N, 1, T, past + T]`
+    /// (row-major; `0` where a query sees a key, [`crate::layers::attention::MASKED`] where
+    /// not) instead of the causal padding mask.
+    pub(crate) fn hidden_biased(
+        &self,
+        ids: &B::Index,
+        positions: &[i64],
+        bias: &[f32],
+        (n, t, past): (usize, usize, usize),
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Result<B::Tensor> {
+        let tk = past + t;
+        let (cos, sin) = rotary_tensors::<B>(
+            positions,
+            (n, t),
+            self.config.head_dim,
+            (self.config.rope_theta, self.config.rope_scaling),
+            self.dtype,
+            &self.device,
+        )?;
+        let inputs = AttentionInputs {
+            cos,
+            sin,
+            bias: B::from_f32s(bias, &[n, 1, t, tk], self.dtype, &self.device)?,
+        };
+        let mut x = B::embedding(&self.embed, ids)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let slot = match cache.as_deref_mut() {
+                Some(c) => match c.layers.get_mut(i) {
+                    Some(slot) => Some(slot),
+                    None => return Err(LmError::input("forward", "the cache has too few layers")),
+                },
+                None => None,
+            };
+            x = layer.forward(&x, &inputs, slot)?;
+        }
+        Ok(self.norm.forward(&x)?)
+    }
+
+    /// Logits from final hidden states: `h · Wᵀ`, `[..., d]` → `[..., V]`.
+    pub(crate) fn logits(&self, hidden: &B::Tensor) -> Result<B::Tensor> {
+        Ok(B::linear(hidden, &self.lm_head, None)?)
+    }
+
+    /// The logits `[N, T, V]` of every position of a padded batch. Position `t` predicts token
+    /// `t + 1`. Padding is masked out of attention and takes no position; the logits *at*
+    /// padding slots are well defined but meaningless.
+    ///
+    /// # Errors
+    /// [`LmError::Input`] if an id is outside the vocabulary or the batch is longer than the
+    /// sliding window; a tensor error if an op fails.
+    pub fn forward(&self, batch: &TokenBatch) -> Result<B::Tensor> {
+        let ids = self.upload_ids(batch)?;
+        self.forward_ids(batch, &ids)
+    }
+
+    fn upload_ids(&self, batch: &TokenBatch) -> Result<B::Index> {
+        batch.check_vocab(self.config.vocab_size)?;
+        batch.ids_tensor::<B>(&self.device)
+    }
+
+    fn forward_ids(&self, batch: &TokenBatch, ids: &B::Index) -> Result<B::Tensor> {
+        let (n, t) = batch.dims();
+        let hidden = self.hidden(
+            ids,
+            &batch.positions(),
+            batch.attention_mask(),
+            (n, t, 0),
+            None,
+        )?;
+        self.logits(&hidden)
+    }
+
+    /// The summed log-probability of each row's loss-masked tokens, `[N]`, under
+    /// `softmax(logits / τ)`, with the lm_head run only at the positions whose next token
+    /// counts ([`LogitRows::Counted`], the default; see [`crate::lm_head`] and
+    /// [`CausalLm::with_logit_rows`]):
+    ///
+    /// ```text
+    /// S_n = Σ_{t ≥ 1} loss_mask[n, t] · log softmax(logits[n, t−1] / τ)[ids[n, t]]
+    /// ```
+    ///
+    /// On a trainable model the result carries gradients to every parameter.
+    ///
+    /// # Errors
+    /// As [`CausalLm::forward`], and if τ is not finite and positive.
+    pub fn sequence_logps(&self, batch: &TokenBatch, temperature: f64) -> Result<B::Tensor> {
+        self.sequence_logps_with(batch, temperature, self.logit_rows)
+    }
+
+    /// [`CausalLm::sequence_logps`] with the lm_head on the counted positions only
+    /// ([`LogitRows::Counted`]) or on every position ([`LogitRows::All`]: `[N, T, V]` logits
+    /// and exo-core's [`exo_core::sequence_logps`] on them). Both give the same values.
+    ///
+    /// # Errors
+    /// As [`CausalLm::sequence_logps`].
+    pub fn sequence_logps_with(
+        &self,
+        batch: &TokenBatch,
+        temperature: f64,
+        rows: LogitRows,
+    ) -> Result<B::Tensor> {
+        let ids = self.upload_ids(batch)?;
+        let counted = match rows {
+            LogitRows::Counted => Some(CountedRows::of(batch)).filter(|c| c.len() > 0),
+            LogitRows::All => None,
+        };
+        let Some(counted) = counted else {
+            let logits = self.forward_ids(batch, &ids)?;
+            let mask = batch.loss_mask_tensor::<B>(self.dtype, &self.device)?;
+            return Ok(exo_core::sequence_logps::<B>(
+                &logits,
+                &ids,
+                &mask,
+                temperature,
+            )?);
+        };
+        let (n, t) = batch.dims();
+        let hidden = self.hidden(
+            &ids,
+            &batch.positions(),
+            batch.attention_mask(),
+            (n, t, 0),
+            None,
+        )?;
+        counted_sequence_logps::<B>(&hidden, &counted, (n, t), temperature, |h| self.logits(h))
+    }
+
+    /// The summed log-probability of each completion of a [`PackedBatch`], `[S]` in the order
+    /// its units were given (shared prompts and packed rows; see [`crate::PackedBatch`]), with
+    /// the lm_head on the counted positions only:
+    ///
+    /// ```text
+    /// S_s = Σ_{counted tokens y of completion s} log softmax(logits(predictor of y) / τ)[y]
+    /// ```
+    ///
+    /// Equal, up to f32 rounding, to [`CausalLm::sequence_logps`] on the plain rows
+    /// `prompt ++ completion`. On a trainable model the result carries gradients.
+    ///
+    /// # Errors
+    /// [`LmError::Input`] if an id is outside the vocabulary or a unit is longer than the
+    /// sliding window; [`exo_core::Error`] if τ is not finite and positive or an op fails.
+    pub fn packed_logps(&self, batch: &PackedBatch, temperature: f64) -> Result<B::Tensor> {
+        batch.check_vocab(self.config.vocab_size)?;
+        self.check_window(batch.longest())?;
+        let (n, t) = batch.dims();
+        let ids: Vec<i64> = batch.ids().iter().map(|&id| i64::from(id)).collect();
+        let ids = B::index_from_i64s(&ids, &[n, t], &self.device)?;
+        let hidden = self.hidden_biased(
+            &ids,
+            batch.positions(),
+            &batch.attention_bias(),
+            (n, t, 0),
+            None,
+        )?;
+        if batch.counted_tokens() == 0 {
+            // Nothing counted: zeros. (`log softmax([0])[0]` is exactly 0, and checks τ.)
+            let zero = exo_core::token_logps::<B>(
+                &B::from_f32s(&[0.0], &[1, 1], self.dtype, &self.device)?,
+                &B::index_from_i64s(&[0], &[1], &self.device)?,
+                temperature,
+            )?;
+            return Ok(B::broadcast_as(&zero, &[batch.sequences()])?);
+        }
+        counted_sequence_logps::<B>(&hidden, batch.counted(), (n, t), temperature, |h| {
+            self.logits(h)
+        })
+    }
+
+    /// The mean negative log-likelihood per counted token (the supervised fine-tuning loss), a
+    /// scalar:
+    ///
+    /// ```text
+    /// L = − Σ_n S_n / Σ_n Σ_{t ≥ 1} loss_mask[n, t]        (S from sequence_logps, τ = 1)
+    /// ```
+    ///
+    /// # Errors
+    /// [`LmError::Input`] if no token is counted; otherwise as [`CausalLm::sequence_logps`].
+    pub fn nll_loss(&self, batch: &TokenBatch) -> Result<B::Tensor> {
+        let (_, t) = batch.dims();
+        #[allow(clippy::cast_precision_loss)]
+        let counted = batch
+            .loss_mask()
+            .chunks(t)
+            .map(|row| row.iter().skip(1).filter(|&&m| m).count())
+            .sum::<usize>() as f64;
+        if counted == 0.0 {
+            return Err(LmError::input(
+                "nll_loss",
+                "the loss mask counts no predicted token",
+            ));
+        }
+        let logps = self.sequence_logps(batch, 1.0)?;
+        Ok(B::mul_scalar(&B::sum_all(&logps)?, -1.0 / counted)?)
+    }
+}

@@ -1,0 +1,135 @@
+//! [`CausalLm`]: the decoder and its parameters. Building one (`load`), its forward pass and
+//! sequence log-probs (`forward`), its checkpoints (`save`) and the sampling cache (`cache`)
+//! live in the submodules.
+
+mod cache;
+mod forward;
+mod load;
+mod save;
+
+pub(crate) use cache::KvCache;
+
+use crate::config::LmConfig;
+use crate::layers::decoder::DecoderLayer;
+use crate::layers::rms_norm::RmsNorm;
+use crate::lm_head::LogitRows;
+use crate::params::Params;
+use crate::{LmError, ModelOps, Result};
+use exo_core::DType;
+
+/// Whether a model's parameters are trainable leaves or frozen values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Parameters are leaves that track gradients ([`exo_core::Autodiff::require_grad`]); the
+    /// forward pass records a graph.
+    Trainable,
+    /// Parameters are plain tensors: the forward pass records no graph (a reference model, or
+    /// sampling).
+    Frozen,
+}
+
+/// A Llama-family causal language model over backend `B`:
+///
+/// ```text
+/// h₀ = E[ids]                                  E: [V, d]
+/// h_{l+1} = decoder_layer_l(h_l)               (pre-RMSNorm, GQA + RoPE, SwiGLU)
+/// logits = rms_norm(h_L) · Wᵀ                  W = E when tied, else lm_head: [V, d]
+/// ```
+///
+/// Built from a Hugging Face checkpoint ([`CausalLm::from_pretrained`]) or at random
+/// ([`CausalLm::random`]), trainable or frozen ([`Mode`]). Cloning is cheap and shares the
+/// parameters.
+#[derive(Debug, Clone)]
+pub struct CausalLm<B: ModelOps> {
+    config: LmConfig,
+    dtype: DType,
+    device: B::Device,
+    mode: Mode,
+    params: Params<B>,
+    embed: B::Tensor,
+    layers: Vec<DecoderLayer<B>>,
+    norm: RmsNorm<B>,
+    lm_head: B::Tensor,
+    logit_rows: LogitRows,
+}
+
+impl<B: ModelOps> CausalLm<B> {
+    /// The same model computing the logits of [`CausalLm::sequence_logps`] at `rows`
+    /// ([`LogitRows::Counted`] by default; [`LogitRows::All`] to measure what it saves).
+    #[must_use]
+    pub fn with_logit_rows(mut self, rows: LogitRows) -> Self {
+        self.logit_rows = rows;
+        self
+    }
+
+    /// Where [`CausalLm::sequence_logps`] computes logits.
+    pub fn logit_rows(&self) -> LogitRows {
+        self.logit_rows
+    }
+
+    /// A frozen deep copy: later updates of this model do not change it. This is how a
+    /// reference model is made from the policy before training starts.
+    ///
+    /// # Errors
+    /// If a copy fails.
+    pub fn frozen_copy(&self) -> Result<Self> {
+        let tensors = self
+            .params
+            .iter()
+            .map(|p| B::deep_copy(&p.tensor))
+            .collect::<exo_core::Result<Vec<_>>>()?;
+        self.with_tensors(tensors, Mode::Frozen)
+    }
+
+    /// A frozen view that shares this model's storage: it sees every later optimiser update,
+    /// but its forward pass records no graph (for sampling from the policy).
+    ///
+    /// # Errors
+    /// If an op fails.
+    pub fn detached(&self) -> Result<Self> {
+        let tensors = self
+            .params
+            .iter()
+            .map(|p| B::detach(&p.tensor))
+            .collect::<exo_core::Result<Vec<_>>>()?;
+        self.with_tensors(tensors, Mode::Frozen)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LmConfig {
+        &self.config
+    }
+
+    /// The compute dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    /// Trainable or frozen.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The parameters, by Hugging Face name.
+    pub fn params(&self) -> &Params<B> {
+        &self.params
+    }
+
+    /// Errors if `t_total` keys exceed the sliding window.
+    fn check_window(&self, t_total: usize) -> Result<()> {
+        match self.config.sliding_window {
+            Some(w) if t_total > w => Err(LmError::input(
+                "forward",
+                format!(
+                    "{t_total} tokens exceed the sliding window of {w}, which exo-lm does not implement"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}

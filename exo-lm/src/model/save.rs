@@ -1,0 +1,57 @@
+//! Saving a [`CausalLm`] as a Hugging Face checkpoint folder.
+
+use std::path::Path;
+
+use exo_core::DType;
+
+use super::CausalLm;
+use crate::weights::{
+    HostData, HostTensor, INDEX_FILE, SINGLE_FILE, write_atomic, write_safetensors,
+};
+use crate::{LmError, ModelOps, Result};
+
+impl<B: ModelOps> CausalLm<B> {
+    /// The parameters as host tensors in the compute dtype, by Hugging Face name.
+    ///
+    /// # Errors
+    /// If a download fails.
+    pub fn to_host(&self) -> Result<Vec<(String, HostTensor)>> {
+        self.params
+            .iter()
+            .map(|p| {
+                let shape = B::dims(&p.tensor);
+                let data = match self.dtype {
+                    DType::F64 => HostData::F64(B::to_f64s(&p.tensor)?),
+                    _ => HostData::F32(B::to_f32s(&p.tensor)?),
+                };
+                Ok((p.name.clone(), HostTensor { shape, data }))
+            })
+            .collect()
+    }
+
+    /// Saves the model as a Hugging Face checkpoint folder that `transformers` loads with
+    /// `AutoModelForCausalLM.from_pretrained(dir)`: `model.safetensors` (Hugging Face names, the
+    /// compute dtype; no `lm_head.weight` when tied) and `config.json`. Each file is written to
+    /// a temporary file first and renamed into place. A `model.safetensors.index.json` left in
+    /// `dir` by a sharded checkpoint is removed (it would shadow the new file); other files (a
+    /// tokenizer, old shards) are left alone.
+    ///
+    /// # Errors
+    /// [`LmError::Io`] if the folder cannot be created or a file cannot be written.
+    pub fn save_pretrained(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(LmError::io(dir))?;
+        write_safetensors(&dir.join(SINGLE_FILE), &self.to_host()?)?;
+        // A shard index left from an earlier checkpoint would shadow the new file on load.
+        let index = dir.join(INDEX_FILE);
+        if index.is_file() {
+            std::fs::remove_file(&index).map_err(LmError::io(&index))?;
+        }
+        let config = self.config.to_json(self.dtype);
+        let text = serde_json::to_string_pretty(&config).map_err(|e| LmError::Json {
+            path: dir.join("config.json"),
+            message: e.to_string(),
+        })?;
+        write_atomic(&dir.join("config.json"), format!("{text}\n").as_bytes())
+    }
+}
