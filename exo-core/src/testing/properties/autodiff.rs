@@ -1,6 +1,7 @@
 //! Autodiff properties: a backend's gradients against the oracle's closed forms, and the
 //! gradient identities between objectives (on backends that implement [`Autodiff`]).
 
+use super::loss::{exo_pair_as_exo, exo_target_point, one_hot, permute_rows, permuted};
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
@@ -146,60 +147,4 @@ pub fn grad_stays_finite<B: Autodiff, O: Objective>(
     prop_assert!(loss.is_finite(), "loss {loss}");
     prop_assert!(grad.iter().all(|g| g.is_finite()), "grad {grad:?}");
     Ok(())
-}
-
-/// The autodiff gradient of `Σ w_n sequence_logps_n` with respect to the logits equals the
-/// closed form.
-///
-/// # Errors
-/// A failed test case.
-pub fn sequence_logps_grad_matches_oracle<B: Autodiff>(
-    device: &B::Device,
-    dtype: DType,
-    case: &SequenceCase,
-) -> TestCaseResult {
-    let input = rounded_sequence(&case.input, dtype);
-    let want = ok(oracle::sequence_logps(&input))?;
-    let want_grad = ok(want.grad(&input, &case.weights))?;
-    let (logits, ids, mask) = upload_sequence::<B>(&input, dtype, device)?;
-    let logits = ok(B::require_grad(&logits))?;
-    let logps = ok(sequence_logps::<B>(&logits, &ids, &mask, input.temperature))?;
-    let w = ok(B::from_f64s(&case.weights, &[input.n], dtype, device))?;
-    let total = ok(B::sum_all(&ok(B::mul(&logps, &w))?))?;
-    let grads = ok(B::grad(&total, &[&logits]))?;
-    let grad = ok(B::to_f64s(
-        grads
-            .first()
-            .ok_or_else(|| TestCaseError::fail("no gradient"))?,
-    ))?;
-    let magnitude = 2.0 * want.magnitude * max_abs(&case.weights) / input.temperature;
-    Tolerance::for_dtype(dtype).check_all("sequence logps grad", &grad, &want_grad, magnitude)
-}
-
-/// The autodiff gradient of `Σ w_n S_n` with `S` through `token_logps` on the rows of the
-/// logits equals the closed form of `sequence_logps`.
-///
-/// # Errors
-/// A failed test case.
-pub fn token_logps_grad_matches_oracle<B: Autodiff>(
-    device: &B::Device,
-    dtype: DType,
-    case: &SequenceCase,
-) -> TestCaseResult {
-    let input = rounded_sequence(&case.input, dtype);
-    let want = ok(oracle::sequence_logps(&input))?;
-    let want_grad = ok(want.grad(&input, &case.weights))?;
-    let (logits, _, _) = upload_sequence::<B>(&input, dtype, device)?;
-    let logits = ok(B::require_grad(&logits))?;
-    let logps = sequence_logps_by_tokens::<B>(&input, &logits, dtype, device)?;
-    let w = ok(B::from_f64s(&case.weights, &[input.n], dtype, device))?;
-    let total = ok(B::sum_all(&ok(B::mul(&logps, &w))?))?;
-    let grads = ok(B::grad(&total, &[&logits]))?;
-    let grad = ok(B::to_f64s(
-        grads
-            .first()
-            .ok_or_else(|| TestCaseError::fail("no gradient"))?,
-    ))?;
-    let magnitude = 2.0 * want.magnitude * max_abs(&case.weights) / input.temperature;
-    Tolerance::for_dtype(dtype).check_all("token logps grad", &grad, &want_grad, magnitude)
 }
