@@ -29,10 +29,42 @@ impl Autodiff for Candle {
         let grads = loss.backward().map_err(from_candle(OP))?;
         wrt.iter()
             .map(|w| match grads.get(w) {
-                Some(g) => Ok(g.clone()),
+                // Detached: candle builds gradients with ops on the forward's tensors, so a
+                // gradient would otherwise carry (and keep alive) a graph back into the forward
+                // pass, and a later backward through it would differentiate the gradient itself.
+                Some(g) => Ok(g.detach()),
                 // The loss does not depend on this leaf.
                 None => w.zeros_like().map_err(from_candle(OP)),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+    use exo_core::{Autodiff, Result, TensorOps};
+
+    use crate::Candle;
+
+    /// A gradient is a plain value: no graph back into the forward pass (so the forward's
+    /// tensors are freed with the graph, and a backward through an expression holding the
+    /// gradient does not differentiate the gradient itself).
+    #[test]
+    fn gradients_carry_no_graph() -> Result<()> {
+        let w = Candle::require_grad(&Candle::from_f64s(
+            &[1.0, 2.0, 3.0],
+            &[3],
+            exo_core::DType::F32,
+            &Device::Cpu,
+        )?)?;
+        let loss = Candle::sum_all(&Candle::mul(&w, &w)?)?;
+        let grads = Candle::grad(&loss, &[&w])?;
+        let g: &Tensor = &grads[0];
+        assert!(!g.track_op(), "the gradient tracks an op");
+        // d/dw Σ w ⊙ g with g held constant is g (with a graph, it would be 2g + 2w·…).
+        let again = Candle::grad(&Candle::sum_all(&Candle::mul(&w, g)?)?, &[&w])?;
+        assert_eq!(Candle::to_f64s(&again[0])?, vec![2.0, 4.0, 6.0]);
+        Ok(())
     }
 }
