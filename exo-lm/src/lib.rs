@@ -69,7 +69,7 @@ pub use batch::TokenBatch;
 pub use config::{Architecture, LmConfig, RopeScaling};
 pub use error::{LmError, Result};
 pub use exo_core::ModelOps;
-pub use lm_head::LogitRows;
+pub use lm_head::{DeferredLogps, LogitRows};
 pub use model::{CausalLm, Mode};
 pub use packed::{PackedBatch, Packing, Unit};
 pub use params::{Gradients, Param, ParamKind, Params};

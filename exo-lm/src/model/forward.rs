@@ -1,11 +1,13 @@
 //! The forward pass of a [`CausalLm`]: hidden states, logits, and the sequence log-probs every
 //! objective reads.
 
-use super::{CausalLm, KvCache};
+use super::{CausalLm, KvCache, Mode};
 use crate::batch::TokenBatch;
 use crate::layers::attention::{AttentionInputs, attention_bias};
 use crate::layers::rotary::rotary_tensors;
-use crate::lm_head::{CountedRows, LogitRows, counted_sequence_logps};
+use crate::lm_head::{
+    CountedRows, DeferredLogps, LogitRows, chunked_logps, counted_sequence_logps,
+};
 use crate::packed::PackedBatch;
 use crate::{LmError, ModelOps, Result};
 
@@ -117,8 +119,9 @@ impl<B: ModelOps> CausalLm<B> {
     }
 
     /// [`CausalLm::sequence_logps`] with the lm_head on the counted positions only
-    /// ([`LogitRows::Counted`]) or on every position ([`LogitRows::All`]: `[N, T, V]` logits
-    /// and exo-core's [`exo_core::sequence_logps`] on them). Both give the same values.
+    /// ([`LogitRows::Counted`]; [`LogitRows::Chunked`] on a frozen model, which needs no graph),
+    /// or on every position ([`LogitRows::All`]: `[N, T, V]` logits and exo-core's
+    /// [`exo_core::sequence_logps`] on them). All give the same values.
     ///
     /// # Errors
     /// As [`CausalLm::sequence_logps`].
@@ -128,20 +131,49 @@ impl<B: ModelOps> CausalLm<B> {
         temperature: f64,
         rows: LogitRows,
     ) -> Result<B::Tensor> {
+        Ok(self
+            .token_batch_logps(batch, temperature, rows, false)?
+            .logps()
+            .clone())
+    }
+
+    /// [`CausalLm::sequence_logps`] for a loss whose gradient is taken later: with
+    /// [`LogitRows::Chunked`] on a trainable model no `[M, V]` logits are kept, and the
+    /// lm_head's backward runs in [`DeferredLogps::attach`] (see [`crate::lm_head`]).
+    ///
+    /// # Errors
+    /// As [`CausalLm::sequence_logps`].
+    pub fn sequence_logps_deferred(
+        &self,
+        batch: &TokenBatch,
+        temperature: f64,
+    ) -> Result<DeferredLogps<B>> {
+        self.token_batch_logps(batch, temperature, self.logit_rows, true)
+    }
+
+    fn token_batch_logps(
+        &self,
+        batch: &TokenBatch,
+        temperature: f64,
+        rows: LogitRows,
+        defer: bool,
+    ) -> Result<DeferredLogps<B>> {
         let ids = self.upload_ids(batch)?;
         let counted = match rows {
-            LogitRows::Counted => Some(CountedRows::of(batch)).filter(|c| c.len() > 0),
+            LogitRows::Counted | LogitRows::Chunked(_) => {
+                Some(CountedRows::of(batch)).filter(|c| c.len() > 0)
+            }
             LogitRows::All => None,
         };
         let Some(counted) = counted else {
             let logits = self.forward_ids(batch, &ids)?;
             let mask = batch.loss_mask_tensor::<B>(self.dtype, &self.device)?;
-            return Ok(exo_core::sequence_logps::<B>(
+            return Ok(DeferredLogps::ready(exo_core::sequence_logps::<B>(
                 &logits,
                 &ids,
                 &mask,
                 temperature,
-            )?);
+            )?));
         };
         let (n, t) = batch.dims();
         let hidden = self.hidden(
@@ -151,7 +183,36 @@ impl<B: ModelOps> CausalLm<B> {
             (n, t, 0),
             None,
         )?;
-        counted_sequence_logps::<B>(&hidden, &counted, (n, t), temperature, |h| self.logits(h))
+        self.head_logps(&hidden, &counted, (n, t), temperature, rows, defer)
+    }
+
+    /// `S` from the final hidden states on the counted rows, as `rows` says: chunked where
+    /// asked and either deferred or graph-free (a frozen model), else in one piece.
+    fn head_logps(
+        &self,
+        hidden: &B::Tensor,
+        counted: &CountedRows,
+        dims: (usize, usize),
+        temperature: f64,
+        rows: LogitRows,
+        defer: bool,
+    ) -> Result<DeferredLogps<B>> {
+        let trainable = self.mode == Mode::Trainable;
+        match rows {
+            LogitRows::Chunked(chunk) if defer || !trainable => chunked_logps::<B>(
+                hidden,
+                counted,
+                dims,
+                temperature,
+                &self.lm_head,
+                chunk,
+                defer && trainable,
+            ),
+            _ => counted_sequence_logps::<B>(hidden, counted, dims, temperature, |h| {
+                self.logits(h)
+            })
+            .map(DeferredLogps::ready),
+        }
     }
 
     /// The summed log-probability of each completion of a [`PackedBatch`], `[S]` in the order
@@ -169,6 +230,31 @@ impl<B: ModelOps> CausalLm<B> {
     /// [`LmError::Input`] if an id is outside the vocabulary or a unit is longer than the
     /// sliding window; [`exo_core::Error`] if τ is not finite and positive or an op fails.
     pub fn packed_logps(&self, batch: &PackedBatch, temperature: f64) -> Result<B::Tensor> {
+        Ok(self
+            .packed_logps_inner(batch, temperature, false)?
+            .logps()
+            .clone())
+    }
+
+    /// [`CausalLm::packed_logps`] for a loss whose gradient is taken later (see
+    /// [`CausalLm::sequence_logps_deferred`]).
+    ///
+    /// # Errors
+    /// As [`CausalLm::packed_logps`].
+    pub fn packed_logps_deferred(
+        &self,
+        batch: &PackedBatch,
+        temperature: f64,
+    ) -> Result<DeferredLogps<B>> {
+        self.packed_logps_inner(batch, temperature, true)
+    }
+
+    fn packed_logps_inner(
+        &self,
+        batch: &PackedBatch,
+        temperature: f64,
+        defer: bool,
+    ) -> Result<DeferredLogps<B>> {
         batch.check_vocab(self.config.vocab_size)?;
         self.check_window(batch.longest())?;
         let (n, t) = batch.dims();
@@ -188,11 +274,16 @@ impl<B: ModelOps> CausalLm<B> {
                 &B::index_from_i64s(&[0], &[1], &self.device)?,
                 temperature,
             )?;
-            return Ok(B::broadcast_as(&zero, &[batch.sequences()])?);
+            return Ok(DeferredLogps::ready(B::broadcast_as(
+                &zero,
+                &[batch.sequences()],
+            )?));
         }
-        counted_sequence_logps::<B>(&hidden, batch.counted(), (n, t), temperature, |h| {
-            self.logits(h)
-        })
+        let rows = match self.logit_rows {
+            LogitRows::All => LogitRows::Counted,
+            rows => rows,
+        };
+        self.head_logps(&hidden, batch.counted(), (n, t), temperature, rows, defer)
     }
 
     /// The mean negative log-likelihood per counted token (the supervised fine-tuning loss), a

@@ -16,7 +16,7 @@ const TOL: f64 = 1e-5;
 
 /// Prompt + completion rows of different lengths (right padding), including a row whose
 /// completion is empty: it counts no token.
-fn prompt_completion_batch() -> exo_lm::Result<TokenBatch> {
+pub(crate) fn prompt_completion_batch() -> exo_lm::Result<TokenBatch> {
     TokenBatch::prompt_completion(
         &[
             (vec![1, 5, 9], vec![13, 17, 21, 2]),

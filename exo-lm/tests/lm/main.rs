@@ -6,6 +6,7 @@ mod common;
 
 mod config;
 mod gradients;
+mod chunked;
 mod lm_head;
 mod ops;
 mod optim;

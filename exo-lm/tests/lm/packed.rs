@@ -14,10 +14,10 @@ use crate::common::{TestBackend, max_abs, max_abs_diff, tiny};
 /// and GEMM shapes.
 const TOL: f64 = 2e-5;
 
-type Group = (Vec<u32>, Vec<Vec<u32>>);
+pub(crate) type Group = (Vec<u32>, Vec<Vec<u32>>);
 
 /// Prompts of different lengths with K completions of different lengths (ids below 32).
-fn groups(k: usize) -> Vec<Group> {
+pub(crate) fn groups(k: usize) -> Vec<Group> {
     let prompts: [&[u32]; 3] = [&[1, 5, 9], &[1, 7, 3, 7, 3, 8, 2], &[1, 30]];
     prompts
         .iter()
@@ -35,7 +35,7 @@ fn groups(k: usize) -> Vec<Group> {
         .collect()
 }
 
-fn units(groups: &[Group]) -> Vec<Unit<'_>> {
+pub(crate) fn units(groups: &[Group]) -> Vec<Unit<'_>> {
     groups
         .iter()
         .map(|(p, c)| Unit {
