@@ -39,11 +39,13 @@ SHAPES = {
                    max_position_embeddings=32768, rms_norm_eps=1e-6, family="qwen2"),
 }
 WORDS = 1000
-# exo's levers of issue 13, each switched off alone, then all of them.
+# exo's levers of issue 13, each switched off alone (the chunked lm_head, off by default, on),
+# then all of them off.
 LEVERS = [
     ("all on", []),
     ("--no-packing", ["--no-packing"]),
     ("--no-shared-prompts", ["--no-shared-prompts"]),
+    ("--logits chunked", ["--logits", "chunked"]),
     ("--logits all", ["--logits", "all"]),
     ("all off", ["--no-packing", "--no-shared-prompts", "--logits", "all"]),
 ]

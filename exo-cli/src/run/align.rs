@@ -35,11 +35,14 @@ pub struct AlignLoss<'a, O> {
 }
 
 impl<O: Objective> AlignLoss<'_, O> {
+    /// The loss and metrics of `records`; with `train`, a loss whose gradient reaches the
+    /// parameters (the lm_head's deferred backward attached, see [`exo_lm::DeferredLogps`]).
     fn forward<B: ModelOps>(
         &self,
         model: &CausalLm<B>,
         split: Split<'_>,
         records: &[usize],
+        train: bool,
     ) -> anyhow::Result<(B::Tensor, Metrics)> {
         let data = split.data;
         let k = data.k;
@@ -48,7 +51,8 @@ impl<O: Objective> AlignLoss<'_, O> {
         let (batch, lengths) = packed_batch(&groups, self.pad, false)?;
         let rows = groups.len() * k;
         let (dtype, device) = (model.dtype(), model.device());
-        let policy = model.packed_logps(&batch, self.temperature)?;
+        let deferred = model.packed_logps_deferred(&batch, self.temperature)?;
+        let policy = deferred.logps().clone();
         let rewards: Vec<f64> = groups
             .iter()
             .flat_map(|g| g.rewards.iter().copied())
@@ -99,13 +103,18 @@ impl<O: Objective> AlignLoss<'_, O> {
                 metrics.insert(name.clone(), v.iter().sum::<f64>() / v.len() as f64);
             }
         }
-        Ok((out.loss, metrics))
+        let loss = if train {
+            deferred.attach(&out.loss)?
+        } else {
+            out.loss
+        };
+        Ok((loss, metrics))
     }
 }
 
 impl<B: ModelOps, O: Objective> StepLoss<B> for AlignLoss<'_, O> {
     fn loss(&self, model: &CausalLm<B>, records: &[usize]) -> anyhow::Result<(B::Tensor, Metrics)> {
-        self.forward(model, self.train, records)
+        self.forward(model, self.train, records, true)
     }
 
     fn evaluate(&self, model: &CausalLm<B>) -> anyhow::Result<Option<Metrics>> {
@@ -115,7 +124,7 @@ impl<B: ModelOps, O: Objective> StepLoss<B> for AlignLoss<'_, O> {
         let mut mean = MetricMean::default();
         let all: Vec<usize> = (0..split.data.groups.len()).collect();
         for chunk in all.chunks(self.eval_batch.max(1)) {
-            let (loss, mut metrics) = B::no_grad(|| self.forward(model, split, chunk))?;
+            let (loss, mut metrics) = B::no_grad(|| self.forward(model, split, chunk, false))?;
             metrics.insert(
                 "loss".into(),
                 B::to_f64s(&loss)?.first().copied().unwrap_or(f64::NAN),

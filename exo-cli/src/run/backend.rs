@@ -28,10 +28,18 @@ pub struct ComputeArgs {
     #[arg(long, value_enum)]
     pub kernels: Option<Kernels>,
     /// Where the lm_head runs when log-probs are scored: counted (only at the positions whose
-    /// next token counts: the completion) or all (every position, [N, T, V] logits; for
-    /// measuring what counted saves). Both give the same log-probs up to f32 rounding.
-    #[arg(long, value_enum, default_value_t = Logits::Counted)]
+    /// next token counts, in one piece), chunked (the same positions, --logit-chunk of them at
+    /// a time, keeping no [tokens, vocabulary] logits for the backward pass, where each chunk's
+    /// logits are recomputed; it pays when a micro-batch counts many more tokens than the
+    /// hidden size, at the cost of a second lm_head forward), or all (every position, [N, T, V]
+    /// logits; for measuring). All give the same log-probs and gradients up to f32 rounding.
+    #[arg(long, value_enum, default_value_t = Logits::default())]
     pub logits: Logits,
+    /// Positions per lm_head chunk with --logits chunked: at most this many rows of
+    /// vocabulary-sized logits exist at a time.
+    #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_LOGIT_CHUNK,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub logit_chunk: u32,
     /// Score each completion in a row of its own, `prompt ++ completion`, instead of one copy
     /// of the prompt shared by all completions of a group (same log-probs up to f32 rounding;
     /// for measuring what sharing saves).
@@ -57,20 +65,20 @@ pub struct ComputeArgs {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Logits {
-    /// Only where a log-prob counts.
+    /// Only where a log-prob counts, in one piece.
     #[default]
     Counted,
+    /// Only where a log-prob counts, a chunk of positions at a time, recomputed in backward.
+    Chunked,
     /// At every position.
     All,
 }
 
-impl From<Logits> for exo_lm::LogitRows {
-    fn from(logits: Logits) -> Self {
-        match logits {
-            Logits::Counted => Self::Counted,
-            Logits::All => Self::All,
-        }
-    }
+/// `--logit-chunk`'s default: 256 rows of logits (48 MiB in f32 at a vocabulary of 49152).
+pub const DEFAULT_LOGIT_CHUNK: u32 = 256;
+
+fn default_logit_chunk() -> u32 {
+    DEFAULT_LOGIT_CHUNK
 }
 
 /// Validated compute settings.
@@ -87,6 +95,9 @@ pub struct Compute {
     /// Where the lm_head runs when log-probs are scored.
     #[serde(default)]
     pub logits: Logits,
+    /// Rows per lm_head chunk ([`Logits::Chunked`]).
+    #[serde(default = "default_logit_chunk")]
+    pub logit_chunk: u32,
     /// Shared prompts.
     #[serde(default = "yes")]
     pub shared_prompts: bool,
@@ -100,6 +111,15 @@ fn yes() -> bool {
 }
 
 impl Compute {
+    /// Where exo-lm computes logits (`--logits`, `--logit-chunk`).
+    pub fn logit_rows(&self) -> exo_lm::LogitRows {
+        match self.logits {
+            Logits::Chunked => exo_lm::LogitRows::Chunked(self.logit_chunk as usize),
+            Logits::Counted => exo_lm::LogitRows::Counted,
+            Logits::All => exo_lm::LogitRows::All,
+        }
+    }
+
     /// `backend` on the CPU with the libraries' default threads and native kernels.
     pub fn cpu(backend: BackendKind) -> Self {
         Self {
@@ -108,6 +128,7 @@ impl Compute {
             threads: 0,
             kernels: Kernels::default(),
             logits: Logits::default(),
+            logit_chunk: DEFAULT_LOGIT_CHUNK,
             shared_prompts: true,
             packing: true,
         }
@@ -140,6 +161,7 @@ impl ComputeArgs {
             threads: self.threads,
             kernels: self.kernels.unwrap_or(kernels),
             logits: self.logits,
+            logit_chunk: self.logit_chunk,
             shared_prompts: !self.no_shared_prompts,
             packing: !self.no_packing,
         })
@@ -155,7 +177,7 @@ pub fn dispatch<J: BackendJob<Error = anyhow::Error>>(
     job: J,
 ) -> anyhow::Result<J::Output> {
     super::model::set_layout(super::model::Layout {
-        logits: compute.logits.into(),
+        logits: compute.logit_rows(),
         packing: exo_lm::Packing {
             share_prompts: compute.shared_prompts,
             pack: compute.packing,

@@ -23,11 +23,14 @@ pub struct SftLoss<'a> {
 }
 
 impl SftLoss<'_> {
+    /// The loss and metrics of `records`; with `train`, a loss whose gradient reaches the
+    /// parameters (the lm_head's deferred backward attached, see [`exo_lm::DeferredLogps`]).
     fn forward<B: ModelOps>(
         &self,
         model: &CausalLm<B>,
         data: &Dataset,
         records: &[usize],
+        train: bool,
     ) -> anyhow::Result<(B::Tensor, Metrics)> {
         let groups: Vec<&exo_data::TokenizedGroup> =
             records.iter().map(|&i| &data.groups[i]).collect();
@@ -38,10 +41,9 @@ impl SftLoss<'_> {
         }
         // The mean negative log-likelihood per counted token.
         #[allow(clippy::cast_precision_loss)]
-        let loss = B::mul_scalar(
-            &B::sum_all(&model.packed_logps(&batch, 1.0)?)?,
-            -1.0 / tokens as f64,
-        )?;
+        let deferred = model.packed_logps_deferred(&batch, 1.0)?;
+        let loss = B::mul_scalar(&B::sum_all(deferred.logps())?, -1.0 / tokens as f64)?;
+        let loss = if train { deferred.attach(&loss)? } else { loss };
         let mut metrics = Metrics::new();
         metrics.insert("num_tokens".into(), tokens as f64);
         Ok((loss, metrics))
@@ -50,7 +52,7 @@ impl SftLoss<'_> {
 
 impl<B: ModelOps> StepLoss<B> for SftLoss<'_> {
     fn loss(&self, model: &CausalLm<B>, records: &[usize]) -> anyhow::Result<(B::Tensor, Metrics)> {
-        self.forward(model, self.train, records)
+        self.forward(model, self.train, records, true)
     }
 
     fn evaluate(&self, model: &CausalLm<B>) -> anyhow::Result<Option<Metrics>> {
@@ -60,7 +62,7 @@ impl<B: ModelOps> StepLoss<B> for SftLoss<'_> {
         let mut mean = MetricMean::default();
         let all: Vec<usize> = (0..data.groups.len()).collect();
         for chunk in all.chunks(self.eval_batch.max(1)) {
-            let (loss, metrics) = B::no_grad(|| self.forward(model, data, chunk))?;
+            let (loss, metrics) = B::no_grad(|| self.forward(model, data, chunk, false))?;
             let tokens = metrics.get("num_tokens").copied().unwrap_or(0.0);
             let mut m = Metrics::new();
             m.insert(

@@ -321,3 +321,56 @@ fn an_external_reward_program_scores_samples() {
             .is_some_and(|v| v.iter().all(|x| x.as_f64().unwrap_or(0.0) > 20.0))
     }));
 }
+
+/// `--logits counted|chunked|all` train to the same losses and gradient norms (SFT and EXO,
+/// both backends; chunks of 5 rows leave a short last chunk).
+#[test]
+fn every_logit_layout_trains_the_same() {
+    let demo = demo();
+    let root = scratch("logit-layouts");
+    for backend in BACKENDS {
+        let sft = sft_model(backend);
+        let runs = [
+            ("counted", vec!["--logits", "counted"]),
+            ("chunked", vec!["--logits", "chunked", "--logit-chunk", "5"]),
+            ("all", vec!["--logits", "all"]),
+        ];
+        let mut seen: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+        for (command, data) in [("sft", "sft.jsonl"), ("train", "scored.json")] {
+            for (name, flags) in &runs {
+                let out = root.join(format!("{backend}-{command}-{name}"));
+                let mut args = vec![
+                    command,
+                    "--model",
+                    sft.to_str().expect("utf-8 path"),
+                    "--data",
+                ];
+                let data = s(&demo.join(data));
+                let out_s = s(&out);
+                args.extend([data.as_str(), "--out", out_s.as_str()]);
+                args.extend(["--max-steps", "3", "--batch-prompts", "4", "--lr", "1e-2"]);
+                args.extend(["--backend", backend]);
+                args.extend(flags.iter().copied());
+                ok(&args);
+                let curve: Vec<(f64, f64)> = jsonl(&out.join("metrics.jsonl"))
+                    .iter()
+                    .filter_map(|m| Some((m["loss"].as_f64()?, m["grad_norm"].as_f64()?)))
+                    .collect();
+                assert_eq!(curve.len(), 3, "{backend} {command} {name}: {curve:?}");
+                seen.push((format!("{backend} {command} {name}"), curve));
+            }
+        }
+        for pair in seen.chunks(3) {
+            let (base_name, base) = &pair[0];
+            for (name, curve) in &pair[1..] {
+                for ((l, g), (bl, bg)) in curve.iter().zip(base) {
+                    assert!(
+                        (l - bl).abs() <= 1e-4 * bl.abs().max(1.0)
+                            && (g - bg).abs() <= 1e-3 * bg.abs().max(1.0),
+                        "{name} vs {base_name}: {curve:?} vs {base:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -132,7 +132,14 @@ impl<B: ModelOps> DeferredLogps<B> {
         let g_hidden = B::cat(&g_hidden.iter().collect::<Vec<_>>(), 0)?;
         let mut surrogate = B::sum_all(&B::mul(&p.hidden, &g_hidden)?)?;
         if let Some(gw) = g_weight {
-            surrogate = B::add(&surrogate, &B::sum_all(&B::mul(&p.weight, &gw)?)?)?;
+            // Σ W ⊙ G_W as one dot product of the flattened tensors: no `[V, d]` product.
+            let size = B::dims(&gw).iter().product::<usize>();
+            let dot = B::linear(
+                &B::reshape(&p.weight, &[1, size])?,
+                &B::reshape(&gw, &[1, size])?,
+                None,
+            )?;
+            surrogate = B::add(&surrogate, &B::reshape(&dot, &[])?)?;
         }
         let zero = B::sub(&surrogate, &B::detach(&surrogate)?)?;
         Ok(B::add(&B::detach(loss)?, &zero)?)
@@ -168,8 +175,7 @@ pub(crate) fn chunked_logps<B: ModelOps>(
     let mut tokens = Vec::with_capacity(m.div_ceil(rows));
     for start in (0..m).step_by(rows) {
         let len = rows.min(m - start);
-        let targets =
-            B::index_from_i64s(&counted.targets[start..start + len], &[len], &device)?;
+        let targets = B::index_from_i64s(&counted.targets[start..start + len], &[len], &device)?;
         let token = B::no_grad(|| -> Result<B::Tensor> {
             let h = B::narrow(&values, 0, start, len)?;
             let logits = B::linear(&h, &weight_values, None)?;

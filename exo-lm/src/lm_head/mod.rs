@@ -169,7 +169,10 @@ pub(crate) fn counted_hidden<B: ModelOps>(
 ///
 /// # Errors
 /// If an upload or an op fails.
-pub(crate) fn sequence_sums<B: ModelOps>(token: &B::Tensor, counted: &CountedRows) -> Result<B::Tensor> {
+pub(crate) fn sequence_sums<B: ModelOps>(
+    token: &B::Tensor,
+    counted: &CountedRows,
+) -> Result<B::Tensor> {
     let device = B::device(token);
     let m = counted.len();
     let (outputs, width) = (counted.outputs, counted.width);

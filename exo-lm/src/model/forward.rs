@@ -208,10 +208,10 @@ impl<B: ModelOps> CausalLm<B> {
                 chunk,
                 defer && trainable,
             ),
-            _ => counted_sequence_logps::<B>(hidden, counted, dims, temperature, |h| {
-                self.logits(h)
-            })
-            .map(DeferredLogps::ready),
+            _ => {
+                counted_sequence_logps::<B>(hidden, counted, dims, temperature, |h| self.logits(h))
+                    .map(DeferredLogps::ready)
+            }
         }
     }
 

@@ -4,9 +4,9 @@
 #[macro_use]
 mod common;
 
+mod chunked;
 mod config;
 mod gradients;
-mod chunked;
 mod lm_head;
 mod ops;
 mod optim;

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use super::report::StageTime;
 use crate::cli::{Cli, Command};
-use crate::run::backend::{Compute, Logits};
+use crate::run::backend::{Compute, DEFAULT_LOGIT_CHUNK, Logits};
 
 /// What the stages record as they go: wall times and the equivalent commands.
 #[derive(Default)]
@@ -66,8 +66,13 @@ pub(crate) fn compute_flags(compute: &Compute) -> Vec<String> {
         compute.kernels.name().into(),
     ];
     // The batch layout's levers, when switched off (the defaults need no flag).
-    if compute.logits == Logits::All {
-        flags.extend(["--logits".into(), "all".into()]);
+    if compute.logits != Logits::default() {
+        let name = clap::ValueEnum::to_possible_value(&compute.logits)
+            .map_or_else(String::new, |v| v.get_name().to_owned());
+        flags.extend(["--logits".into(), name]);
+    }
+    if compute.logit_chunk != DEFAULT_LOGIT_CHUNK {
+        flags.extend(["--logit-chunk".into(), compute.logit_chunk.to_string()]);
     }
     if !compute.shared_prompts {
         flags.push("--no-shared-prompts".into());
