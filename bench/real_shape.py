@@ -94,15 +94,29 @@ def make(shape, out, seed=0):
             f.write(json.dumps(row) + "\n")
 
 
+def bench_tokenizer(directory, **kwargs):
+    """The bench's word-level tokenizer.json, as exo reads it. Not `AutoTokenizer`: transformers 5
+    picks the tokenizer class from the model type (Qwen2Tokenizer for the qwen05 shape), which
+    turns this vocabulary's text into no tokens at all, so TRL would train on empty sequences."""
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(directory, **kwargs)
+    probe = "w1 w2 w3"
+    got = len(tokenizer(probe, add_special_tokens=False)["input_ids"])
+    if got != 3:
+        sys.exit(f"{directory}: the bench tokenizer turned {probe!r} into {got} tokens, not 3")
+    return tokenizer
+
+
 def trl(directory, loss, steps, threads):
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(directory)
+    tokenizer = bench_tokenizer(directory)
     model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32)
     with open(os.path.join(directory, "pairs.jsonl")) as f:
         rows = [json.loads(line) for line in f]
@@ -160,10 +174,10 @@ def prompts_file(directory):
 def generate(directory, k, new_tokens, threads):
     """transformers' generate on the prompts: K samples each at τ = 0.8, no top-k/top-p."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     torch.set_num_threads(threads)
-    tokenizer = AutoTokenizer.from_pretrained(directory, padding_side="left")
+    tokenizer = bench_tokenizer(directory, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32).eval()
     with open(prompts_file(directory)) as f:
         prompts = [line.strip() for line in f if line.strip()]
@@ -223,7 +237,8 @@ def median_after_first(times):
     return statistics.median(timed)
 
 
-def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_k, new_tokens):
+def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_k, new_tokens,
+             variants=None):
     directory = os.path.join(".cache", "bench-real", shape)
     if not os.path.exists(os.path.join(directory, "pairs.jsonl")):
         make(shape, directory)
@@ -248,8 +263,10 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
                             step_times=out["step_times"], peak_rss_mib=out["peak_rss_mib"]))
         for backend in backends:
             # Each lever alone on exo-tch for the first objective; all on / all off otherwise.
-            variants = LEVERS if backend == "tch" and index == 0 else [LEVERS[0], LEVERS[-1]]
-            for name, levers in variants:
+            grid = LEVERS if backend == "tch" and index == 0 else [LEVERS[0], LEVERS[-1]]
+            if variants:
+                grid = [(name, levers) for name, levers in LEVERS if name in variants]
+            for name, levers in grid:
                 out = child(["exo", "--dir", directory, "--exo", binary, "--objective", objective,
                              "--steps", str(steps), "--threads", str(threads),
                              "--backend", backend, f"--levers={' '.join(levers)}"], journal)
@@ -361,6 +378,10 @@ def main():
     a.add_argument("--no-train", action="store_true", help="only the sampling comparison")
     a.add_argument("--objectives", default="dpo:sigmoid",
                    help="exo objective:TRL loss_type pairs, comma-separated (e.g. dpo:sigmoid,exo-pair:exo_pair)")
+    a.add_argument("--variants", default="",
+                   help="only these lever settings, comma-separated names of LEVERS (e.g. 'all on,--logits "
+                        "chunked'); default: each lever alone on tch for the first objective, all on and "
+                        "all off otherwise")
     args = p.parse_args()
     if args.cmd == "make":
         make(args.shape, args.out)
@@ -377,7 +398,7 @@ def main():
         objectives = [tuple(o.split(":")) for o in args.objectives.split(",")]
         all_runs(args.shape, args.exo, args.label, args.steps, args.threads,
                  args.backends.split(","), [] if args.no_train else objectives, args.sample_k,
-                 args.new_tokens)
+                 args.new_tokens, [v for v in args.variants.split(",") if v])
 
 
 if __name__ == "__main__":
