@@ -5,11 +5,10 @@
 //! losses are nonlinear in `S`, so the deferred backward must route `∂L/∂S_s` to each
 //! sequence's own tokens). A frozen model computes the chunked values with no graph.
 
-use exo_core::objective::{ObjectiveConfig, ObjectiveKind, ObjectiveSpec};
-use exo_core::{Groups, Objective};
+use exo_core::objective::ObjectiveKind;
 use exo_lm::{Architecture, CausalLm, DeferredLogps, LogitRows, Mode, PackedBatch, Packing};
 
-use crate::common::{TestBackend, max_abs, max_abs_diff, tiny};
+use crate::common::{ObjectiveInputs, TestBackend, catalog_loss, max_abs, max_abs_diff, tiny};
 use crate::lm_head::prompt_completion_batch;
 use crate::packed::{groups, units};
 
@@ -122,21 +121,15 @@ fn every_objective_agrees_chunked<B: TestBackend>() -> exo_lm::Result<()> {
     let reference = B::from_f64s(&host(|i| -8.0 - 1.5 * i), &[rows], dtype, device)?;
     let rewards = B::from_f64s(&host(|i| (i * 1.7).sin()), &[rows], dtype, device)?;
     let lengths = B::from_f64s(&host(|i| 1.0 + i), &[rows], dtype, device)?;
-    let config = ObjectiveConfig::default();
+    let inputs = ObjectiveInputs::<B> {
+        reference,
+        rewards,
+        lengths,
+        k: 2,
+    };
     let chunked = model.clone().with_logit_rows(LogitRows::Chunked(3));
     for kind in ObjectiveKind::ALL {
-        let objective = kind
-            .name()
-            .parse::<ObjectiveSpec>()
-            .and_then(|spec| spec.build(&config))?;
-        let loss_of = |policy: &B::Tensor| -> exo_lm::Result<B::Tensor> {
-            let groups = if objective.needs_reference() {
-                Groups::<B>::from_logps(policy, &reference, 2, Some(&rewards))?
-            } else {
-                Groups::<B>::reference_free(policy, 2, Some(&rewards))?
-            };
-            Ok(objective.forward(&groups.with_lengths(&lengths)?)?.loss)
-        };
+        let loss_of = |policy: &B::Tensor| catalog_loss(kind, policy, &inputs);
         let want = value_and_grads(&model, &loss_of(&model.packed_logps(&packed, 0.8)?)?)?;
         let logps = chunked.packed_logps_deferred(&packed, 0.8)?;
         let loss = loss_of(logps.logps())?;

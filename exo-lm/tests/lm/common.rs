@@ -87,3 +87,38 @@ pub fn sequences() -> Vec<Vec<u32>> {
         vec![1, 11, 12, 13, 14, 15, 16, 17, 18],
     ]
 }
+
+/// What an objective of the catalog reads besides the policy's log-probs, `[R]` each.
+pub struct ObjectiveInputs<B: ModelOps> {
+    /// The reference's log-probs (read only by objectives that need a reference).
+    pub reference: B::Tensor,
+    /// The rewards.
+    pub rewards: B::Tensor,
+    /// The completion lengths.
+    pub lengths: B::Tensor,
+    /// Completions per group.
+    pub k: usize,
+}
+
+/// The loss of catalog objective `kind` (default hyper-parameters) on the policy's log-probs
+/// `policy` `[R]`.
+pub fn catalog_loss<B: ModelOps>(
+    kind: exo_core::objective::ObjectiveKind,
+    policy: &B::Tensor,
+    inputs: &ObjectiveInputs<B>,
+) -> exo_lm::Result<B::Tensor> {
+    use exo_core::{Groups, Objective};
+    let objective = kind
+        .name()
+        .parse::<exo_core::objective::ObjectiveSpec>()
+        .and_then(|spec| spec.build(&exo_core::objective::ObjectiveConfig::default()))?;
+    let rewards = Some(&inputs.rewards);
+    let groups = if objective.needs_reference() {
+        Groups::<B>::from_logps(policy, &inputs.reference, inputs.k, rewards)?
+    } else {
+        Groups::<B>::reference_free(policy, inputs.k, rewards)?
+    };
+    Ok(objective
+        .forward(&groups.with_lengths(&inputs.lengths)?)?
+        .loss)
+}

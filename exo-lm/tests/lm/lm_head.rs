@@ -4,11 +4,12 @@
 //! count nothing, a batch that counts nothing, τ ≠ 1, tied and untied heads — and through every
 //! objective of the catalog.
 
-use exo_core::objective::{ObjectiveConfig, ObjectiveKind, ObjectiveSpec};
-use exo_core::{Groups, Objective};
+use exo_core::objective::ObjectiveKind;
 use exo_lm::{Architecture, CausalLm, LogitRows, Mode, TokenBatch};
 
-use crate::common::{TestBackend, max_abs, max_abs_diff, sequences, tiny};
+use crate::common::{
+    ObjectiveInputs, TestBackend, catalog_loss, max_abs, max_abs_diff, sequences, tiny,
+};
 
 /// Relative tolerance of f32 sums of log-probs computed from the same logits in a different
 /// GEMM shape.
@@ -114,22 +115,17 @@ fn every_objective_sees_the_same_log_probs<B: TestBackend>() -> exo_lm::Result<(
     let reference = B::from_f64s(&[-9.0, -12.5, -3.0, -4.0], &[4], dtype, device)?;
     let rewards = B::from_f64s(&[1.0, -0.5, 0.25, 0.75], &[4], dtype, device)?;
     let lengths = B::from_f64s(&[4.0, 6.0, 1.0, 2.0], &[4], dtype, device)?;
-    let config = ObjectiveConfig::default();
+    let inputs = ObjectiveInputs::<B> {
+        reference,
+        rewards,
+        lengths,
+        k: 2,
+    };
     for kind in ObjectiveKind::ALL {
-        let objective = kind
-            .name()
-            .parse::<ObjectiveSpec>()
-            .and_then(|spec| spec.build(&config))?;
         let mut results = Vec::new();
         for rows in [LogitRows::Counted, LogitRows::All] {
             let policy = model.sequence_logps_with(&batch, 0.8, rows)?;
-            let groups = if objective.needs_reference() {
-                Groups::<B>::from_logps(&policy, &reference, 2, Some(&rewards))?
-            } else {
-                Groups::<B>::reference_free(&policy, 2, Some(&rewards))?
-            };
-            let groups = groups.with_lengths(&lengths)?;
-            let loss = objective.forward(&groups)?.loss;
+            let loss = catalog_loss(kind, &policy, &inputs)?;
             let grads = model.params().grad(&loss)?;
             let grads = grads
                 .tensors()

@@ -8,7 +8,7 @@ use exo_core::{Groups, Objective};
 use exo_lm::optim::{AdamWConfig, LrSchedule, Trainer, TrainerConfig};
 use exo_lm::{Architecture, CausalLm, Mode, PackedBatch, Packing, TokenBatch, Unit};
 
-use crate::common::{TestBackend, max_abs, max_abs_diff, tiny};
+use crate::common::{ObjectiveInputs, TestBackend, catalog_loss, max_abs, max_abs_diff, tiny};
 
 /// Relative tolerance: the same f32 values through attention over different (masked) key sets
 /// and GEMM shapes.
@@ -178,20 +178,14 @@ fn every_objective_agrees_on_packed_rows<B: TestBackend>() -> exo_lm::Result<()>
     })?;
     let plain = plain_batch(&data, false)?;
     let packed = PackedBatch::new(&units(&data), 0, Packing::default(), false)?;
-    let config = ObjectiveConfig::default();
+    let inputs = ObjectiveInputs::<B> {
+        reference,
+        rewards,
+        lengths,
+        k: 2,
+    };
     for kind in ObjectiveKind::ALL {
-        let objective = kind
-            .name()
-            .parse::<ObjectiveSpec>()
-            .and_then(|spec| spec.build(&config))?;
-        let loss_of = |policy: &B::Tensor| -> exo_lm::Result<B::Tensor> {
-            let groups = if objective.needs_reference() {
-                Groups::<B>::from_logps(policy, &reference, 2, Some(&rewards))?
-            } else {
-                Groups::<B>::reference_free(policy, 2, Some(&rewards))?
-            };
-            Ok(objective.forward(&groups.with_lengths(&lengths)?)?.loss)
-        };
+        let loss_of = |policy: &B::Tensor| catalog_loss(kind, policy, &inputs);
         let want = loss_of(&model.sequence_logps(&plain, 1.0)?)?;
         let got = loss_of(&model.packed_logps(&packed, 1.0)?)?;
         let name = kind.name();
