@@ -53,6 +53,7 @@
 
 mod batch;
 pub mod config;
+mod deferred;
 mod error;
 pub mod layers;
 pub mod lm_head;
@@ -67,9 +68,10 @@ pub mod weights;
 
 pub use batch::TokenBatch;
 pub use config::{Architecture, LmConfig, RopeScaling};
+pub use deferred::DeferredLogps;
 pub use error::{LmError, Result};
 pub use exo_core::ModelOps;
-pub use lm_head::{DeferredLogps, LogitRows};
+pub use lm_head::LogitRows;
 pub use model::{CausalLm, Mode};
 pub use packed::{PackedBatch, Packing, Unit};
 pub use params::{Gradients, Param, ParamKind, Params};

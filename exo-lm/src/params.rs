@@ -102,6 +102,11 @@ pub struct Gradients<B: ModelOps> {
 }
 
 impl<B: ModelOps> Gradients<B> {
+    /// Gradients already computed in parameter order (plain tensors).
+    pub(crate) fn from_tensors(grads: Vec<B::Tensor>) -> Self {
+        Self { grads }
+    }
+
     /// The gradients in parameter order.
     pub fn tensors(&self) -> &[B::Tensor] {
         &self.grads

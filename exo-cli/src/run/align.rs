@@ -2,7 +2,7 @@
 //! forward pass, the cached reference log-probs, and any exo-core [`Objective`].
 
 use exo_core::{Groups, Objective};
-use exo_lm::{CausalLm, ModelOps};
+use exo_lm::{CausalLm, DeferredLogps, ModelOps};
 
 use super::data::{Dataset, packed_batch};
 use super::metrics::{GroupStats, MetricMean, Metrics, group_metrics};
@@ -35,15 +35,14 @@ pub struct AlignLoss<'a, O> {
 }
 
 impl<O: Objective> AlignLoss<'_, O> {
-    /// The loss and metrics of `records`; with `train`, a loss whose gradient reaches the
-    /// parameters (the lm_head's deferred backward attached, see [`exo_lm::DeferredLogps`]).
+    /// The loss of `records`, the policy log-probs it was built on (whose
+    /// [`DeferredLogps::backward`] gives the gradient) and the metrics.
     fn forward<B: ModelOps>(
         &self,
         model: &CausalLm<B>,
         split: Split<'_>,
         records: &[usize],
-        train: bool,
-    ) -> anyhow::Result<(B::Tensor, Metrics)> {
+    ) -> anyhow::Result<(B::Tensor, DeferredLogps<B>, Metrics)> {
         let data = split.data;
         let k = data.k;
         let groups: Vec<&exo_data::TokenizedGroup> =
@@ -103,18 +102,17 @@ impl<O: Objective> AlignLoss<'_, O> {
                 metrics.insert(name.clone(), v.iter().sum::<f64>() / v.len() as f64);
             }
         }
-        let loss = if train {
-            deferred.attach(&out.loss)?
-        } else {
-            out.loss
-        };
-        Ok((loss, metrics))
+        Ok((out.loss, deferred, metrics))
     }
 }
 
 impl<B: ModelOps, O: Objective> StepLoss<B> for AlignLoss<'_, O> {
-    fn loss(&self, model: &CausalLm<B>, records: &[usize]) -> anyhow::Result<(B::Tensor, Metrics)> {
-        self.forward(model, self.train, records, true)
+    fn loss(
+        &self,
+        model: &CausalLm<B>,
+        records: &[usize],
+    ) -> anyhow::Result<(B::Tensor, DeferredLogps<B>, Metrics)> {
+        self.forward(model, self.train, records)
     }
 
     fn evaluate(&self, model: &CausalLm<B>) -> anyhow::Result<Option<Metrics>> {
@@ -124,7 +122,7 @@ impl<B: ModelOps, O: Objective> StepLoss<B> for AlignLoss<'_, O> {
         let mut mean = MetricMean::default();
         let all: Vec<usize> = (0..split.data.groups.len()).collect();
         for chunk in all.chunks(self.eval_batch.max(1)) {
-            let (loss, mut metrics) = B::no_grad(|| self.forward(model, split, chunk, false))?;
+            let (loss, _, mut metrics) = B::no_grad(|| self.forward(model, split, chunk))?;
             metrics.insert(
                 "loss".into(),
                 B::to_f64s(&loss)?.first().copied().unwrap_or(f64::NAN),

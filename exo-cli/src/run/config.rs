@@ -96,6 +96,11 @@ pub struct LoopArgs {
     /// weights are bit-identical to an uninterrupted run (same flags, CPU).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Activation (gradient) checkpointing: keep each decoder layer's input only and recompute
+    /// the layer in the backward pass (less memory, about one more forward pass of time; the
+    /// same gradients).
+    #[arg(long)]
+    pub gradient_checkpointing: bool,
     /// Draw OUT/loss.png (and, with rewards, OUT/reward-vs-kl.png).
     #[arg(long)]
     pub plot: bool,
@@ -274,6 +279,7 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         max_grad_norm: (max_grad_norm > 0.0).then_some(max_grad_norm),
         max_steps,
         grad_accum: lp.grad_accum,
+        gradient_checkpointing: lp.gradient_checkpointing,
         save_every: lp.save_every,
         save_total_limit: lp.save_total_limit,
         eval_every: lp.eval_every,

@@ -1,7 +1,7 @@
 //! The loss of `exo sft`: the mean negative log-likelihood per completion token (optionally of
 //! the prompt's tokens too).
 
-use exo_lm::{CausalLm, ModelOps};
+use exo_lm::{CausalLm, DeferredLogps, ModelOps};
 
 use super::data::{Dataset, packed_batch};
 use super::metrics::{MetricMean, Metrics};
@@ -23,15 +23,14 @@ pub struct SftLoss<'a> {
 }
 
 impl SftLoss<'_> {
-    /// The loss and metrics of `records`; with `train`, a loss whose gradient reaches the
-    /// parameters (the lm_head's deferred backward attached, see [`exo_lm::DeferredLogps`]).
+    /// The loss of `records`, the log-probs it was built on (whose
+    /// [`DeferredLogps::backward`] gives the gradient) and the metrics.
     fn forward<B: ModelOps>(
         &self,
         model: &CausalLm<B>,
         data: &Dataset,
         records: &[usize],
-        train: bool,
-    ) -> anyhow::Result<(B::Tensor, Metrics)> {
+    ) -> anyhow::Result<(B::Tensor, DeferredLogps<B>, Metrics)> {
         let groups: Vec<&exo_data::TokenizedGroup> =
             records.iter().map(|&i| &data.groups[i]).collect();
         let (batch, _) = packed_batch(&groups, self.pad, self.train_on_prompt)?;
@@ -43,16 +42,19 @@ impl SftLoss<'_> {
         #[allow(clippy::cast_precision_loss)]
         let deferred = model.packed_logps_deferred(&batch, 1.0)?;
         let loss = B::mul_scalar(&B::sum_all(deferred.logps())?, -1.0 / tokens as f64)?;
-        let loss = if train { deferred.attach(&loss)? } else { loss };
         let mut metrics = Metrics::new();
         metrics.insert("num_tokens".into(), tokens as f64);
-        Ok((loss, metrics))
+        Ok((loss, deferred, metrics))
     }
 }
 
 impl<B: ModelOps> StepLoss<B> for SftLoss<'_> {
-    fn loss(&self, model: &CausalLm<B>, records: &[usize]) -> anyhow::Result<(B::Tensor, Metrics)> {
-        self.forward(model, self.train, records, true)
+    fn loss(
+        &self,
+        model: &CausalLm<B>,
+        records: &[usize],
+    ) -> anyhow::Result<(B::Tensor, DeferredLogps<B>, Metrics)> {
+        self.forward(model, self.train, records)
     }
 
     fn evaluate(&self, model: &CausalLm<B>) -> anyhow::Result<Option<Metrics>> {
@@ -62,7 +64,7 @@ impl<B: ModelOps> StepLoss<B> for SftLoss<'_> {
         let mut mean = MetricMean::default();
         let all: Vec<usize> = (0..data.groups.len()).collect();
         for chunk in all.chunks(self.eval_batch.max(1)) {
-            let (loss, metrics) = B::no_grad(|| self.forward(model, data, chunk, false))?;
+            let (loss, _, metrics) = B::no_grad(|| self.forward(model, data, chunk))?;
             let tokens = metrics.get("num_tokens").copied().unwrap_or(0.0);
             let mut m = Metrics::new();
             m.insert(

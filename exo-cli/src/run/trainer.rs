@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use exo_lm::optim::{AdamW, AdamWConfig, GradAccumulator, LrSchedule, clip_grad_norm};
-use exo_lm::{CausalLm, Mode, ModelOps};
+use exo_lm::{CausalLm, DeferredLogps, Mode, ModelOps};
 
 use super::checkpoint::{self, OPTIMIZER_FILE, TrainerState};
 use super::data::Order;
@@ -27,11 +27,16 @@ use super::progress::Progress;
 
 /// What one micro-batch's loss is.
 pub trait StepLoss<B: ModelOps> {
-    /// The scalar loss (with its graph) and the metrics of the micro-batch of `records`.
+    /// The scalar loss of the micro-batch of `records`, the log-probs it was built on (whose
+    /// [`DeferredLogps::backward`] gives the gradient) and its metrics.
     ///
     /// # Errors
     /// If the forward pass fails.
-    fn loss(&self, model: &CausalLm<B>, records: &[usize]) -> anyhow::Result<(B::Tensor, Metrics)>;
+    fn loss(
+        &self,
+        model: &CausalLm<B>,
+        records: &[usize],
+    ) -> anyhow::Result<(B::Tensor, DeferredLogps<B>, Metrics)>;
 
     /// Metrics on held-out data (reported with an `eval_` prefix), if there is any.
     ///
@@ -104,6 +109,8 @@ pub struct Plan {
     pub max_steps: u64,
     /// Micro-batches per optimiser step.
     pub grad_accum: usize,
+    /// Recompute each decoder layer in the backward pass instead of keeping its activations.
+    pub gradient_checkpointing: bool,
     /// Checkpoint every this many steps (0: only at the end).
     pub save_every: u64,
     /// Checkpoints kept (0: all).
@@ -201,6 +208,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
             (model, optimizer, state, None)
         }
     };
+    let model = model.with_gradient_checkpointing(plan.gradient_checkpointing);
     let mut writer = MetricsWriter::open(&plan.out.join("metrics.jsonl"), resumed_from)?;
     let progress = Progress::new(plan.kind, plan.max_steps, state.step, plan.quiet);
     let per_epoch = order.per_epoch() as f64;
@@ -220,7 +228,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         for _ in 0..plan.grad_accum {
             let (_, records) = order.micro_batch(state.micro_batches);
             state.micro_batches += 1;
-            let (value, metrics) = loss
+            let (value, logps, metrics) = loss
                 .loss(&model, &records)
                 .with_context(|| format!("step {step}"))?;
             let l = B::to_f64s(&value)?.first().copied().unwrap_or(f64::NAN);
@@ -228,9 +236,8 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
                 bail!("{}", not_finite(step, "loss", l, last_checkpoint.as_ref()));
             }
             acc.add(
-                model
-                    .params()
-                    .grad(&value)
+                logps
+                    .backward(&value, model.params())
                     .with_context(|| format!("step {step}: backward"))?,
             )?;
             let mut metrics = metrics;

@@ -322,10 +322,11 @@ fn an_external_reward_program_scores_samples() {
     }));
 }
 
-/// `--logits counted|chunked|all` train to the same losses and gradient norms (SFT and EXO,
-/// both backends; chunks of 5 rows leave a short last chunk).
+/// `--logits counted|chunked|all` and `--gradient-checkpointing` (alone and with the chunked
+/// head) train to the same losses and gradient norms (SFT and EXO, both backends; chunks of 5
+/// rows leave a short last chunk).
 #[test]
-fn every_logit_layout_trains_the_same() {
+fn every_logit_layout_and_checkpointing_train_the_same() {
     let demo = demo();
     let root = scratch("logit-layouts");
     for backend in BACKENDS {
@@ -334,6 +335,17 @@ fn every_logit_layout_trains_the_same() {
             ("counted", vec!["--logits", "counted"]),
             ("chunked", vec!["--logits", "chunked", "--logit-chunk", "5"]),
             ("all", vec!["--logits", "all"]),
+            ("checkpointed", vec!["--gradient-checkpointing"]),
+            (
+                "chunked checkpointed",
+                vec![
+                    "--logits",
+                    "chunked",
+                    "--logit-chunk",
+                    "5",
+                    "--gradient-checkpointing",
+                ],
+            ),
         ];
         let mut seen: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
         for (command, data) in [("sft", "sft.jsonl"), ("train", "scored.json")] {
@@ -360,7 +372,7 @@ fn every_logit_layout_trains_the_same() {
                 seen.push((format!("{backend} {command} {name}"), curve));
             }
         }
-        for pair in seen.chunks(3) {
+        for pair in seen.chunks(runs.len()) {
             let (base_name, base) = &pair[0];
             for (name, curve) in &pair[1..] {
                 for ((l, g), (bl, bg)) in curve.iter().zip(base) {

@@ -27,31 +27,11 @@
 //! most one chunk's `[rows, V]` logits exist at a time, plus `G_W` and one chunk's `G_W^c`.
 
 use super::{CountedRows, counted_hidden, sequence_sums};
-use crate::{LmError, ModelOps, Result};
+use crate::{DeferredLogps, LmError, ModelOps, Result};
 
-/// Sequence log-probs `S` `[S]` whose lm_head gradient is computed once the loss built on them
-/// is known ([`DeferredLogps::attach`]); from `CausalLm::sequence_logps_deferred` and
-/// `CausalLm::packed_logps_deferred`.
-///
-/// ```text
-/// let logps = model.packed_logps_deferred(&batch, τ)?;
-/// let loss = objective_on(logps.logps())?;   // any scalar function of S
-/// let loss = logps.attach(&loss)?;           // same value; gradients reach the parameters
-/// let grads = model.params().grad(&loss)?;
-/// ```
-///
-/// Unless the model is trainable and computes [`LogitRows::Chunked`](super::LogitRows), nothing
-/// is deferred: [`DeferredLogps::logps`] carries the ordinary graph and
-/// [`DeferredLogps::attach`] returns the loss as it is.
+/// What the chunked lm_head's deferred backward needs ([`PendingHead::attach`]).
 #[derive(Debug)]
-pub struct DeferredLogps<B: ModelOps> {
-    logps: B::Tensor,
-    pending: Option<Pending<B>>,
-}
-
-/// What [`DeferredLogps::attach`] needs to run the lm_head's backward.
-#[derive(Debug)]
-struct Pending<B: ModelOps> {
+pub(crate) struct PendingHead<B: ModelOps> {
     /// The counted positions' hidden states `[M, d]`, with their graph into the decoder.
     hidden: B::Tensor,
     /// The lm_head weight `[V, d]` (a parameter).
@@ -64,36 +44,16 @@ struct Pending<B: ModelOps> {
     temperature: f64,
 }
 
-impl<B: ModelOps> DeferredLogps<B> {
-    /// Log-probs that defer nothing (their graph, if any, reaches the parameters already).
-    pub(crate) fn ready(logps: B::Tensor) -> Self {
-        Self {
-            logps,
-            pending: None,
-        }
-    }
-
-    /// `S` `[S]`: build the loss on this tensor.
-    pub fn logps(&self) -> &B::Tensor {
-        &self.logps
-    }
-
-    /// Whether [`DeferredLogps::attach`] has a backward pass to run.
-    pub fn is_deferred(&self) -> bool {
-        self.pending.is_some()
-    }
-
+impl<B: ModelOps> PendingHead<B> {
     /// A scalar with `loss`'s value whose gradient with respect to the model's parameters is
-    /// the gradient of `loss` (see the module documentation). `loss` must depend on the model
-    /// only through [`DeferredLogps::logps`].
+    /// the gradient of `loss` (see the module documentation). `logps` is the leaf `S` and
+    /// `loss` must depend on the model only through it.
     ///
     /// # Errors
     /// If `loss` is not a scalar, or an op fails.
-    pub fn attach(self, loss: &B::Tensor) -> Result<B::Tensor> {
-        let Some(p) = self.pending else {
-            return Ok(loss.clone());
-        };
-        let g_s = B::grad(loss, &[&self.logps])?
+    pub(crate) fn attach(self, logps: &B::Tensor, loss: &B::Tensor) -> Result<B::Tensor> {
+        let p = self;
+        let g_s = B::grad(loss, &[logps])?
             .into_iter()
             .next()
             .ok_or_else(|| LmError::input("attach", "no gradient for the log-probs"))?;
@@ -188,15 +148,15 @@ pub(crate) fn chunked_logps<B: ModelOps>(
     if !defer {
         return Ok(DeferredLogps::ready(sums));
     }
-    Ok(DeferredLogps {
-        logps: B::require_grad(&sums)?,
-        pending: Some(Pending {
+    Ok(DeferredLogps::with_head(
+        B::require_grad(&sums)?,
+        PendingHead {
             hidden: picked,
             weight: weight.clone(),
             targets: counted.targets.clone(),
             owners: counted.owners(),
             rows,
             temperature,
-        }),
-    })
+        },
+    ))
 }

@@ -27,12 +27,12 @@
 //! [`DeferredLogps`]).
 //!
 //! [`CausalLm`]: crate::CausalLm
+//! [`DeferredLogps`]: crate::DeferredLogps
 //! [`CausalLm::sequence_logps`]: crate::CausalLm::sequence_logps
 
 mod chunked;
 
-pub use chunked::DeferredLogps;
-pub(crate) use chunked::chunked_logps;
+pub(crate) use chunked::{PendingHead, chunked_logps};
 
 use crate::{ModelOps, Result, TokenBatch};
 
@@ -43,7 +43,7 @@ pub enum LogitRows {
     #[default]
     Counted,
     /// At the counted positions, `rows` of them at a time, keeping no `[M, V]` logits: values
-    /// chunk by chunk, and (through [`DeferredLogps`]) the lm_head's gradient chunk by chunk,
+    /// chunk by chunk, and (through [`crate::DeferredLogps`]) the lm_head's gradient chunk by chunk,
     /// recomputing the chunk's logits. A graph-carrying `sequence_logps` of a trainable model
     /// cannot defer its gradient and computes [`LogitRows::Counted`]'s.
     Chunked(usize),

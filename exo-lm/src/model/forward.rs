@@ -1,15 +1,13 @@
 //! The forward pass of a [`CausalLm`]: hidden states, logits, and the sequence log-probs every
 //! objective reads.
 
-use super::{CausalLm, KvCache, Mode};
+use super::{CausalLm, KvCache, Mode, Recompute};
 use crate::batch::TokenBatch;
 use crate::layers::attention::{AttentionInputs, attention_bias};
 use crate::layers::rotary::rotary_tensors;
-use crate::lm_head::{
-    CountedRows, DeferredLogps, LogitRows, chunked_logps, counted_sequence_logps,
-};
+use crate::lm_head::{CountedRows, LogitRows, chunked_logps, counted_sequence_logps};
 use crate::packed::PackedBatch;
-use crate::{LmError, ModelOps, Result};
+use crate::{DeferredLogps, LmError, ModelOps, Result};
 
 impl<B: ModelOps> CausalLm<B> {
     /// The decoder on `ids` `[N, T]` whose queries sit at cache slots `past .. past + T`:
@@ -39,20 +37,7 @@ impl<B: ModelOps> CausalLm<B> {
         (n, t, past): (usize, usize, usize),
         mut cache: Option<&mut KvCache<B>>,
     ) -> Result<B::Tensor> {
-        let tk = past + t;
-        let (cos, sin) = rotary_tensors::<B>(
-            positions,
-            (n, t),
-            self.config.head_dim,
-            (self.config.rope_theta, self.config.rope_scaling),
-            self.dtype,
-            &self.device,
-        )?;
-        let inputs = AttentionInputs {
-            cos,
-            sin,
-            bias: B::from_f32s(bias, &[n, 1, t, tk], self.dtype, &self.device)?,
-        };
+        let inputs = self.attention_inputs(positions, bias, (n, t, past))?;
         let mut x = B::embedding(&self.embed, ids)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = match cache.as_deref_mut() {
@@ -65,6 +50,49 @@ impl<B: ModelOps> CausalLm<B> {
             x = layer.forward(&x, &inputs, slot)?;
         }
         Ok(self.norm.forward(&x)?)
+    }
+
+    /// The rotary tables and the attention bias tensor of a forward pass.
+    fn attention_inputs(
+        &self,
+        positions: &[i64],
+        bias: &[f32],
+        (n, t, past): (usize, usize, usize),
+    ) -> Result<AttentionInputs<B>> {
+        let (cos, sin) = rotary_tensors::<B>(
+            positions,
+            (n, t),
+            self.config.head_dim,
+            (self.config.rope_theta, self.config.rope_scaling),
+            self.dtype,
+            &self.device,
+        )?;
+        Ok(AttentionInputs {
+            cos,
+            sin,
+            bias: B::from_f32s(bias, &[n, 1, t, past + t], self.dtype, &self.device)?,
+        })
+    }
+
+    /// The final hidden states `[N, T, d]` of a batch whose loss is taken: with gradient
+    /// checkpointing on a trainable model whose backward is deferred, the decoder runs with no
+    /// graph and keeps its layers' inputs (the graph starts at its output; see `recompute`);
+    /// otherwise as [`CausalLm::hidden_biased`].
+    fn hidden_for_loss(
+        &self,
+        ids: &B::Index,
+        positions: &[i64],
+        bias: &[f32],
+        (n, t): (usize, usize),
+        defer: bool,
+    ) -> Result<(B::Tensor, Option<Recompute<B>>)> {
+        if !(defer && self.checkpointing && self.mode == Mode::Trainable) {
+            let hidden = self.hidden_biased(ids, positions, bias, (n, t, 0), None)?;
+            return Ok((hidden, None));
+        }
+        let attention = self.attention_inputs(positions, bias, (n, t, 0))?;
+        let (top, layers) = self.layers_recomputable(ids, attention)?;
+        Ok((self.norm.forward(&top)?, Some(layers)))
     }
 
     /// Logits from final hidden states: `h · Wᵀ`, `[..., d]` → `[..., V]`.
@@ -139,7 +167,8 @@ impl<B: ModelOps> CausalLm<B> {
 
     /// [`CausalLm::sequence_logps`] for a loss whose gradient is taken later: with
     /// [`LogitRows::Chunked`] on a trainable model no `[M, V]` logits are kept, and the
-    /// lm_head's backward runs in [`DeferredLogps::attach`] (see [`crate::lm_head`]).
+    /// lm_head's backward runs in [`DeferredLogps::backward`]; with gradient checkpointing
+    /// ([`CausalLm::with_gradient_checkpointing`]) the decoder layers' too (see [`crate::lm_head`]).
     ///
     /// # Errors
     /// As [`CausalLm::sequence_logps`].
@@ -159,31 +188,33 @@ impl<B: ModelOps> CausalLm<B> {
         defer: bool,
     ) -> Result<DeferredLogps<B>> {
         let ids = self.upload_ids(batch)?;
+        let (n, t) = batch.dims();
+        self.check_window(t)?;
+        let bias = attention_bias(batch.attention_mask(), n, t, 0, t)?;
+        let (hidden, layers) =
+            self.hidden_for_loss(&ids, &batch.positions(), &bias, (n, t), defer)?;
         let counted = match rows {
             LogitRows::Counted | LogitRows::Chunked(_) => {
                 Some(CountedRows::of(batch)).filter(|c| c.len() > 0)
             }
             LogitRows::All => None,
         };
-        let Some(counted) = counted else {
-            let logits = self.forward_ids(batch, &ids)?;
-            let mask = batch.loss_mask_tensor::<B>(self.dtype, &self.device)?;
-            return Ok(DeferredLogps::ready(exo_core::sequence_logps::<B>(
-                &logits,
-                &ids,
-                &mask,
-                temperature,
-            )?));
+        let logps = match counted {
+            Some(counted) => {
+                self.head_logps(&hidden, &counted, (n, t), temperature, rows, defer)?
+            }
+            None => {
+                let logits = self.logits(&hidden)?;
+                let mask = batch.loss_mask_tensor::<B>(self.dtype, &self.device)?;
+                DeferredLogps::ready(exo_core::sequence_logps::<B>(
+                    &logits,
+                    &ids,
+                    &mask,
+                    temperature,
+                )?)
+            }
         };
-        let (n, t) = batch.dims();
-        let hidden = self.hidden(
-            &ids,
-            &batch.positions(),
-            batch.attention_mask(),
-            (n, t, 0),
-            None,
-        )?;
-        self.head_logps(&hidden, &counted, (n, t), temperature, rows, defer)
+        Ok(logps.with_layers(layers))
     }
 
     /// `S` from the final hidden states on the counted rows, as `rows` says: chunked where
@@ -260,12 +291,12 @@ impl<B: ModelOps> CausalLm<B> {
         let (n, t) = batch.dims();
         let ids: Vec<i64> = batch.ids().iter().map(|&id| i64::from(id)).collect();
         let ids = B::index_from_i64s(&ids, &[n, t], &self.device)?;
-        let hidden = self.hidden_biased(
+        let (hidden, layers) = self.hidden_for_loss(
             &ids,
             batch.positions(),
             &batch.attention_bias(),
-            (n, t, 0),
-            None,
+            (n, t),
+            defer,
         )?;
         if batch.counted_tokens() == 0 {
             // Nothing counted: zeros. (`log softmax([0])[0]` is exactly 0, and checks τ.)
@@ -283,7 +314,9 @@ impl<B: ModelOps> CausalLm<B> {
             LogitRows::All => LogitRows::Counted,
             rows => rows,
         };
-        self.head_logps(&hidden, batch.counted(), (n, t), temperature, rows, defer)
+        Ok(self
+            .head_logps(&hidden, batch.counted(), (n, t), temperature, rows, defer)?
+            .with_layers(layers))
     }
 
     /// The mean negative log-likelihood per counted token (the supervised fine-tuning loss), a

@@ -313,6 +313,7 @@ impl<B: ModelOps> CausalLm<B> {
             norm,
             lm_head,
             logit_rows: LogitRows::default(),
+            checkpointing: false,
         })
     }
 
@@ -326,6 +327,10 @@ impl<B: ModelOps> CausalLm<B> {
             &self.device,
             mode,
         )
-        .map(|model| model.with_logit_rows(self.logit_rows))
+        .map(|model| {
+            model
+                .with_logit_rows(self.logit_rows)
+                .with_gradient_checkpointing(self.checkpointing)
+        })
     }
 }

@@ -5,9 +5,11 @@
 mod cache;
 mod forward;
 mod load;
+mod recompute;
 mod save;
 
 pub(crate) use cache::KvCache;
+pub(crate) use recompute::Recompute;
 
 use crate::config::LmConfig;
 use crate::layers::decoder::DecoderLayer;
@@ -51,6 +53,7 @@ pub struct CausalLm<B: ModelOps> {
     norm: RmsNorm<B>,
     lm_head: B::Tensor,
     logit_rows: LogitRows,
+    checkpointing: bool,
 }
 
 impl<B: ModelOps> CausalLm<B> {
@@ -65,6 +68,22 @@ impl<B: ModelOps> CausalLm<B> {
     /// Where [`CausalLm::sequence_logps`] computes logits.
     pub fn logit_rows(&self) -> LogitRows {
         self.logit_rows
+    }
+
+    /// The same model with activation (gradient) checkpointing on or off: a trainable model's
+    /// deferred log-probs ([`CausalLm::packed_logps_deferred`],
+    /// [`CausalLm::sequence_logps_deferred`]) keep each decoder layer's input only and recompute
+    /// the layer in [`crate::DeferredLogps::backward`]. Off by default. Values do not change;
+    /// gradients equal the plain ones up to f32 rounding (see [`crate::DeferredLogps`]).
+    #[must_use]
+    pub fn with_gradient_checkpointing(mut self, on: bool) -> Self {
+        self.checkpointing = on;
+        self
+    }
+
+    /// Whether activation checkpointing is on.
+    pub fn gradient_checkpointing(&self) -> bool {
+        self.checkpointing
     }
 
     /// A frozen deep copy: later updates of this model do not change it. This is how a

@@ -6,7 +6,9 @@
 //! sequence's own tokens). A frozen model computes the chunked values with no graph.
 
 use exo_core::objective::ObjectiveKind;
-use exo_lm::{Architecture, CausalLm, DeferredLogps, LogitRows, Mode, PackedBatch, Packing};
+use exo_lm::{
+    Architecture, CausalLm, DeferredLogps, Gradients, LogitRows, Mode, PackedBatch, Packing,
+};
 
 use crate::common::{ObjectiveInputs, TestBackend, catalog_loss, max_abs, max_abs_diff, tiny};
 use crate::lm_head::prompt_completion_batch;
@@ -26,12 +28,10 @@ fn assert_close(what: &str, got: &[f64], want: &[f64]) {
     );
 }
 
-/// The loss value and every parameter's gradient.
-fn value_and_grads<B: TestBackend>(
-    model: &CausalLm<B>,
-    loss: &B::Tensor,
-) -> exo_lm::Result<(Vec<f64>, Vec<Vec<f64>>)> {
-    let grads = model.params().grad(loss)?;
+/// A loss value and every parameter's gradient, on the host.
+pub(crate) type ValueGrads = (Vec<f64>, Vec<Vec<f64>>);
+
+fn host<B: TestBackend>(loss: &B::Tensor, grads: &Gradients<B>) -> exo_lm::Result<ValueGrads> {
     let grads = grads
         .tensors()
         .iter()
@@ -40,11 +40,30 @@ fn value_and_grads<B: TestBackend>(
     Ok((B::to_f64s(loss)?, grads))
 }
 
-fn assert_same<B: TestBackend>(
+/// The loss value and every parameter's gradient through the ordinary graph.
+pub(crate) fn value_and_grads<B: TestBackend>(
+    model: &CausalLm<B>,
+    loss: &B::Tensor,
+) -> exo_lm::Result<ValueGrads> {
+    host(loss, &model.params().grad(loss)?)
+}
+
+/// The loss `loss_of(S)` and every parameter's gradient through [`DeferredLogps::backward`].
+pub(crate) fn deferred_value_and_grads<B: TestBackend>(
+    model: &CausalLm<B>,
+    logps: DeferredLogps<B>,
+    loss_of: impl FnOnce(&B::Tensor) -> exo_lm::Result<B::Tensor>,
+) -> exo_lm::Result<ValueGrads> {
+    let loss = loss_of(logps.logps())?;
+    let grads = logps.backward(&loss, model.params())?;
+    host(&loss, &grads)
+}
+
+pub(crate) fn assert_same<B: TestBackend>(
     what: &str,
     model: &CausalLm<B>,
-    got: &(Vec<f64>, Vec<Vec<f64>>),
-    want: &(Vec<f64>, Vec<Vec<f64>>),
+    got: &ValueGrads,
+    want: &ValueGrads,
 ) {
     assert_close(&format!("{what}: loss"), &got.0, &want.0);
     for ((param, a), b) in model.params().iter().zip(&got.1).zip(&want.1) {
@@ -53,7 +72,10 @@ fn assert_same<B: TestBackend>(
 }
 
 /// `Σ_s w_s S_s` with weights that differ per sequence.
-fn weighted<B: TestBackend>(model: &CausalLm<B>, logps: &B::Tensor) -> exo_lm::Result<B::Tensor> {
+pub(crate) fn weighted<B: TestBackend>(
+    model: &CausalLm<B>,
+    logps: &B::Tensor,
+) -> exo_lm::Result<B::Tensor> {
     let s = B::dims(logps)[0];
     #[allow(clippy::cast_precision_loss)]
     let w: Vec<f64> = (0..s).map(|i| 0.5 + 0.25 * i as f64).collect();
@@ -61,14 +83,13 @@ fn weighted<B: TestBackend>(model: &CausalLm<B>, logps: &B::Tensor) -> exo_lm::R
     Ok(B::sum_all(&B::mul(logps, &w)?)?)
 }
 
-/// The weighted loss through the deferred path, attached.
+/// The weighted loss and its gradients through the deferred path.
 fn deferred_weighted<B: TestBackend>(
     model: &CausalLm<B>,
     logps: DeferredLogps<B>,
-) -> exo_lm::Result<B::Tensor> {
+) -> exo_lm::Result<ValueGrads> {
     assert!(logps.is_deferred(), "a trainable chunked model defers");
-    let loss = weighted(model, logps.logps())?;
-    logps.attach(&loss)
+    deferred_value_and_grads(model, logps, |s| weighted(model, s))
 }
 
 /// Padded prompt + completion rows (one counts nothing) and shared-prompt packed groups.
@@ -93,10 +114,10 @@ fn chunked_equals_counted<B: TestBackend>() -> exo_lm::Result<()> {
                 let logps = chunked.sequence_logps_deferred(&batch, temperature)?;
                 let s = B::to_f64s(logps.logps())?;
                 assert_eq!(s[2].to_bits(), 0.0f64.to_bits(), "{what}: empty row {s:?}");
-                let got = value_and_grads(&model, &deferred_weighted(&chunked, logps)?)?;
+                let got = deferred_weighted(&chunked, logps)?;
                 assert_same(&format!("{what}, padded rows"), &model, &got, &want_rows);
                 let logps = chunked.packed_logps_deferred(&packed, temperature)?;
-                let got = value_and_grads(&model, &deferred_weighted(&chunked, logps)?)?;
+                let got = deferred_weighted(&chunked, logps)?;
                 assert_same(
                     &format!("{what}, packed groups"),
                     &model,
@@ -132,8 +153,7 @@ fn every_objective_agrees_chunked<B: TestBackend>() -> exo_lm::Result<()> {
         let loss_of = |policy: &B::Tensor| catalog_loss(kind, policy, &inputs);
         let want = value_and_grads(&model, &loss_of(&model.packed_logps(&packed, 0.8)?)?)?;
         let logps = chunked.packed_logps_deferred(&packed, 0.8)?;
-        let loss = loss_of(logps.logps())?;
-        let got = value_and_grads(&model, &logps.attach(&loss)?)?;
+        let got = deferred_value_and_grads(&model, logps, loss_of)?;
         assert_same(kind.name(), &model, &got, &want);
     }
     Ok(())

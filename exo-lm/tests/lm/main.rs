@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+mod checkpoint;
 mod chunked;
 mod config;
 mod gradients;
