@@ -108,7 +108,7 @@ def bench_tokenizer(directory, **kwargs):
     return tokenizer
 
 
-def trl(directory, loss, steps, threads):
+def trl(directory, loss, steps, threads, gradient_checkpointing=False):
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, TrainerCallback
@@ -136,7 +136,8 @@ def trl(directory, loss, steps, threads):
                            # TRL requires ε > 0 for exo_pair; 1e-3 is the paper's and exo's default.
                            label_smoothing=1e-3 if loss == "exo_pair" else 0.0,
                            logging_steps=1, save_strategy="no", max_length=MAX_LENGTH,
-                           gradient_checkpointing=False, dataloader_num_workers=0, seed=0)
+                           gradient_checkpointing=gradient_checkpointing,
+                           dataloader_num_workers=0, seed=0)
         trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
                              processing_class=tokenizer, callbacks=[Timer()])
         trainer.train()
@@ -238,7 +239,7 @@ def median_after_first(times):
 
 
 def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_k, new_tokens,
-             variants=None):
+             variants=None, checkpointing=(False,)):
     directory = os.path.join(".cache", "bench-real", shape)
     if not os.path.exists(os.path.join(directory, "pairs.jsonl")):
         make(shape, directory)
@@ -255,25 +256,34 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
     load_before = os.getloadavg()
     # Measurements of this label so far (delete it to measure everything afresh).
     journal = os.path.join(directory, f"{label}.journal.jsonl")
+    # Activation checkpointing is a setting of both sides (TRL's gradient_checkpointing, exo's
+    # --gradient-checkpointing); each exo row is compared with the TRL row of the same setting.
     for index, (objective, trl_loss) in enumerate(objectives):
-        out = child(["trl", "--dir", directory, "--loss", trl_loss, "--steps", str(steps),
-                     "--threads", str(threads)], journal)
-        results.append(dict(objective=objective, impl=f"trl ({trl_loss})", levers="TRL defaults",
-                            step_s=median_after_first(out["step_times"]),
-                            step_times=out["step_times"], peak_rss_mib=out["peak_rss_mib"]))
-        for backend in backends:
-            # Each lever alone on exo-tch for the first objective; all on / all off otherwise.
-            grid = LEVERS if backend == "tch" and index == 0 else [LEVERS[0], LEVERS[-1]]
-            if variants:
-                grid = [(name, levers) for name, levers in LEVERS if name in variants]
-            for name, levers in grid:
-                out = child(["exo", "--dir", directory, "--exo", binary, "--objective", objective,
-                             "--steps", str(steps), "--threads", str(threads),
-                             "--backend", backend, f"--levers={' '.join(levers)}"], journal)
-                times = out["step_times"]
-                results.append(dict(objective=objective, impl=f"exo-{backend}", levers=name,
-                                    step_s=median_after_first(times) if times else None,
-                                    step_times=times, peak_rss_mib=out["peak_rss_mib"]))
+        for ckpt in checkpointing:
+            suffix = " + checkpointing" if ckpt else ""
+            peer = f"{objective}{suffix}"
+            out = child(["trl", "--dir", directory, "--loss", trl_loss, "--steps", str(steps),
+                         "--threads", str(threads)] + (["--gradient-checkpointing"] if ckpt else []),
+                        journal)
+            results.append(dict(objective=objective, peer=peer, impl=f"trl ({trl_loss})",
+                                levers="TRL defaults" + suffix,
+                                step_s=median_after_first(out["step_times"]),
+                                step_times=out["step_times"], peak_rss_mib=out["peak_rss_mib"]))
+            for backend in backends:
+                # Each lever alone on exo-tch for the first objective; all on / all off otherwise.
+                grid = LEVERS if backend == "tch" and index == 0 else [LEVERS[0], LEVERS[-1]]
+                if variants:
+                    grid = [(name, levers) for name, levers in LEVERS if name in variants]
+                for name, levers in grid:
+                    levers = levers + (["--gradient-checkpointing"] if ckpt else [])
+                    out = child(["exo", "--dir", directory, "--exo", binary, "--objective",
+                                 objective, "--steps", str(steps), "--threads", str(threads),
+                                 "--backend", backend, f"--levers={' '.join(levers)}"], journal)
+                    times = out["step_times"]
+                    results.append(dict(objective=objective, peer=peer, impl=f"exo-{backend}",
+                                        levers=name + suffix,
+                                        step_s=median_after_first(times) if times else None,
+                                        step_times=times, peak_rss_mib=out["peak_rss_mib"]))
     sampling = []
     if sample_k:
         out = child(["gen", "--dir", directory, "--k", str(sample_k), "--new-tokens",
@@ -289,7 +299,7 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
             r["x_generate"] = r["tokens_per_s"] / sampling[0]["tokens"] * sampling[0]["secs"]
     load_after = os.getloadavg()
     for r in results:
-        peer = next(p for p in results if p["objective"] == r["objective"] and p["impl"].startswith("trl"))
+        peer = next(p for p in results if p["peer"] == r["peer"] and p["impl"].startswith("trl"))
         r["tokens_per_s"] = mean_tokens / r["step_s"] if r["step_s"] else None
         r["speed_x_trl"] = peer["step_s"] / r["step_s"] if r["step_s"] else None
         r["rss_x_trl"] = r["peak_rss_mib"] / peer["peak_rss_mib"]
@@ -346,6 +356,7 @@ def main():
     t.add_argument("--loss", default="sigmoid")
     t.add_argument("--steps", type=int, default=3)
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--gradient-checkpointing", action="store_true")
     e = sub.add_parser("exo")
     e.add_argument("--dir", required=True)
     e.add_argument("--exo", required=True)
@@ -378,6 +389,9 @@ def main():
     a.add_argument("--no-train", action="store_true", help="only the sampling comparison")
     a.add_argument("--objectives", default="dpo:sigmoid",
                    help="exo objective:TRL loss_type pairs, comma-separated (e.g. dpo:sigmoid,exo-pair:exo_pair)")
+    a.add_argument("--checkpointing", choices=["off", "on", "both"], default="off",
+                   help="activation checkpointing on both sides (TRL gradient_checkpointing=True, "
+                        "exo --gradient-checkpointing); both: each setting, in the same run")
     a.add_argument("--variants", default="",
                    help="only these lever settings, comma-separated names of LEVERS (e.g. 'all on,--logits "
                         "chunked'); default: each lever alone on tch for the first objective, all on and "
@@ -386,7 +400,7 @@ def main():
     if args.cmd == "make":
         make(args.shape, args.out)
     elif args.cmd == "trl":
-        trl(args.dir, args.loss, args.steps, args.threads)
+        trl(args.dir, args.loss, args.steps, args.threads, args.gradient_checkpointing)
     elif args.cmd == "gen":
         generate(args.dir, args.k, args.new_tokens, args.threads)
     elif args.cmd == "exo-sample":
@@ -398,7 +412,8 @@ def main():
         objectives = [tuple(o.split(":")) for o in args.objectives.split(",")]
         all_runs(args.shape, args.exo, args.label, args.steps, args.threads,
                  args.backends.split(","), [] if args.no_train else objectives, args.sample_k,
-                 args.new_tokens, [v for v in args.variants.split(",") if v])
+                 args.new_tokens, [v for v in args.variants.split(",") if v],
+                 {"off": (False,), "on": (True,), "both": (False, True)}[args.checkpointing])
 
 
 if __name__ == "__main__":

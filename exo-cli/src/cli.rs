@@ -32,6 +32,8 @@ pub enum Command {
     Train(commands::train::TrainArgs),
     /// Evaluate a policy against a reference: mean reward, KL, win rate (the official protocol).
     Eval(commands::eval::EvalArgs),
+    /// Fold a LoRA adapter (exo's or PEFT's) into its base model: a plain Hugging Face folder.
+    Merge(commands::merge::MergeArgs),
     /// List the alignment objectives with their formulas and default hyper-parameters.
     Objectives(commands::objectives::ObjectivesArgs),
     /// Work with preference data files (inspect: format, counts, token lengths, errors).

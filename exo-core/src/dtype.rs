@@ -24,6 +24,14 @@ impl DType {
         }
     }
 
+    /// Bytes per element.
+    pub fn size_in_bytes(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F64 => 8,
+        }
+    }
+
     /// Rounds an `f64` to the precision of this dtype (used to build oracle inputs that match
     /// what a backend actually sees).
     #[allow(clippy::cast_possible_truncation)]

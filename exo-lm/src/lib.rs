@@ -57,6 +57,8 @@ mod deferred;
 mod error;
 pub mod layers;
 pub mod lm_head;
+pub mod lora;
+pub mod memory;
 mod model;
 pub mod optim;
 mod packed;

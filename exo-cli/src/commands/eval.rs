@@ -10,7 +10,7 @@ use exo_lm::{Mode, ModelOps};
 use serde::Serialize;
 
 use super::sample::SamplingArgs;
-use super::sft::require_file;
+use super::sft::{require_file, require_model_dir};
 use crate::config_file::ConfigArg;
 use crate::eval::{self, Scores, Summary};
 use crate::generate::{Generated, SampleSettings, sample_prompts};
@@ -100,9 +100,7 @@ pub fn config(args: &EvalArgs) -> anyhow::Result<EvalConfig> {
         require_file(p, "--ref-samples")?;
     }
     for (flag, dir) in [("--model", &args.model), ("--ref", &args.reference)] {
-        if !dir.join("config.json").is_file() {
-            bail!("{flag} {}: no config.json in it", dir.display());
-        }
+        require_model_dir(dir, flag, true)?;
     }
     Ok(EvalConfig {
         model: args.model.clone(),

@@ -3,6 +3,7 @@
 pub mod data;
 pub mod demo;
 pub mod eval;
+pub mod merge;
 pub mod objectives;
 pub mod sample;
 pub mod score;
@@ -26,5 +27,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Score(args) => score::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Merge(args) => merge::run(&args),
     }
 }

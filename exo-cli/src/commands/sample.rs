@@ -4,12 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::bail;
 use clap::Args;
 use exo_data::ReadOptions;
 use exo_lm::{Mode, ModelOps};
 
-use super::sft::require_file;
+use super::sft::{require_file, require_model_dir};
 use crate::config_file::ConfigArg;
 use crate::generate::{SampleSettings, sample_prompts};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
@@ -122,9 +121,7 @@ pub struct SampleConfig {
 /// On a missing file or a value out of range.
 pub fn config(args: &SampleArgs) -> anyhow::Result<SampleConfig> {
     require_file(&args.prompts, "--prompts")?;
-    if !args.model.join("config.json").is_file() {
-        bail!("--model {}: no config.json in it", args.model.display());
-    }
+    require_model_dir(&args.model, "--model", true)?;
     Ok(SampleConfig {
         model: args.model.clone(),
         prompts: args.prompts.clone(),

@@ -92,9 +92,7 @@ pub fn config(args: &SftArgs) -> anyhow::Result<SftConfig> {
     if let Some(e) = &args.run.eval_data {
         require_file(e, "--eval-data")?;
     }
-    if !args.model.join("config.json").is_file() {
-        bail!("--model {}: no config.json in it", args.model.display());
-    }
+    require_model_dir(&args.model, "--model", false)?;
     if args.out.is_file() {
         bail!("--out {} is a file, not a folder", args.out.display());
     }
@@ -119,6 +117,28 @@ pub fn require_file(path: &Path, flag: &str) -> anyhow::Result<()> {
         bail!("{flag} {}: no such file", path.display());
     }
     Ok(())
+}
+
+/// Errors unless `dir` is a model folder (`config.json`), or, where `adapters` allows, a LoRA
+/// adapter folder (`adapter_config.json`, loaded onto its base).
+///
+/// # Errors
+/// If the folder is neither.
+pub fn require_model_dir(dir: &Path, flag: &str, adapters: bool) -> anyhow::Result<()> {
+    if dir.join("config.json").is_file() {
+        return Ok(());
+    }
+    if dir.join(exo_lm::lora::ADAPTER_CONFIG_FILE).is_file() {
+        if adapters {
+            return Ok(());
+        }
+        bail!(
+            "{flag} {}: a LoRA adapter; `exo merge --adapter {} --out DIR` makes it a model",
+            dir.display(),
+            dir.display()
+        );
+    }
+    bail!("{flag} {}: no config.json in it", dir.display());
 }
 
 /// What a finished SFT run reports.

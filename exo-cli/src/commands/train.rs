@@ -11,7 +11,7 @@ use exo_core::objective::{Mixture, ObjectiveConfig, ObjectiveSpec};
 use exo_data::Truncation;
 use exo_lm::ModelOps;
 
-use super::sft::{print_summary, require_file};
+use super::sft::{print_summary, require_file, require_model_dir};
 use crate::config_file::ConfigArg;
 use crate::run::align::{AlignLoss, Split};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
@@ -173,9 +173,7 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     let reference = args.reference.clone().unwrap_or_else(|| args.model.clone());
     for (flag, dir) in [("--model", &args.model), ("--ref", &reference)] {
-        if !dir.join("config.json").is_file() {
-            bail!("{flag} {}: no config.json in it", dir.display());
-        }
+        require_model_dir(dir, flag, false)?;
     }
     if args.out.is_file() {
         bail!("--out {} is a file, not a folder", args.out.display());

@@ -2,9 +2,10 @@
 //! forward pass, the cached reference log-probs, and any exo-core [`Objective`].
 
 use exo_core::{Groups, Objective};
+use exo_lm::memory::BatchShape;
 use exo_lm::{CausalLm, DeferredLogps, ModelOps};
 
-use super::data::{Dataset, packed_batch};
+use super::data::{Dataset, largest_batch, packed_batch};
 use super::metrics::{GroupStats, MetricMean, Metrics, group_metrics};
 use super::trainer::StepLoss;
 
@@ -113,6 +114,10 @@ impl<B: ModelOps, O: Objective> StepLoss<B> for AlignLoss<'_, O> {
         records: &[usize],
     ) -> anyhow::Result<(B::Tensor, DeferredLogps<B>, Metrics)> {
         self.forward(model, self.train, records)
+    }
+
+    fn largest_batch(&self, batch: usize) -> anyhow::Result<BatchShape> {
+        largest_batch(self.train.data, batch, self.pad, false)
     }
 
     fn evaluate(&self, model: &CausalLm<B>) -> anyhow::Result<Option<Metrics>> {

@@ -11,7 +11,8 @@ use exo_lm::optim::AdamW;
 use exo_lm::{CausalLm, ModelOps};
 use serde::{Deserialize, Serialize};
 
-use super::model::copy_tokenizer_files;
+use super::model::{copy_tokenizer_files, save_model};
+use super::trainer::Plan;
 
 /// The name of the trainer state file.
 pub const STATE_FILE: &str = "trainer_state.json";
@@ -94,19 +95,19 @@ pub fn checkpoint_dir(out: &Path, step: u64) -> PathBuf {
     out.join(format!("checkpoint-{step}"))
 }
 
-/// Writes a checkpoint of `model`, `optimizer` and `state` to `OUT/checkpoint-<step>` through a
-/// temporary folder, then keeps only the `keep` newest checkpoints (0 keeps all).
+/// Writes a checkpoint of `model` (its weights, or its LoRA adapter), `optimizer` and `state`
+/// to `OUT/checkpoint-<step>` through a temporary folder, then keeps only the
+/// `--save-total-limit` newest checkpoints (0 keeps all).
 ///
 /// # Errors
 /// If a file cannot be written or the folder renamed.
 pub fn save<B: ModelOps>(
-    out: &Path,
+    plan: &Plan,
     model: &CausalLm<B>,
     optimizer: &AdamW<B>,
     state: &TrainerState,
-    tokenizer_json: &Path,
-    keep: usize,
 ) -> anyhow::Result<PathBuf> {
+    let (out, keep) = (plan.out.as_path(), plan.save_total_limit);
     let dest = checkpoint_dir(out, state.step);
     let tmp = out.join(format!(
         ".checkpoint-{}.tmp-{}",
@@ -117,11 +118,11 @@ pub fn save<B: ModelOps>(
         std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     }
     let written = (|| -> anyhow::Result<()> {
-        model.save_pretrained(&tmp)?;
+        save_model(model, &tmp, plan.init.dir())?;
         optimizer.save(model.params(), &tmp.join(OPTIMIZER_FILE))?;
         let json = serde_json::to_string_pretty(state)?;
         exo_lm::weights::write_atomic(&tmp.join(STATE_FILE), format!("{json}\n").as_bytes())?;
-        copy_tokenizer_files(tokenizer_json, &tmp)?;
+        copy_tokenizer_files(&plan.tokenizer_json, &tmp)?;
         if dest.exists() {
             std::fs::remove_dir_all(&dest)?;
         }

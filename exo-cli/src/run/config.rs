@@ -12,12 +12,13 @@ use anyhow::{bail, ensure};
 use clap::{Args, ValueEnum};
 use exo_core::hyper::NonNegative;
 use exo_data::{Truncation, TruncationMode};
+use exo_lm::lora::LoraConfig;
 use exo_lm::optim::{AdamWConfig, LrSchedule};
 use serde::Serialize;
 
 use super::hash::Fingerprint;
 use super::trainer::{Init, Plan};
-use super::values::{adamw, at_least_one, hyper};
+use super::values::{LoraTargets, adamw, at_least_one, hyper, lora_alpha, lora_rank, lora_targets};
 
 /// The learning-rate schedule after the warm-up (serialised as its flag value, `cosine`, in the
 /// settings fingerprint).
@@ -61,6 +62,40 @@ pub struct OptimArgs {
     pub max_grad_norm: NonNegative,
 }
 
+/// LoRA: train low-rank adapters instead of every weight.
+#[derive(Debug, Clone, Args)]
+pub struct LoraArgs {
+    /// Train LoRA adapters of rank R on frozen base weights instead of every weight; the output
+    /// and checkpoints hold the adapter in PEFT's layout (adapter_config.json,
+    /// adapter_model.safetensors; `exo merge` folds it into a plain model).
+    #[arg(long, value_name = "R", value_parser = lora_rank)]
+    pub lora_r: Option<usize>,
+    /// LoRA's α: the update is scaled by α / r [PEFT's default].
+    #[arg(long, value_name = "ALPHA", default_value = "8", requires = "lora_r", value_parser = lora_alpha)]
+    pub lora_alpha: f64,
+    /// The modules LoRA adapts: comma-separated (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,
+    /// down_proj) or all-linear [PEFT's default for Llama and Qwen2].
+    #[arg(long, value_name = "LIST", default_value = "q_proj,v_proj", requires = "lora_r", value_parser = lora_targets)]
+    pub lora_targets: LoraTargets,
+}
+
+impl LoraArgs {
+    /// The adapters asked for, if any.
+    ///
+    /// # Errors
+    /// If the values break exo-lm's rules (each flag was checked alone already).
+    pub fn config(&self) -> anyhow::Result<Option<LoraConfig>> {
+        let Some(r) = self.lora_r else {
+            return Ok(None);
+        };
+        Ok(Some(LoraConfig::new(
+            r,
+            self.lora_alpha,
+            self.lora_targets.0.clone(),
+        )?))
+    }
+}
+
 /// Steps, batches, checkpoints and evaluation.
 #[derive(Debug, Clone, Args)]
 pub struct LoopArgs {
@@ -101,6 +136,9 @@ pub struct LoopArgs {
     /// same gradients).
     #[arg(long)]
     pub gradient_checkpointing: bool,
+    /// LoRA adapters instead of full fine-tuning.
+    #[command(flatten)]
+    pub lora: LoraArgs,
     /// Draw OUT/loss.png (and, with rewards, OUT/reward-vs-kl.png).
     #[arg(long)]
     pub plot: bool,
@@ -244,7 +282,11 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         weight_decay: optim.weight_decay,
     };
     let max_grad_norm = optim.max_grad_norm.get();
-    let settings = serde_json::json!({
+    let lora = lp.lora.config()?;
+    if lora.is_some() && matches!(inputs.init, Init::Random { .. }) {
+        bail!("--lora-r adapts pretrained weights; --from-scratch trains every weight");
+    }
+    let mut settings = serde_json::json!({
         "version": SETTINGS_VERSION,
         "kind": inputs.kind,
         "lr": lr,
@@ -260,6 +302,14 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         "init_model": inputs.init.dir().display().to_string(),
         "command": inputs.extra_settings,
     });
+    // LoRA changes the result; runs without it keep the fingerprint they had before it existed.
+    if let (Some(lora), Some(obj)) = (&lora, settings.as_object_mut()) {
+        let targets: Vec<&str> = lora.targets().iter().map(|t| t.name()).collect();
+        obj.insert(
+            "lora".into(),
+            serde_json::json!({"r": lora.r(), "alpha": lora.alpha(), "targets": targets}),
+        );
+    }
     // The initial model's path is for people; its weights are not part of the fingerprint
     // (the data fingerprint and the settings are what must agree to resume).
     let mut readable = settings.clone();
@@ -280,6 +330,7 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         max_steps,
         grad_accum: lp.grad_accum,
         gradient_checkpointing: lp.gradient_checkpointing,
+        lora,
         save_every: lp.save_every,
         save_total_limit: lp.save_total_limit,
         eval_every: lp.eval_every,

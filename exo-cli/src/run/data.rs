@@ -9,6 +9,7 @@ use exo_data::{
     Example, Fit, Group, PairStrategy, ReadOptions, Reader, Record, Sft, TokenizedGroup, Tokenizer,
     Truncation,
 };
+use exo_lm::memory::BatchShape;
 use exo_lm::{PackedBatch, Unit};
 
 use super::hash::Fingerprint;
@@ -244,6 +245,11 @@ pub struct Order {
 }
 
 impl Order {
+    /// Records per micro-batch.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
     /// The order of `records` records in micro-batches of `batch`.
     ///
     /// # Errors
@@ -319,6 +325,31 @@ pub fn packed_batch(
         .collect();
     let batch = PackedBatch::new(&units, pad, super::model::layout().packing, count_prompt)?;
     Ok((batch, lengths))
+}
+
+/// The shape of the micro-batch of the `batch` records with the most tokens, laid out as
+/// training lays it out (for the memory estimate printed at start).
+///
+/// # Errors
+/// If the data set is empty or the batch cannot be laid out.
+pub fn largest_batch(
+    data: &Dataset,
+    batch: usize,
+    pad: u32,
+    count_prompt: bool,
+) -> anyhow::Result<BatchShape> {
+    let size =
+        |g: &TokenizedGroup| g.prompt.len() + g.completions.iter().map(Vec::len).sum::<usize>();
+    let mut groups: Vec<&TokenizedGroup> = data.groups.iter().collect();
+    groups.sort_by_key(|g| std::cmp::Reverse(size(g)));
+    groups.truncate(batch.max(1));
+    let (packed, _) = packed_batch(&groups, pad, count_prompt)?;
+    let (rows, row_len) = packed.dims();
+    Ok(BatchShape {
+        rows,
+        row_len,
+        counted: packed.counted_tokens(),
+    })
 }
 
 #[cfg(test)]

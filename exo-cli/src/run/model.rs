@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, bail};
 use exo_core::DType;
+use exo_lm::lora::{ADAPTER_CONFIG_FILE, read_adapter_config};
 use exo_lm::{CausalLm, LogitRows, Mode, ModelOps, Packing};
 
 /// Tokenizer files copied along with a model so that every folder exo writes is complete.
@@ -85,7 +86,8 @@ pub fn layout() -> Layout {
     LAYOUT.get().copied().unwrap_or_default()
 }
 
-/// Loads the checkpoint in `dir` in f32.
+/// Loads the checkpoint in `dir` in f32: a Hugging Face model folder, or a PEFT LoRA adapter
+/// folder (`adapter_config.json`), loaded onto the base model its config names.
 ///
 /// # Errors
 /// If the folder is not a checkpoint exo-lm reads.
@@ -94,6 +96,21 @@ pub fn load_model<B: ModelOps>(
     device: &B::Device,
     mode: Mode,
 ) -> anyhow::Result<CausalLm<B>> {
+    let adapter = dir.join(ADAPTER_CONFIG_FILE);
+    if adapter.is_file() && !dir.join("config.json").is_file() {
+        let (_, base) = read_adapter_config(&adapter)?;
+        let Some(base) = base else {
+            bail!(
+                "{}: no base_model_name_or_path to load the adapter onto",
+                adapter.display()
+            );
+        };
+        let model = load_model::<B>(Path::new(&base), device, mode)
+            .with_context(|| format!("loading the base model of the adapter {}", dir.display()))?;
+        return model
+            .load_adapter(dir)
+            .with_context(|| format!("loading the adapter {}", dir.display()));
+    }
     if !dir.join("config.json").is_file() {
         bail!(
             "{} is not a model folder: it has no config.json",
@@ -103,6 +120,20 @@ pub fn load_model<B: ModelOps>(
     let model = CausalLm::<B>::from_pretrained(dir, DType::F32, device, mode)
         .with_context(|| format!("loading the model {}", dir.display()))?;
     Ok(with_set_logit_rows(model))
+}
+
+/// Saves `model` into `dir`: a Hugging Face model folder, or with LoRA adapters the adapter in
+/// PEFT's layout with `base` as its base model.
+///
+/// # Errors
+/// If a file cannot be written.
+pub fn save_model<B: ModelOps>(model: &CausalLm<B>, dir: &Path, base: &Path) -> anyhow::Result<()> {
+    if model.lora().is_some() {
+        model.save_adapter(dir, &base.display().to_string())?;
+    } else {
+        model.save_pretrained(dir)?;
+    }
+    Ok(())
 }
 
 /// `model` computing logits where this process's [`Layout`] asks (by default only where a

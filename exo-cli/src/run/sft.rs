@@ -1,9 +1,10 @@
 //! The loss of `exo sft`: the mean negative log-likelihood per completion token (optionally of
 //! the prompt's tokens too).
 
+use exo_lm::memory::BatchShape;
 use exo_lm::{CausalLm, DeferredLogps, ModelOps};
 
-use super::data::{Dataset, packed_batch};
+use super::data::{Dataset, largest_batch, packed_batch};
 use super::metrics::{MetricMean, Metrics};
 use super::trainer::StepLoss;
 
@@ -55,6 +56,10 @@ impl<B: ModelOps> StepLoss<B> for SftLoss<'_> {
         records: &[usize],
     ) -> anyhow::Result<(B::Tensor, DeferredLogps<B>, Metrics)> {
         self.forward(model, self.train, records)
+    }
+
+    fn largest_batch(&self, batch: usize) -> anyhow::Result<BatchShape> {
+        largest_batch(self.train, batch, self.pad, self.train_on_prompt)
     }
 
     fn evaluate(&self, model: &CausalLm<B>) -> anyhow::Result<Option<Metrics>> {

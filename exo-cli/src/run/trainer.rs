@@ -16,13 +16,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use exo_lm::memory::BatchShape;
 use exo_lm::optim::{AdamW, AdamWConfig, GradAccumulator, LrSchedule, clip_grad_norm};
 use exo_lm::{CausalLm, DeferredLogps, Mode, ModelOps};
 
 use super::checkpoint::{self, OPTIMIZER_FILE, TrainerState};
 use super::data::Order;
 use super::metrics::{MetricMean, Metrics, MetricsWriter};
-use super::model::{copy_tokenizer_files, load_model, with_set_logit_rows};
+use super::model::{copy_tokenizer_files, load_model, save_model, with_set_logit_rows};
 use super::progress::Progress;
 
 /// What one micro-batch's loss is.
@@ -37,6 +38,12 @@ pub trait StepLoss<B: ModelOps> {
         model: &CausalLm<B>,
         records: &[usize],
     ) -> anyhow::Result<(B::Tensor, DeferredLogps<B>, Metrics)>;
+
+    /// The shape of the largest micro-batch of `batch` records (for the memory estimate).
+    ///
+    /// # Errors
+    /// If the batch cannot be laid out.
+    fn largest_batch(&self, batch: usize) -> anyhow::Result<BatchShape>;
 
     /// Metrics on held-out data (reported with an `eval_` prefix), if there is any.
     ///
@@ -111,6 +118,8 @@ pub struct Plan {
     pub grad_accum: usize,
     /// Recompute each decoder layer in the backward pass instead of keeping its activations.
     pub gradient_checkpointing: bool,
+    /// Train LoRA adapters on the frozen initial weights instead of every weight.
+    pub lora: Option<exo_lm::lora::LoraConfig>,
     /// Checkpoint every this many steps (0: only at the end).
     pub save_every: u64,
     /// Checkpoints kept (0: all).
@@ -135,6 +144,39 @@ pub struct Plan {
     pub settings_fingerprint: String,
     /// The settings, for people.
     pub settings: serde_json::Value,
+}
+
+/// Two lines for the start of a run: parameters (trainable / total) and dtypes, and the
+/// estimated memory of the largest micro-batch's step (see [`exo_lm::memory`]).
+fn memory_report<B: ModelOps>(kind: &str, model: &CausalLm<B>, batch: BatchShape) -> String {
+    let m = model.step_memory(batch);
+    let gib = |bytes: u64| bytes as f64 / f64::from(1u32 << 30);
+    let millions = |n: usize| n as f64 / 1e6;
+    let dtype = model.dtype();
+    let trainable = if m.trainable == m.parameters {
+        "all trainable".to_owned()
+    } else {
+        format!("{:.1}M trainable", millions(m.trainable))
+    };
+    format!(
+        "exo {kind}: {:.1}M parameters, {trainable}; {dtype} weights and gradients, f32 AdamW moments\n\
+         exo {kind}: memory estimate for the largest micro-batch ({} rows x {} positions, {} counted): \
+         {:.2} GiB weights, gradients and AdamW + {:.2} GiB activations (gradient checkpointing {}) \
+         + {:.2} GiB logits = {:.2} GiB\n",
+        millions(m.parameters),
+        batch.rows,
+        batch.row_len,
+        batch.counted,
+        gib(m.state()),
+        gib(m.activations),
+        if model.gradient_checkpointing() {
+            "on"
+        } else {
+            "off"
+        },
+        gib(m.logits),
+        gib(m.total()),
+    )
 }
 
 /// What a run did.
@@ -197,6 +239,10 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         }
         None => {
             let model = plan.init.load::<B>(device)?;
+            let model = match &plan.lora {
+                Some(lora) => model.with_lora(lora.clone(), plan.seed)?,
+                None => model,
+            };
             let optimizer = AdamW::new(model.params(), plan.adamw)?;
             let state = TrainerState::new(
                 plan.kind,
@@ -209,6 +255,10 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         }
     };
     let model = model.with_gradient_checkpointing(plan.gradient_checkpointing);
+    if !plan.quiet {
+        let batch = loss.largest_batch(order.batch())?;
+        eprint!("{}", memory_report(plan.kind, &model, batch));
+    }
     let mut writer = MetricsWriter::open(&plan.out.join("metrics.jsonl"), resumed_from)?;
     let progress = Progress::new(plan.kind, plan.max_steps, state.step, plan.quiet);
     let per_epoch = order.per_epoch() as f64;
@@ -287,14 +337,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
 
         let at_end = step == plan.max_steps;
         if at_end || (plan.save_every > 0 && step % plan.save_every == 0) {
-            let dir = checkpoint::save(
-                &plan.out,
-                &model,
-                &optimizer,
-                &state,
-                &plan.tokenizer_json,
-                plan.save_total_limit,
-            )?;
+            let dir = checkpoint::save(plan, &model, &optimizer, &state)?;
             progress.println(&format!("checkpoint: {}", dir.display()));
             last_checkpoint = Some(dir);
         }
@@ -307,18 +350,10 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
     progress.finish();
     let checkpoint = match last_checkpoint {
         Some(dir) if dir == checkpoint::checkpoint_dir(&plan.out, state.step) => dir,
-        _ => checkpoint::save(
-            &plan.out,
-            &model,
-            &optimizer,
-            &state,
-            &plan.tokenizer_json,
-            plan.save_total_limit,
-        )?,
+        _ => checkpoint::save(plan, &model, &optimizer, &state)?,
     };
-    // The final model at the top of OUT: a complete Hugging Face folder.
-    model
-        .save_pretrained(&plan.out)
+    // The final model at the top of OUT: a complete Hugging Face folder (or PEFT adapter).
+    save_model(&model, &plan.out, plan.init.dir())
         .with_context(|| format!("saving the final model to {}", plan.out.display()))?;
     copy_tokenizer_files(&plan.tokenizer_json, &plan.out)?;
     Ok(FitReport {

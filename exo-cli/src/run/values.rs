@@ -6,6 +6,7 @@
 //! is the rule: `invalid value '0' for '--beta-pi <BETA_PI>': must be finite and > 0`.
 
 use exo_lm::SampleConfig;
+use exo_lm::lora::{LoraConfig, LoraTarget};
 use exo_lm::optim::AdamWConfig;
 
 /// A parser for a value of an exo-core hyper-parameter type (`Beta::new`, `Epsilon::new`, …).
@@ -46,6 +47,45 @@ where
         Err(_) => Err(format!("`{text}` is not a whole number")),
     }
 }
+
+/// LoRA's rank, checked by exo-lm's [`LoraConfig::new`].
+///
+/// # Errors
+/// If the text is not a whole number or breaks the rule.
+pub fn lora_rank(text: &str) -> Result<usize, String> {
+    let r = text
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| format!("`{text}` is not a whole number"))?;
+    LoraConfig::new(r, 8.0, vec![LoraTarget::QProj])
+        .map(|_| r)
+        .map_err(|e| e.to_string())
+}
+
+/// LoRA's α, checked by exo-lm's [`LoraConfig::new`].
+///
+/// # Errors
+/// If the text is not a number or breaks the rule.
+pub fn lora_alpha(text: &str) -> Result<f64, String> {
+    let alpha = number(text)?;
+    LoraConfig::new(1, alpha, vec![LoraTarget::QProj])
+        .map(|_| alpha)
+        .map_err(|e| e.to_string())
+}
+
+/// LoRA's target modules (exo-lm's [`LoraTarget::parse_list`]).
+///
+/// # Errors
+/// If a name is unknown or the list is empty.
+pub fn lora_targets(text: &str) -> Result<LoraTargets, String> {
+    LoraTarget::parse_list(text)
+        .map(LoraTargets)
+        .map_err(|e| e.to_string())
+}
+
+/// The modules of `--lora-targets` (one flag value, a list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoraTargets(pub Vec<LoraTarget>);
 
 fn lm_rule<C: Default + 'static>(
     set: fn(&mut C, f64),

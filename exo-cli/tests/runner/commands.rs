@@ -386,3 +386,84 @@ fn every_logit_layout_and_checkpointing_train_the_same() {
         }
     }
 }
+
+/// `exo train --lora-r`: the output is a PEFT adapter (no full weights), the start-up lines
+/// count the adapters as the trainable parameters, the base folder is untouched, `exo sample`
+/// loads the adapter onto its base, and `exo merge` writes a plain model that `exo sample`
+/// reads like any other.
+#[test]
+fn lora_trains_an_adapter_that_loads_and_merges() {
+    let demo = demo();
+    for backend in BACKENDS {
+        let root = scratch(&format!("lora-{backend}"));
+        let sft = sft_model(backend);
+        let base_weights = std::fs::read(sft.join("model.safetensors")).expect("base weights");
+        let out = root.join("adapter");
+        let args = [
+            "train",
+            "--model",
+            &s(sft),
+            "--data",
+            &s(&demo.join("scored.json")),
+            "--out",
+            &s(&out),
+            "--max-steps",
+            "3",
+            "--batch-prompts",
+            "4",
+            "--lr",
+            "1e-2",
+            "--backend",
+            backend,
+            "--lora-r",
+            "4",
+            "--lora-targets",
+            "all-linear",
+            "--gradient-checkpointing",
+        ];
+        let run = crate::common::run(&args);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("M trainable"), "{stderr}");
+        assert!(out.join("adapter_config.json").is_file());
+        assert!(out.join("adapter_model.safetensors").is_file());
+        assert!(!out.join("model.safetensors").exists());
+        assert_eq!(
+            std::fs::read(sft.join("model.safetensors")).expect("base weights"),
+            base_weights,
+            "{backend}: the base model changed"
+        );
+        let samples = root.join("samples.json");
+        let prompts = s(&demo.join("prompts-eval.jsonl"));
+        let sample = |model: &std::path::Path, file: &std::path::Path| {
+            ok(&[
+                "sample",
+                "--model",
+                &s(model),
+                "--prompts",
+                &prompts,
+                "-k",
+                "2",
+                "--max-new-tokens",
+                "8",
+                "--out",
+                &s(file),
+                "--backend",
+                backend,
+                "--seed",
+                "3",
+            ]);
+        };
+        sample(&out, &samples);
+        let merged = root.join("merged");
+        ok(&["merge", "--adapter", &s(&out), "--out", &s(&merged)]);
+        assert!(
+            merged.join("model.safetensors").is_file() && merged.join("tokenizer.json").is_file()
+        );
+        sample(&merged, &root.join("merged-samples.json"));
+    }
+}

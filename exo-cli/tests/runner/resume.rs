@@ -41,6 +41,23 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// Full fine-tuning writes `model.safetensors`; LoRA writes its adapter (PEFT's layout).
+const RUNS: [(&str, &[&str], &str); 2] = [
+    ("full", &[], "model.safetensors"),
+    (
+        "lora",
+        &[
+            "--lora-r",
+            "4",
+            "--lora-alpha",
+            "8",
+            "--lora-targets",
+            "all-linear",
+        ],
+        "adapter_model.safetensors",
+    ),
+];
+
 #[test]
 #[cfg_attr(
     not(feature = "test-hooks"),
@@ -48,47 +65,54 @@ fn strs(v: &[String]) -> Vec<&str> {
 )]
 fn a_run_killed_between_steps_resumes_to_bit_identical_weights() {
     for backend in BACKENDS {
-        let root = scratch(&format!("resume-{backend}"));
-        let straight = root.join("straight");
-        ok(&strs(&train_args(backend, &straight, &[])));
-
-        // Killed right after step 3 (its update done, its metrics line written, no checkpoint
-        // since step 2): resuming redoes step 3 from checkpoint-2.
-        let killed = root.join("killed");
-        let out = run(&strs(&train_args(
-            backend,
-            &killed,
-            &["--abort-after-step", "3"],
-        )));
-        assert_eq!(
-            out.status.code(),
-            Some(137),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(killed.join("checkpoint-2").is_dir() && !killed.join("checkpoint-4").exists());
-        assert!(!killed.join("model.safetensors").exists());
-        let stdout = ok(&strs(&train_args(
-            backend,
-            &killed,
-            &["--resume", &s(&killed)],
-        )));
-        assert!(stdout.contains("resumed from step 2"), "{stdout}");
-
-        let a = std::fs::read(straight.join("model.safetensors")).expect("weights");
-        let b = std::fs::read(killed.join("model.safetensors")).expect("weights");
-        assert!(
-            a == b,
-            "{backend}: resumed weights differ from the uninterrupted run's"
-        );
-        let ma = std::fs::read_to_string(straight.join("metrics.jsonl")).expect("metrics");
-        let mb = std::fs::read_to_string(killed.join("metrics.jsonl")).expect("metrics");
-        assert_eq!(ma, mb, "{backend}: metrics differ");
-        assert_eq!(
-            std::fs::read(straight.join("checkpoint-5/optimizer.safetensors")).expect("opt"),
-            std::fs::read(killed.join("checkpoint-5/optimizer.safetensors")).expect("opt"),
-        );
+        for (name, flags, weights) in RUNS {
+            killed_and_resumed(backend, name, flags, weights);
+        }
     }
+}
+
+fn killed_and_resumed(backend: &'static str, name: &str, flags: &[&str], weights: &str) {
+    let root = scratch(&format!("resume-{backend}-{name}"));
+    let straight = root.join("straight");
+    ok(&strs(&train_args(backend, &straight, flags)));
+
+    // Killed right after step 3 (its update done, its metrics line written, no checkpoint
+    // since step 2): resuming redoes step 3 from checkpoint-2.
+    let killed = root.join("killed");
+    let out = run(&strs(&train_args(
+        backend,
+        &killed,
+        &[flags, &["--abort-after-step", "3"]].concat(),
+    )));
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(killed.join("checkpoint-2").is_dir() && !killed.join("checkpoint-4").exists());
+    assert!(!killed.join(weights).exists());
+    let resume = s(&killed);
+    let stdout = ok(&strs(&train_args(
+        backend,
+        &killed,
+        &[flags, &["--resume", &resume]].concat(),
+    )));
+    assert!(stdout.contains("resumed from step 2"), "{stdout}");
+
+    let a = std::fs::read(straight.join(weights)).expect("weights");
+    let b = std::fs::read(killed.join(weights)).expect("weights");
+    assert!(
+        a == b,
+        "{backend} {name}: resumed weights differ from the uninterrupted run's"
+    );
+    let ma = std::fs::read_to_string(straight.join("metrics.jsonl")).expect("metrics");
+    let mb = std::fs::read_to_string(killed.join("metrics.jsonl")).expect("metrics");
+    assert_eq!(ma, mb, "{backend} {name}: metrics differ");
+    assert_eq!(
+        std::fs::read(straight.join("checkpoint-5/optimizer.safetensors")).expect("opt"),
+        std::fs::read(killed.join("checkpoint-5/optimizer.safetensors")).expect("opt"),
+    );
 }
 
 /// The same with a real `SIGKILL` from outside, at whatever point the run has reached once its

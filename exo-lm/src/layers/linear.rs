@@ -4,16 +4,45 @@ use exo_core::Result;
 
 use crate::ModelOps;
 
-/// `y = x · Wᵀ + b` with `W` `[out, in]` and an optional `b` `[out]`.
+/// `y = x · Wᵀ + b` with `W` `[out, in]` and an optional `b` `[out]`; with a LoRA adapter,
+/// `y = x · Wᵀ + b + s · (x · Aᵀ) · Bᵀ` (see [`crate::lora`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Linear<B: ModelOps> {
     pub(crate) weight: B::Tensor,
     pub(crate) bias: Option<B::Tensor>,
+    pub(crate) adapter: Option<Adapter<B>>,
+}
+
+/// A LoRA update `s · B · A` of a linear layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Adapter<B: ModelOps> {
+    /// `A` `[r, in]`.
+    pub(crate) a: B::Tensor,
+    /// `B` `[out, r]`.
+    pub(crate) b: B::Tensor,
+    /// `s = α / r`.
+    pub(crate) scale: f64,
 }
 
 impl<B: ModelOps> Linear<B> {
+    /// A layer with no adapter.
+    pub(crate) fn new(weight: B::Tensor, bias: Option<B::Tensor>) -> Self {
+        Self {
+            weight,
+            bias,
+            adapter: None,
+        }
+    }
+
     /// `x` `[..., in]` → `[..., out]`.
     pub(crate) fn forward(&self, x: &B::Tensor) -> Result<B::Tensor> {
-        B::linear(x, &self.weight, self.bias.as_ref())
+        let y = B::linear(x, &self.weight, self.bias.as_ref())?;
+        match &self.adapter {
+            None => Ok(y),
+            Some(adapter) => {
+                let low = B::linear(&B::linear(x, &adapter.a, None)?, &adapter.b, None)?;
+                B::add(&y, &B::mul_scalar(&low, adapter.scale)?)
+            }
+        }
     }
 }

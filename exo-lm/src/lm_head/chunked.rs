@@ -34,8 +34,10 @@ use crate::{DeferredLogps, LmError, ModelOps, Result};
 pub(crate) struct PendingHead<B: ModelOps> {
     /// The counted positions' hidden states `[M, d]`, with their graph into the decoder.
     hidden: B::Tensor,
-    /// The lm_head weight `[V, d]` (a parameter).
+    /// The lm_head weight `[V, d]`.
     weight: B::Tensor,
+    /// Whether the weight is a parameter (not frozen, as under LoRA).
+    weight_trainable: bool,
     /// `y_m`, `[M]`.
     targets: Vec<i64>,
     /// `o(m)`, `[M]`.
@@ -79,15 +81,22 @@ impl<B: ModelOps> PendingHead<B> {
             )?;
             let w = B::from_f64s(&g_token[start..start + len], &[len], dtype, &device)?;
             let weighted = B::sum_all(&B::mul(&token, &w)?)?;
-            let mut grads = B::grad(&weighted, &[&h, &p.weight])?.into_iter();
-            let (Some(gh), Some(gw)) = (grads.next(), grads.next()) else {
-                return Err(LmError::input("attach", "missing lm_head gradients"));
+            let wrt: &[&B::Tensor] = if p.weight_trainable {
+                &[&h, &p.weight]
+            } else {
+                &[&h]
             };
+            let mut grads = B::grad(&weighted, wrt)?.into_iter();
+            let gh = grads
+                .next()
+                .ok_or_else(|| LmError::input("attach", "missing lm_head gradients"))?;
             g_hidden.push(gh);
-            g_weight = Some(match g_weight {
-                Some(acc) => B::add(&acc, &gw)?,
-                None => gw,
-            });
+            if let Some(gw) = grads.next() {
+                g_weight = Some(match g_weight {
+                    Some(acc) => B::add(&acc, &gw)?,
+                    None => gw,
+                });
+            }
         }
         let g_hidden = B::cat(&g_hidden.iter().collect::<Vec<_>>(), 0)?;
         let mut surrogate = B::sum_all(&B::mul(&p.hidden, &g_hidden)?)?;
@@ -118,7 +127,7 @@ pub(crate) fn chunked_logps<B: ModelOps>(
     counted: &CountedRows,
     dims: (usize, usize),
     temperature: f64,
-    weight: &B::Tensor,
+    (weight, weight_trainable): (&B::Tensor, bool),
     rows: usize,
     defer: bool,
 ) -> Result<DeferredLogps<B>> {
@@ -153,6 +162,7 @@ pub(crate) fn chunked_logps<B: ModelOps>(
         PendingHead {
             hidden: picked,
             weight: weight.clone(),
+            weight_trainable,
             targets: counted.targets.clone(),
             owners: counted.owners(),
             rows,

@@ -235,7 +235,7 @@ impl<B: ModelOps> CausalLm<B> {
                 counted,
                 dims,
                 temperature,
-                &self.lm_head,
+                (&self.lm_head, self.lora.is_none()),
                 chunk,
                 defer && trainable,
             ),

@@ -21,14 +21,14 @@ use crate::{LmError, ModelOps, Result};
 
 /// The Hugging Face name and shape of one parameter.
 #[derive(Debug, Clone)]
-struct Spec {
-    name: String,
-    shape: Vec<usize>,
-    kind: ParamKind,
+pub(super) struct Spec {
+    pub(super) name: String,
+    pub(super) shape: Vec<usize>,
+    pub(super) kind: ParamKind,
 }
 
 /// Every parameter the config implies, in the canonical order.
-fn specs(c: &LmConfig) -> Vec<Spec> {
+pub(super) fn specs(c: &LmConfig) -> Vec<Spec> {
     let spec = |name: String, shape: Vec<usize>, kind| Spec { name, shape, kind };
     let (d, q_out, kv_out) = (
         c.hidden_size,
@@ -229,7 +229,7 @@ impl<B: ModelOps> CausalLm<B> {
     }
 
     /// Wires uploaded tensors (in `specs` order) into layers.
-    fn assemble(
+    pub(super) fn assemble(
         config: LmConfig,
         specs: Vec<Spec>,
         tensors: Vec<B::Tensor>,
@@ -258,14 +258,12 @@ impl<B: ModelOps> CausalLm<B> {
                 .ok_or_else(|| LmError::weights("<model>", name, "missing"))
         };
         let linear = |prefix: &str, bias: bool| -> Result<Linear<B>> {
-            Ok(Linear {
-                weight: take(&format!("{prefix}.weight"))?,
-                bias: if bias {
-                    Some(take(&format!("{prefix}.bias"))?)
-                } else {
-                    None
-                },
-            })
+            let bias = if bias {
+                Some(take(&format!("{prefix}.bias"))?)
+            } else {
+                None
+            };
+            Ok(Linear::new(take(&format!("{prefix}.weight"))?, bias))
         };
         let norm = |name: &str| -> Result<RmsNorm<B>> {
             Ok(RmsNorm {
@@ -314,11 +312,15 @@ impl<B: ModelOps> CausalLm<B> {
             lm_head,
             logit_rows: LogitRows::default(),
             checkpointing: false,
+            lora: None,
         })
     }
 
     /// Rebuilds the model from new parameter tensors (same order as [`CausalLm::params`]).
     pub(super) fn with_tensors(&self, tensors: Vec<B::Tensor>, mode: Mode) -> Result<Self> {
+        if let Some(lora) = &self.lora {
+            return self.adapted(&lora.base, lora.config.clone(), tensors, mode);
+        }
         Self::assemble(
             self.config.clone(),
             specs(&self.config),

@@ -5,6 +5,7 @@
 mod cache;
 mod forward;
 mod load;
+mod lora;
 mod recompute;
 mod save;
 
@@ -54,6 +55,7 @@ pub struct CausalLm<B: ModelOps> {
     lm_head: B::Tensor,
     logit_rows: LogitRows,
     checkpointing: bool,
+    lora: Option<lora::Lora<B>>,
 }
 
 impl<B: ModelOps> CausalLm<B> {
@@ -134,9 +136,15 @@ impl<B: ModelOps> CausalLm<B> {
         self.mode
     }
 
-    /// The parameters, by Hugging Face name.
+    /// The trainable parameters, by Hugging Face name: every weight, or with LoRA adapters
+    /// ([`CausalLm::with_lora`]) the adapters only (PEFT's names without its prefix).
     pub fn params(&self) -> &Params<B> {
         &self.params
+    }
+
+    /// The number of frozen scalars (the base weights under LoRA; 0 otherwise).
+    pub(crate) fn frozen_scalars(&self) -> usize {
+        self.lora.as_ref().map_or(0, |l| l.base.num_scalars())
     }
 
     /// Errors if `t_total` keys exceed the sliding window.

@@ -83,8 +83,7 @@ impl<B: ModelOps> Recompute<B> {
     /// must depend on the decoder only through `x̃_L`.
     ///
     /// # Errors
-    /// [`LmError::Input`] if a parameter is neither a layer's nor the embedding, norm or
-    /// lm_head, or gets no gradient; otherwise if an op fails.
+    /// [`LmError::Input`] if a parameter gets no gradient; otherwise if an op fails.
     pub(crate) fn backward(self, loss: &B::Tensor, params: &Params<B>) -> Result<Gradients<B>> {
         let list: Vec<_> = params.iter().collect();
         let mut out: Vec<Option<B::Tensor>> = vec![None; list.len()];
@@ -107,17 +106,15 @@ impl<B: ModelOps> Recompute<B> {
                 .collect();
             g = gradients_into::<B>(&upstream, &x, &own, &list, &mut out)?;
         }
-        // The embedding lookup.
-        let embed = list
-            .iter()
-            .position(|p| p.name == EMBED)
-            .ok_or_else(|| LmError::input("gradient checkpointing", "no embedding parameter"))?;
-        let looked_up = B::sum_all(&B::mul(&B::embedding(&self.embed, &self.ids)?, &g)?)?;
-        let grad = first::<B>(B::grad(&looked_up, &[&self.embed])?)?;
-        out[embed] = Some(match out[embed].take() {
-            Some(head) => B::add(&head, &grad)?,
-            None => grad,
-        });
+        // The embedding lookup (unless the embedding is frozen, as under LoRA).
+        if let Some(embed) = list.iter().position(|p| p.name == EMBED) {
+            let looked_up = B::sum_all(&B::mul(&B::embedding(&self.embed, &self.ids)?, &g)?)?;
+            let grad = first::<B>(B::grad(&looked_up, &[&self.embed])?)?;
+            out[embed] = Some(match out[embed].take() {
+                Some(head) => B::add(&head, &grad)?,
+                None => grad,
+            });
+        }
         let grads = out
             .into_iter()
             .zip(&list)

@@ -37,8 +37,15 @@ impl<B: ModelOps> CausalLm<B> {
     /// tokenizer, old shards) are left alone.
     ///
     /// # Errors
-    /// [`LmError::Io`] if the folder cannot be created or a file cannot be written.
+    /// [`LmError::Io`] if the folder cannot be created or a file cannot be written;
+    /// [`LmError::Input`] for a model with LoRA adapters.
     pub fn save_pretrained(&self, dir: impl AsRef<Path>) -> Result<()> {
+        if self.lora.is_some() {
+            return Err(LmError::input(
+                "save_pretrained",
+                "a model with LoRA adapters saves its adapters (save_adapter) or its merged weights (merged)",
+            ));
+        }
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(LmError::io(dir))?;
         write_safetensors(&dir.join(SINGLE_FILE), &self.to_host()?)?;

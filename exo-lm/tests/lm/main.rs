@@ -9,6 +9,7 @@ mod chunked;
 mod config;
 mod gradients;
 mod lm_head;
+mod lora;
 mod ops;
 mod optim;
 mod overfit;

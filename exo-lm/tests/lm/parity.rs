@@ -18,8 +18,8 @@ const GRAD_REL_F32: f64 = 1e-3;
 const LOGITS_ABS_F64: f64 = 5e-6;
 const GRAD_REL_F64: f64 = 1e-5;
 
-struct Inputs {
-    batch: TokenBatch,
+pub(crate) struct Inputs {
+    pub(crate) batch: TokenBatch,
     row_weights: Vec<f64>,
     temperature: f64,
     sequence_logps: Vec<f64>,
@@ -39,7 +39,7 @@ fn numbers(v: &Value, key: &str) -> Vec<f64> {
         .unwrap_or_default()
 }
 
-fn inputs(name: &str) -> exo_lm::Result<Inputs> {
+pub(crate) fn inputs(name: &str) -> exo_lm::Result<Inputs> {
     let path = fixture(name).join("inputs.json");
     let text = std::fs::read_to_string(&path).map_err(|source| exo_lm::LmError::Io {
         path: path.clone(),
@@ -65,7 +65,7 @@ fn inputs(name: &str) -> exo_lm::Result<Inputs> {
     })
 }
 
-fn expected(name: &str) -> exo_lm::Result<BTreeMap<String, Vec<f64>>> {
+pub(crate) fn expected(name: &str) -> exo_lm::Result<BTreeMap<String, Vec<f64>>> {
     Ok(
         read_safetensors(&fixture(name).join("expected.safetensors"))?
             .into_iter()

@@ -1,0 +1,111 @@
+//! What a training step needs in memory, estimated from the model's shape and the batch's:
+//! printed by `exo train` / `exo sft` at start (like TRL's trainable-parameter line), so that a
+//! run that will not fit is seen before it starts.
+//!
+//! With `P` parameters (`P_t` trainable), element size `b`, `L` layers of width `d`, `H` query
+//! and `KV` key/value heads of size `h`, SwiGLU width `I`, vocabulary `V`, and a batch of `N`
+//! rows of `T` positions of which `M` are counted by the loss:
+//!
+//! ```text
+//! weights      P · b
+//! gradients    P_t · b                                  (P_t = P, or the LoRA adapters)
+//! AdamW        2 · P_t · 4                              (f32 moments)
+//! activations  L · N·T · a + L · N · 2H · T² · b        (plain)
+//!              L · N·T · d · b + N·T · a + N · 2H · T² · b   (checkpointing: the layer inputs,
+//!                                                        and one layer at a time)
+//!   a = (4d + 2(H + 2KV)·h + 2H·h + H·h + 4I) · b       per position and layer: the two
+//!       RMSNorms' inputs and outputs, q, k, v and their rotated copies, the keys and values
+//!       expanded to H heads, the attention output, SwiGLU's gate, up, activation and product;
+//!       the T² term is the attention scores and probabilities
+//! logits       M · V · 2 · 4                            (f32 logits and log-softmax; the
+//!                                                        chunked head: min(M, rows) in place of M)
+//! ```
+//!
+//! It is an estimate: the allocator's slack, the library's workspace and the process's own
+//! footprint (libtorch alone is a few hundred MiB) come on top.
+
+use crate::{CausalLm, LogitRows, ModelOps};
+
+/// The shape of a micro-batch: rows of padded length, and the tokens the loss counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchShape {
+    /// `N`, rows through one forward pass.
+    pub rows: usize,
+    /// `T`, positions per row.
+    pub row_len: usize,
+    /// `M`, positions whose next token the loss counts.
+    pub counted: usize,
+}
+
+/// A training step's memory in bytes, by kind (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepMemory {
+    /// All parameters (scalars).
+    pub parameters: usize,
+    /// Parameters that are trained (scalars).
+    pub trainable: usize,
+    /// The weights.
+    pub weights: u64,
+    /// The gradients of the trainable parameters.
+    pub gradients: u64,
+    /// AdamW's two moments per trainable parameter.
+    pub optimizer: u64,
+    /// What the decoder keeps for its backward pass.
+    pub activations: u64,
+    /// The lm_head's logits and log-softmax.
+    pub logits: u64,
+}
+
+impl StepMemory {
+    /// Weights, gradients and optimiser state: what a step needs before any activation.
+    pub fn state(&self) -> u64 {
+        self.weights + self.gradients + self.optimizer
+    }
+
+    /// Everything.
+    pub fn total(&self) -> u64 {
+        self.state() + self.activations + self.logits
+    }
+}
+
+impl<B: ModelOps> CausalLm<B> {
+    /// The estimated memory of a training step of this model on `batch` with AdamW on its
+    /// [`CausalLm::params`] (see [`crate::memory`]).
+    pub fn step_memory(&self, batch: BatchShape) -> StepMemory {
+        let c = self.config();
+        let b = self.dtype().size_in_bytes() as u64;
+        let trainable = self.params().num_scalars();
+        let parameters = trainable + self.frozen_scalars();
+        let (d, h, kv, hd, i) = (
+            c.hidden_size as u64,
+            c.num_attention_heads as u64,
+            c.num_key_value_heads as u64,
+            c.head_dim as u64,
+            c.intermediate_size as u64,
+        );
+        let layers = c.num_hidden_layers as u64;
+        let (n, t) = (batch.rows as u64, batch.row_len as u64);
+        let per_position = (4 * d + 2 * (h + 2 * kv) * hd + 3 * h * hd + 4 * i) * b;
+        let scores = n * 2 * h * t * t * b;
+        let one_layer = n * t * per_position + scores;
+        let activations = if self.gradient_checkpointing() {
+            layers * n * t * d * b + one_layer
+        } else {
+            layers * one_layer
+        };
+        let rows = match self.logit_rows() {
+            LogitRows::Chunked(chunk) => batch.counted.min(chunk),
+            LogitRows::Counted => batch.counted,
+            LogitRows::All => batch.rows * batch.row_len,
+        } as u64;
+        StepMemory {
+            parameters,
+            trainable,
+            weights: parameters as u64 * b,
+            gradients: trainable as u64 * b,
+            optimizer: 2 * trainable as u64 * 4,
+            activations,
+            logits: rows * c.vocab_size as u64 * 2 * 4,
+        }
+    }
+}
