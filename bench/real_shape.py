@@ -10,6 +10,7 @@ Every measurement is a fresh process; peak RSS is the whole process's (`ru_maxrs
     python bench/real_shape.py trl --dir DIR --loss sigmoid --steps 3 --threads 2
     python bench/real_shape.py exo --dir DIR --exo target/release/exo --objective dpo --levers=--no-packing
     python bench/real_shape.py all --shape smollm2 --exo target/release/exo --label NAME
+    python bench/real_shape.py all ... --settings plain,checkpointing,lora   # memory levers
 
 `all` runs the grid and writes bench/results/NAME.{json,md}.
 """
@@ -49,6 +50,17 @@ LEVERS = [
     ("--logits all", ["--logits", "all"]),
     ("all off", ["--no-packing", "--no-shared-prompts", "--logits", "all"]),
 ]
+# Issue 14's LoRA setting, on both sides (PEFT's LoraConfig; exo's --lora-* flags).
+LORA = dict(r=16, lora_alpha=32, target_modules="all-linear")
+EXO_LORA = ["--lora-r", "16", "--lora-alpha", "32", "--lora-targets", "all-linear"]
+# Memory settings applied to both sides: name -> (TRL subcommand flags, exo flags).
+SETTINGS = {
+    "plain": ([], []),
+    "checkpointing": (["--gradient-checkpointing"], ["--gradient-checkpointing"]),
+    "lora": (["--lora"], EXO_LORA),
+    "lora+checkpointing": (["--lora", "--gradient-checkpointing"],
+                           EXO_LORA + ["--gradient-checkpointing"]),
+}
 PAIRS = 16
 PAIRS_PER_STEP = 4
 MAX_LENGTH = 512
@@ -108,7 +120,7 @@ def bench_tokenizer(directory, **kwargs):
     return tokenizer
 
 
-def trl(directory, loss, steps, threads, gradient_checkpointing=False):
+def trl(directory, loss, steps, threads, gradient_checkpointing=False, lora=False):
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, TrainerCallback
@@ -138,8 +150,13 @@ def trl(directory, loss, steps, threads, gradient_checkpointing=False):
                            logging_steps=1, save_strategy="no", max_length=MAX_LENGTH,
                            gradient_checkpointing=gradient_checkpointing,
                            dataloader_num_workers=0, seed=0)
+        peft_config = None
+        if lora:
+            from peft import LoraConfig
+            peft_config = LoraConfig(**LORA, lora_dropout=0.0, task_type="CAUSAL_LM")
         trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
-                             processing_class=tokenizer, callbacks=[Timer()])
+                             processing_class=tokenizer, callbacks=[Timer()],
+                             peft_config=peft_config)
         trainer.train()
     print(json.dumps({"step_times": times, "peak_rss_mib": peak_rss_mib(resource.RUSAGE_SELF)}))
 
@@ -239,7 +256,7 @@ def median_after_first(times):
 
 
 def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_k, new_tokens,
-             variants=None, checkpointing=(False,)):
+             variants=None, settings=("plain",)):
     directory = os.path.join(".cache", "bench-real", shape)
     if not os.path.exists(os.path.join(directory, "pairs.jsonl")):
         make(shape, directory)
@@ -256,15 +273,15 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
     load_before = os.getloadavg()
     # Measurements of this label so far (delete it to measure everything afresh).
     journal = os.path.join(directory, f"{label}.journal.jsonl")
-    # Activation checkpointing is a setting of both sides (TRL's gradient_checkpointing, exo's
-    # --gradient-checkpointing); each exo row is compared with the TRL row of the same setting.
+    # Memory settings (SETTINGS: activation checkpointing, LoRA) apply to both sides; each exo
+    # row is compared with the TRL row of the same setting.
     for index, (objective, trl_loss) in enumerate(objectives):
-        for ckpt in checkpointing:
-            suffix = " + checkpointing" if ckpt else ""
+        for setting in settings:
+            trl_flags, exo_flags = SETTINGS[setting]
+            suffix = "" if setting == "plain" else f" + {setting}"
             peer = f"{objective}{suffix}"
             out = child(["trl", "--dir", directory, "--loss", trl_loss, "--steps", str(steps),
-                         "--threads", str(threads)] + (["--gradient-checkpointing"] if ckpt else []),
-                        journal)
+                         "--threads", str(threads)] + trl_flags, journal)
             results.append(dict(objective=objective, peer=peer, impl=f"trl ({trl_loss})",
                                 levers="TRL defaults" + suffix,
                                 step_s=median_after_first(out["step_times"]),
@@ -275,7 +292,7 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
                 if variants:
                     grid = [(name, levers) for name, levers in LEVERS if name in variants]
                 for name, levers in grid:
-                    levers = levers + (["--gradient-checkpointing"] if ckpt else [])
+                    levers = levers + exo_flags
                     out = child(["exo", "--dir", directory, "--exo", binary, "--objective",
                                  objective, "--steps", str(steps), "--threads", str(threads),
                                  "--backend", backend, f"--levers={' '.join(levers)}"], journal)
@@ -357,6 +374,7 @@ def main():
     t.add_argument("--steps", type=int, default=3)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--gradient-checkpointing", action="store_true")
+    t.add_argument("--lora", action="store_true", help="PEFT LoRA (LORA) on the policy")
     e = sub.add_parser("exo")
     e.add_argument("--dir", required=True)
     e.add_argument("--exo", required=True)
@@ -389,9 +407,10 @@ def main():
     a.add_argument("--no-train", action="store_true", help="only the sampling comparison")
     a.add_argument("--objectives", default="dpo:sigmoid",
                    help="exo objective:TRL loss_type pairs, comma-separated (e.g. dpo:sigmoid,exo-pair:exo_pair)")
-    a.add_argument("--checkpointing", choices=["off", "on", "both"], default="off",
-                   help="activation checkpointing on both sides (TRL gradient_checkpointing=True, "
-                        "exo --gradient-checkpointing); both: each setting, in the same run")
+    a.add_argument("--settings", default="plain",
+                   help="comma-separated memory settings applied to both sides, each in the same "
+                        f"run: {', '.join(SETTINGS)} (TRL gradient_checkpointing=True / PEFT "
+                        "LoraConfig; exo --gradient-checkpointing / --lora-*)")
     a.add_argument("--variants", default="",
                    help="only these lever settings, comma-separated names of LEVERS (e.g. 'all on,--logits "
                         "chunked'); default: each lever alone on tch for the first objective, all on and "
@@ -400,7 +419,7 @@ def main():
     if args.cmd == "make":
         make(args.shape, args.out)
     elif args.cmd == "trl":
-        trl(args.dir, args.loss, args.steps, args.threads, args.gradient_checkpointing)
+        trl(args.dir, args.loss, args.steps, args.threads, args.gradient_checkpointing, args.lora)
     elif args.cmd == "gen":
         generate(args.dir, args.k, args.new_tokens, args.threads)
     elif args.cmd == "exo-sample":
@@ -413,7 +432,7 @@ def main():
         all_runs(args.shape, args.exo, args.label, args.steps, args.threads,
                  args.backends.split(","), [] if args.no_train else objectives, args.sample_k,
                  args.new_tokens, [v for v in args.variants.split(",") if v],
-                 {"off": (False,), "on": (True,), "both": (False, True)}[args.checkpointing])
+                 [s for s in args.settings.split(",") if s])
 
 
 if __name__ == "__main__":

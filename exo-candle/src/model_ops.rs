@@ -7,7 +7,9 @@ use exo_core::model_ops::attention::{attention_composite, attention_dims, attent
 use exo_core::model_ops::rms_norm::rms_norm_composite;
 use exo_core::{Error, ModelOps, Result};
 
-use crate::kernels::{rms_norm::rms_norm, softmax::masked_softmax, supported};
+use crate::kernels::{
+    frozen_linear::frozen_linear, rms_norm::rms_norm, softmax::masked_softmax, supported,
+};
 use crate::{Candle, from_candle};
 
 /// candle's CPU matmul takes contiguous operands, or a rank-2 operand transposed in place (the
@@ -95,12 +97,19 @@ impl ModelOps for Candle {
 
     fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         const OP: &str = "linear";
-        // A rank-2 right operand folds the batch into the rows: one gemm, no weight copy.
-        let x = x.contiguous().map_err(from_candle(OP))?;
-        let y = weight
-            .t()
-            .and_then(|w| x.broadcast_matmul(&w))
-            .map_err(from_candle(OP))?;
+        // A weight that depends on no variable (frozen under LoRA, or a frozen model) gets no
+        // gradient computed in the backward pass, which candle's matmul would compute (see
+        // kernels::frozen_linear).
+        let y = if !weight.track_op() && weight.device().is_cpu() && weight.rank() == 2 {
+            frozen_linear(x, weight).map_err(from_candle(OP))?
+        } else {
+            // A rank-2 right operand folds the batch into the rows: one gemm, no weight copy.
+            let x = x.contiguous().map_err(from_candle(OP))?;
+            weight
+                .t()
+                .and_then(|w| x.broadcast_matmul(&w))
+                .map_err(from_candle(OP))?
+        };
         match bias {
             Some(b) => y.broadcast_add(b).map_err(from_candle(OP)),
             None => Ok(y),

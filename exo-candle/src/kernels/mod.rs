@@ -31,6 +31,7 @@ macro_rules! on_floats {
     };
 }
 
+pub(crate) mod frozen_linear;
 pub(crate) mod logps;
 pub(crate) mod real;
 pub(crate) mod rms_norm;

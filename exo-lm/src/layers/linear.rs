@@ -40,8 +40,11 @@ impl<B: ModelOps> Linear<B> {
         match &self.adapter {
             None => Ok(y),
             Some(adapter) => {
-                let low = B::linear(&B::linear(x, &adapter.a, None)?, &adapter.b, None)?;
-                B::add(&y, &B::mul_scalar(&low, adapter.scale)?)
+                // The scale goes on B ([out, r]), not on the [..., out] product: one tensor of
+                // the output's size less per adapted layer (candle keeps every intermediate).
+                let scaled = B::mul_scalar(&adapter.b, adapter.scale)?;
+                let update = B::linear(&B::linear(x, &adapter.a, None)?, &scaled, None)?;
+                B::add(&y, &update)
             }
         }
     }
