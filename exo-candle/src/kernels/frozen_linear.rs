@@ -108,7 +108,7 @@ mod tests {
             "a gradient was computed for the frozen weight"
         );
         assert!(!holds(&grads, &[5, 4]), "a gradient of Wᵀ was kept");
-        let dx = grads.get(x.as_tensor()).map(Tensor::clone);
+        let dx = grads.get(x.as_tensor()).cloned();
         let want = upstream.broadcast_matmul(&w)?;
         assert!(dx.is_some_and(|dx| max_diff(&dx, &want).is_ok_and(|d| d < 1e-5)));
 

@@ -150,7 +150,14 @@ pub struct Plan {
 /// estimated memory of the largest micro-batch's step (see [`exo_lm::memory`]).
 fn memory_report<B: ModelOps>(kind: &str, model: &CausalLm<B>, batch: BatchShape) -> String {
     let m = model.step_memory(batch);
-    let gib = |bytes: u64| bytes as f64 / f64::from(1u32 << 30);
+    let size = |bytes: u64| {
+        let mib = bytes as f64 / f64::from(1u32 << 20);
+        if mib >= 1024.0 {
+            format!("{:.2} GiB", mib / 1024.0)
+        } else {
+            format!("{mib:.1} MiB")
+        }
+    };
     let millions = |n: usize| n as f64 / 1e6;
     let dtype = model.dtype();
     let trainable = if m.trainable == m.parameters {
@@ -158,24 +165,24 @@ fn memory_report<B: ModelOps>(kind: &str, model: &CausalLm<B>, batch: BatchShape
     } else {
         format!("{:.1}M trainable", millions(m.trainable))
     };
+    let checkpointing = if model.gradient_checkpointing() {
+        "on"
+    } else {
+        "off"
+    };
     format!(
         "exo {kind}: {:.1}M parameters, {trainable}; {dtype} weights and gradients, f32 AdamW moments\n\
          exo {kind}: memory estimate for the largest micro-batch ({} rows x {} positions, {} counted): \
-         {:.2} GiB weights, gradients and AdamW + {:.2} GiB activations (gradient checkpointing {}) \
-         + {:.2} GiB logits = {:.2} GiB\n",
+         {} weights, gradients and AdamW + {} activations (gradient checkpointing {checkpointing}) \
+         + {} logits = {}\n",
         millions(m.parameters),
         batch.rows,
         batch.row_len,
         batch.counted,
-        gib(m.state()),
-        gib(m.activations),
-        if model.gradient_checkpointing() {
-            "on"
-        } else {
-            "off"
-        },
-        gib(m.logits),
-        gib(m.total()),
+        size(m.state()),
+        size(m.activations),
+        size(m.logits),
+        size(m.total()),
     )
 }
 
@@ -257,7 +264,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
     let model = model.with_gradient_checkpointing(plan.gradient_checkpointing);
     if !plan.quiet {
         let batch = loss.largest_batch(order.batch())?;
-        eprint!("{}", memory_report(plan.kind, &model, batch));
+        print!("{}", memory_report(plan.kind, &model, batch));
     }
     let mut writer = MetricsWriter::open(&plan.out.join("metrics.jsonl"), resumed_from)?;
     let progress = Progress::new(plan.kind, plan.max_steps, state.step, plan.quiet);
