@@ -198,15 +198,7 @@ impl<B: ModelOps> CausalLm<B> {
             return self.detached();
         };
         let tensors = lora.base.iter().map(|p| p.tensor.clone()).collect();
-        Ok(Self::assemble(
-            self.config.clone(),
-            specs(&self.config),
-            tensors,
-            self.dtype,
-            &self.device,
-            Mode::Frozen,
-        )?
-        .with_logit_rows(self.logit_rows))
+        self.plain_frozen(tensors)
     }
 
     /// A plain model (frozen, no adapters) whose weights are the adapted ones,
@@ -240,7 +232,12 @@ impl<B: ModelOps> CausalLm<B> {
                 continue;
             };
             let shape = B::dims(&p.tensor);
-            let (rows, cols) = (shape[0], shape[1]);
+            let &[rows, cols] = shape.as_slice() else {
+                return Err(LmError::input(
+                    "merged",
+                    format!("{} is not a matrix", p.name),
+                ));
+            };
             let (mut w, a, b) = (B::to_f64s(&p.tensor)?, B::to_f64s(a)?, B::to_f64s(b)?);
             for i in 0..rows {
                 for k in 0..r {
@@ -255,15 +252,7 @@ impl<B: ModelOps> CausalLm<B> {
             }
             tensors.push(B::from_f64s(&w, &shape, self.dtype, &self.device)?);
         }
-        Ok(Self::assemble(
-            self.config.clone(),
-            specs(&self.config),
-            tensors,
-            self.dtype,
-            &self.device,
-            Mode::Frozen,
-        )?
-        .with_logit_rows(self.logit_rows))
+        self.plain_frozen(tensors)
     }
 
     /// The model on the frozen `base` with adapters `tensors` (in [`adapter_specs`] order),
@@ -337,6 +326,19 @@ impl<B: ModelOps> CausalLm<B> {
         Ok(model
             .with_logit_rows(self.logit_rows)
             .with_gradient_checkpointing(self.checkpointing))
+    }
+
+    /// A frozen model without adapters on `tensors` (the base's order), keeping the logit rows.
+    fn plain_frozen(&self, tensors: Vec<B::Tensor>) -> Result<Self> {
+        Ok(Self::assemble(
+            self.config.clone(),
+            specs(&self.config),
+            tensors,
+            self.dtype,
+            &self.device,
+            Mode::Frozen,
+        )?
+        .with_logit_rows(self.logit_rows))
     }
 
     fn check_no_adapters(&self, op: &'static str) -> Result<()> {
