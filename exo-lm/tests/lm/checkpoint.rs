@@ -4,13 +4,13 @@
 //! of the catalog. A frozen model and a graph-carrying `sequence_logps` defer nothing.
 
 use exo_core::DType;
-use exo_core::objective::ObjectiveKind;
 use exo_lm::{Architecture, CausalLm, LmConfig, LogitRows, Mode, PackedBatch, Packing};
 
 use crate::chunked::{
-    ValueGrads, assert_same, deferred_value_and_grads, value_and_grads, weighted,
+    ValueGrads, assert_same, deferred_value_and_grads, every_objective_agrees, value_and_grads,
+    weighted,
 };
-use crate::common::{ObjectiveInputs, TestBackend, catalog_loss};
+use crate::common::TestBackend;
 use crate::lm_head::prompt_completion_batch;
 use crate::packed::{groups, units};
 
@@ -87,30 +87,9 @@ fn checkpointed_equals_plain<B: TestBackend>() -> exo_lm::Result<()> {
     Ok(())
 }
 
-/// Every objective of the catalog (losses nonlinear in `S`): the same loss and gradients.
 fn every_objective_agrees_checkpointed<B: TestBackend>() -> exo_lm::Result<()> {
     let model = three_layers::<B>(Architecture::Llama, true, 13)?;
-    let data = groups(2);
-    let packed = PackedBatch::new(&units(&data), 0, Packing::default(), false)?;
-    let rows = packed.sequences();
-    let (dtype, device) = (model.dtype(), model.device());
-    #[allow(clippy::cast_precision_loss)]
-    let host = |f: fn(f64) -> f64| (0..rows).map(|i| f(i as f64)).collect::<Vec<f64>>();
-    let inputs = ObjectiveInputs::<B> {
-        reference: B::from_f64s(&host(|i| -8.0 - 1.5 * i), &[rows], dtype, device)?,
-        rewards: B::from_f64s(&host(|i| (i * 1.7).sin()), &[rows], dtype, device)?,
-        lengths: B::from_f64s(&host(|i| 1.0 + i), &[rows], dtype, device)?,
-        k: 2,
-    };
-    let checkpointed = model.clone().with_gradient_checkpointing(true);
-    for kind in ObjectiveKind::ALL {
-        let loss_of = |policy: &B::Tensor| catalog_loss(kind, policy, &inputs);
-        let want = value_and_grads(&model, &loss_of(&model.packed_logps(&packed, 0.8)?)?)?;
-        let logps = checkpointed.packed_logps_deferred(&packed, 0.8)?;
-        let got = deferred_value_and_grads(&model, logps, loss_of)?;
-        assert_same(kind.name(), &model, &got, &want);
-    }
-    Ok(())
+    every_objective_agrees(&model, &model.clone().with_gradient_checkpointing(true))
 }
 
 /// Nothing to recompute without a deferred backward: a frozen model, or `sequence_logps`

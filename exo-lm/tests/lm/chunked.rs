@@ -130,33 +130,42 @@ fn chunked_equals_counted<B: TestBackend>() -> exo_lm::Result<()> {
     Ok(())
 }
 
-/// Every objective of the catalog: the same loss and gradients, chunked (deferred) or not.
-fn every_objective_agrees_chunked<B: TestBackend>() -> exo_lm::Result<()> {
-    let model = tiny::<B>(Architecture::Llama, true, 7, Mode::Trainable)?;
+/// Every objective of the catalog (losses nonlinear in `S`, so the deferred backward must route
+/// `∂L/∂S_s` to each sequence's own tokens): the same loss and gradients through `deferred`
+/// (the same weights with a deferred backward) as through `model`'s one graph.
+pub(crate) fn every_objective_agrees<B: TestBackend>(
+    model: &CausalLm<B>,
+    deferred: &CausalLm<B>,
+) -> exo_lm::Result<()> {
     let data = groups(2);
     let packed = PackedBatch::new(&units(&data), 0, Packing::default(), false)?;
     let rows = packed.sequences();
     let (dtype, device) = (model.dtype(), model.device());
     #[allow(clippy::cast_precision_loss)]
     let host = |f: fn(f64) -> f64| (0..rows).map(|i| f(i as f64)).collect::<Vec<f64>>();
-    let reference = B::from_f64s(&host(|i| -8.0 - 1.5 * i), &[rows], dtype, device)?;
-    let rewards = B::from_f64s(&host(|i| (i * 1.7).sin()), &[rows], dtype, device)?;
-    let lengths = B::from_f64s(&host(|i| 1.0 + i), &[rows], dtype, device)?;
     let inputs = ObjectiveInputs::<B> {
-        reference,
-        rewards,
-        lengths,
+        reference: B::from_f64s(&host(|i| -8.0 - 1.5 * i), &[rows], dtype, device)?,
+        rewards: B::from_f64s(&host(|i| (i * 1.7).sin()), &[rows], dtype, device)?,
+        lengths: B::from_f64s(&host(|i| 1.0 + i), &[rows], dtype, device)?,
         k: 2,
     };
-    let chunked = model.clone().with_logit_rows(LogitRows::Chunked(3));
     for kind in ObjectiveKind::ALL {
         let loss_of = |policy: &B::Tensor| catalog_loss(kind, policy, &inputs);
-        let want = value_and_grads(&model, &loss_of(&model.packed_logps(&packed, 0.8)?)?)?;
-        let logps = chunked.packed_logps_deferred(&packed, 0.8)?;
-        let got = deferred_value_and_grads(&model, logps, loss_of)?;
-        assert_same(kind.name(), &model, &got, &want);
+        let want = value_and_grads(model, &loss_of(&model.packed_logps(&packed, 0.8)?)?)?;
+        let logps = deferred.packed_logps_deferred(&packed, 0.8)?;
+        assert!(logps.is_deferred(), "{}: nothing deferred", kind.name());
+        let got = deferred_value_and_grads(model, logps, loss_of)?;
+        assert_same(kind.name(), model, &got, &want);
     }
     Ok(())
+}
+
+fn every_objective_agrees_chunked<B: TestBackend>() -> exo_lm::Result<()> {
+    let model = tiny::<B>(Architecture::Llama, true, 7, Mode::Trainable)?;
+    every_objective_agrees(
+        &model,
+        &model.clone().with_logit_rows(LogitRows::Chunked(3)),
+    )
 }
 
 /// A frozen model computes chunked values with no graph and defers nothing; a chunk of 0 rows
