@@ -60,6 +60,12 @@ SETTINGS = {
     "lora": (["--lora"], EXO_LORA),
     "lora+checkpointing": (["--lora", "--gradient-checkpointing"],
                            EXO_LORA + ["--gradient-checkpointing"]),
+    # bf16: TRL's bf16=True (f32 weights, autocast to bf16 on the CPU); exo --dtype bf16 (bf16
+    # weights and activations, f32 master copy, gradients and AdamW moments).
+    "bf16": (["--bf16"], ["--dtype", "bf16"]),
+    "bf16+checkpointing": (["--bf16", "--gradient-checkpointing"],
+                           ["--dtype", "bf16", "--gradient-checkpointing"]),
+    "lora+bf16": (["--lora", "--bf16"], EXO_LORA + ["--dtype", "bf16"]),
 }
 PAIRS = 16
 PAIRS_PER_STEP = 4
@@ -120,7 +126,7 @@ def bench_tokenizer(directory, **kwargs):
     return tokenizer
 
 
-def trl(directory, loss, steps, threads, gradient_checkpointing=False, lora=False):
+def trl(directory, loss, steps, threads, gradient_checkpointing=False, lora=False, bf16=False):
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, TrainerCallback
@@ -148,7 +154,7 @@ def trl(directory, loss, steps, threads, gradient_checkpointing=False, lora=Fals
                            # TRL requires ε > 0 for exo_pair; 1e-3 is the paper's and exo's default.
                            label_smoothing=1e-3 if loss == "exo_pair" else 0.0,
                            logging_steps=1, save_strategy="no", max_length=MAX_LENGTH,
-                           gradient_checkpointing=gradient_checkpointing,
+                           gradient_checkpointing=gradient_checkpointing, bf16=bf16,
                            dataloader_num_workers=0, seed=0)
         peft_config = None
         if lora:
@@ -375,6 +381,7 @@ def main():
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--gradient-checkpointing", action="store_true")
     t.add_argument("--lora", action="store_true", help="PEFT LoRA (LORA) on the policy")
+    t.add_argument("--bf16", action="store_true", help="DPOConfig(bf16=True): autocast to bf16")
     e = sub.add_parser("exo")
     e.add_argument("--dir", required=True)
     e.add_argument("--exo", required=True)
@@ -419,7 +426,8 @@ def main():
     if args.cmd == "make":
         make(args.shape, args.out)
     elif args.cmd == "trl":
-        trl(args.dir, args.loss, args.steps, args.threads, args.gradient_checkpointing, args.lora)
+        trl(args.dir, args.loss, args.steps, args.threads, args.gradient_checkpointing, args.lora,
+            args.bf16)
     elif args.cmd == "gen":
         generate(args.dir, args.k, args.new_tokens, args.threads)
     elif args.cmd == "exo-sample":

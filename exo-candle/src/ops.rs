@@ -10,6 +10,8 @@ fn to_candle_dtype(dtype: DType) -> Result<candle_core::DType> {
     match dtype {
         DType::F32 => Ok(candle_core::DType::F32),
         DType::F64 => Ok(candle_core::DType::F64),
+        DType::BF16 => Ok(candle_core::DType::BF16),
+        DType::F16 => Ok(candle_core::DType::F16),
         other => Err(Error::DType {
             op: "to_dtype",
             message: format!("{other} is not supported"),
@@ -60,6 +62,7 @@ impl TensorOps for Candle {
     fn from_f64s(values: &[f64], dims: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
         const OP: &str = "from_f64s";
         check_len(OP, values.len(), dims)?;
+        let target = to_candle_dtype(dtype)?;
         match dtype {
             #[allow(clippy::cast_possible_truncation)]
             DType::F32 => {
@@ -67,12 +70,9 @@ impl TensorOps for Candle {
                 Tensor::from_vec(v, dims, device)
             }
             DType::F64 => Tensor::from_slice(values, dims, device),
-            _ => {
-                return Err(Error::DType {
-                    op: OP,
-                    message: format!("{dtype} is not supported"),
-                });
-            }
+            // f64 → f16/bf16 through f64 directly (one rounding, not two through f32).
+            _ => Tensor::from_slice(values, dims, device)
+                .and_then(|t| t.to_dtype(target)),
         }
         .map_err(from_candle(OP))
     }
@@ -122,9 +122,13 @@ impl TensorOps for Candle {
         match t.dtype() {
             candle_core::DType::F32 => Ok(DType::F32),
             candle_core::DType::F64 => Ok(DType::F64),
+            candle_core::DType::BF16 => Ok(DType::BF16),
+            candle_core::DType::F16 => Ok(DType::F16),
             other => Err(Error::DType {
                 op: "dtype",
-                message: format!("candle dtype {other:?} is not one exo computes in (f32, f64)"),
+                message: format!(
+                    "candle dtype {other:?} is not one exo computes in (f32, f64, bf16, f16)"
+                ),
             }),
         }
     }

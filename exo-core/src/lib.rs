@@ -57,7 +57,7 @@ pub mod testing;
 pub use backend::{Autodiff, TensorOps};
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use logps::{sequence_logps, token_logps};
+pub use logps::{sequence_logps, token_logps, upcast};
 pub use model_ops::ModelOps;
 pub use ndarray_backend::{Cpu, NdArray, NdIndex, NdTensor};
 pub use objective::{

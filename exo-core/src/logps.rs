@@ -36,6 +36,10 @@ pub const CHUNK_ELEMENTS: usize = 9 << 20;
 /// token has no prediction. Masked-out positions contribute exactly 0 even if their logits are
 /// not finite.
 ///
+/// **Mixed precision**: bf16 or f16 logits are computed on in f32 ([`crate::DType::accumulate`]), one
+/// slice of positions at a time ([`sequence_logps_chunked`] upcasts each slice), so the result
+/// (and every objective computed from it) is f32 and no f32 copy of the whole logits exists.
+///
 /// # Errors
 /// If the shapes disagree, an id is outside `0..V`, τ is not finite and positive, or an op fails.
 pub fn sequence_logps<B: TensorOps>(
@@ -44,7 +48,25 @@ pub fn sequence_logps<B: TensorOps>(
     mask: &B::Tensor,
     temperature: f64,
 ) -> Result<B::Tensor> {
+    if B::dtype(logits)?.is_half() {
+        return sequence_logps_chunked::<B>(logits, ids, mask, temperature, CHUNK_ELEMENTS);
+    }
     B::sequence_logps(logits, ids, mask, temperature)
+}
+
+/// `t` in the dtype its reductions are computed in ([`crate::DType::accumulate`]): bf16 and f16
+/// become f32 (with a gradient that flows back in the original dtype), others are returned as
+/// they are.
+///
+/// # Errors
+/// If the conversion fails.
+pub fn upcast<B: TensorOps>(t: &B::Tensor) -> Result<B::Tensor> {
+    let dtype = B::dtype(t)?;
+    if dtype.is_half() {
+        B::to_dtype(t, dtype.accumulate())
+    } else {
+        Ok(t.clone())
+    }
 }
 
 /// The log-probability of one target token per row of logits, under `softmax(logits / τ)`:
@@ -59,7 +81,8 @@ pub fn sequence_logps<B: TensorOps>(
 /// [`TensorOps::token_logps`] (candle: the same fused kernel as `sequence_logps`; libtorch:
 /// slices through `split`).
 ///
-/// Shapes: `logits` `[R, V]`, `targets` `[R]`, returns `[R]`.
+/// Shapes: `logits` `[R, V]`, `targets` `[R]`, returns `[R]`. bf16 or f16 logits are upcast to
+/// f32 first ([`upcast`]), so the result is f32.
 ///
 /// # Errors
 /// If the shapes disagree, a target is outside `0..V`, τ is not finite and positive, or an op
@@ -69,7 +92,7 @@ pub fn token_logps<B: TensorOps>(
     targets: &B::Index,
     temperature: f64,
 ) -> Result<B::Tensor> {
-    B::token_logps(logits, targets, temperature)
+    B::token_logps(&upcast::<B>(logits)?, targets, temperature)
 }
 
 /// Checks the inputs of [`token_logps`] and returns `[R, V]` (for backend overrides of
@@ -179,7 +202,8 @@ pub fn masked_row_sums<B: TensorOps>(mask: &B::Tensor, token: &B::Tensor) -> Res
 /// ```
 ///
 /// Each slice's temporaries (the shifted logits and their exponentials) are freed before the
-/// next one where nothing records a graph. Under autodiff the slices are `narrow`s, whose
+/// next one where nothing records a graph. bf16 or f16 slices are upcast to f32 ([`upcast`]), and
+/// so is the mask: the sums are f32. Under autodiff the slices are `narrow`s, whose
 /// backward pass may allocate a full-size gradient per slice; backends with autodiff should pass
 /// `usize::MAX` (one slice) or override [`TensorOps::sequence_logps`].
 ///
@@ -193,6 +217,7 @@ pub fn sequence_logps_chunked<B: TensorOps>(
     max_chunk_elements: usize,
 ) -> Result<B::Tensor> {
     let [n, t, v] = check_sequence_inputs::<B>(logits, ids, mask, temperature)?;
+    let mask = &upcast::<B>(mask)?;
     if t < 2 {
         // Nothing is predicted: every sum is empty.
         return B::mul_scalar(&B::sum_dim(mask, 1, false)?, 0.0);
@@ -204,7 +229,7 @@ pub fn sequence_logps_chunked<B: TensorOps>(
     let mut start = 0;
     while start < positions {
         let len = chunk.min(positions - start);
-        let x = B::narrow(logits, 1, start, len)?;
+        let x = upcast::<B>(&B::narrow(logits, 1, start, len)?)?;
         let x = if temperature == 1.0 {
             x
         } else {

@@ -2,14 +2,16 @@
 //! printed by `exo train` / `exo sft` at start (like TRL's trainable-parameter line), so that a
 //! run that will not fit is seen before it starts.
 //!
-//! With `P` parameters (`P_t` trainable), element size `b`, `L` layers of width `d`, `H` query
+//! With `P` parameters (`P_t` trainable), element size `b` (2 for bf16/f16) and `g` of the
+//! gradients and optimiser state (4 under mixed precision, `b` otherwise), `L` layers of width `d`, `H` query
 //! and `KV` key/value heads of size `h`, SwiGLU width `I`, vocabulary `V`, and a batch of `N`
 //! rows of `T` positions of which `M` are counted by the loss:
 //!
 //! ```text
 //! weights      P · b
-//! gradients    P_t · b                                  (P_t = P, or the LoRA adapters)
-//! AdamW        2 · P_t · 4                              (f32 moments)
+//! gradients    P_t · g                                  (P_t = P, or the LoRA adapters)
+//! AdamW        2 · P_t · g  (+ P_t · 4)                 (moments; the f32 master copy of
+//!                                                        16-bit weights)
 //! activations  L · N·T · a + L · N · 2H · T² · b        (plain)
 //!              L · N·T · d · b + N·T · a + N · 2H · T² · b   (checkpointing: the layer inputs,
 //!                                                        and one layer at a time)
@@ -17,7 +19,8 @@
 //!       RMSNorms' inputs and outputs, q, k, v and their rotated copies, the keys and values
 //!       expanded to H heads, the attention output, SwiGLU's gate, up, activation and product;
 //!       the T² term is the attention scores and probabilities
-//! logits       M · V · 2 · 4                            (f32 logits and log-softmax; the
+//! logits       M · V · (2 · 4 (+ b))                    (f32 logits and log-softmax, and the
+//!                                                        16-bit logits they come from; the
 //!                                                        chunked head: min(M, rows) in place of M)
 //! ```
 //!
@@ -73,7 +76,10 @@ impl<B: ModelOps> CausalLm<B> {
     /// [`CausalLm::params`] (see [`crate::memory`]).
     pub fn step_memory(&self, batch: BatchShape) -> StepMemory {
         let c = self.config();
-        let b = self.dtype().size_in_bytes() as u64;
+        let dtype = self.dtype();
+        let b = dtype.size_in_bytes() as u64;
+        let g = dtype.accumulate().size_in_bytes() as u64;
+        let (master, half_logits) = if dtype.is_half() { (4, b) } else { (0, 0) };
         let trainable = self.params().num_scalars();
         let parameters = trainable + self.frozen_scalars();
         let (d, h, kv, hd, i) = (
@@ -102,10 +108,10 @@ impl<B: ModelOps> CausalLm<B> {
             parameters,
             trainable,
             weights: parameters as u64 * b,
-            gradients: trainable as u64 * b,
-            optimizer: 2 * trainable as u64 * 4,
+            gradients: trainable as u64 * g,
+            optimizer: trainable as u64 * (2 * g + master),
             activations,
-            logits: rows * c.vocab_size as u64 * 2 * 4,
+            logits: rows * c.vocab_size as u64 * (2 * 4 + half_logits),
         }
     }
 }

@@ -90,21 +90,31 @@ impl<B: ModelOps> Params<B> {
             .iter()
             .map(B::detach)
             .collect::<CoreResult<Vec<_>>>()?;
-        Ok(Gradients { grads })
+        Gradients::from_tensors(grads)
     }
 }
 
 /// Gradients aligned with a [`Params`] list (same order, same shapes). Plain tensors, cut from
-/// any graph.
+/// any graph. The gradients of bf16 or f16 parameters are held in f32
+/// ([`exo_core::DType::accumulate`]), so that accumulation over micro-batches, the global norm,
+/// clipping and AdamW work in f32 (mixed precision).
 #[derive(Debug, Clone)]
 pub struct Gradients<B: ModelOps> {
     grads: Vec<B::Tensor>,
 }
 
 impl<B: ModelOps> Gradients<B> {
-    /// Gradients already computed in parameter order (plain tensors).
-    pub(crate) fn from_tensors(grads: Vec<B::Tensor>) -> Self {
-        Self { grads }
+    /// Gradients already computed in parameter order (plain tensors); 16-bit ones are upcast
+    /// to f32.
+    ///
+    /// # Errors
+    /// If a conversion fails.
+    pub(crate) fn from_tensors(grads: Vec<B::Tensor>) -> Result<Self> {
+        let grads = grads
+            .iter()
+            .map(exo_core::upcast::<B>)
+            .collect::<CoreResult<Vec<_>>>()?;
+        Ok(Self { grads })
     }
 
     /// The gradients in parameter order.

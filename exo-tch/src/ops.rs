@@ -10,6 +10,8 @@ fn kind_of(dtype: DType) -> Result<Kind> {
     match dtype {
         DType::F32 => Ok(Kind::Float),
         DType::F64 => Ok(Kind::Double),
+        DType::BF16 => Ok(Kind::BFloat16),
+        DType::F16 => Ok(Kind::Half),
         other => Err(Error::DType {
             op: "to_dtype",
             message: format!("{other} is not supported"),
@@ -141,10 +143,11 @@ impl TensorOps for LibTorch {
                 let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
                 upload(OP, &v, dims, *device).map(TchTensor)
             }
-            other => Err(Error::DType {
-                op: OP,
-                message: format!("{other} is not supported"),
-            }),
+            // f64 → f16/bf16 directly (one rounding, not two through f32).
+            other => upload(OP, values, dims, *device)?
+                .f_to_kind(kind_of(other)?)
+                .map(TchTensor)
+                .map_err(from_tch(OP)),
         }
     }
 
@@ -189,9 +192,13 @@ impl TensorOps for LibTorch {
         match t.0.f_kind().map_err(from_tch("dtype"))? {
             Kind::Float => Ok(DType::F32),
             Kind::Double => Ok(DType::F64),
+            Kind::BFloat16 => Ok(DType::BF16),
+            Kind::Half => Ok(DType::F16),
             other => Err(Error::DType {
                 op: "dtype",
-                message: format!("libtorch kind {other:?} is not one exo computes in (f32, f64)"),
+                message: format!(
+                    "libtorch kind {other:?} is not one exo computes in (f32, f64, bf16, f16)"
+                ),
             }),
         }
     }

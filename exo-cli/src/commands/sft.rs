@@ -190,6 +190,7 @@ pub fn execute(cfg: &SftConfig) -> anyhow::Result<SftOutcome> {
                 "from_scratch": cfg.from_scratch,
                 "train_on_prompt": cfg.train_on_prompt,
             }),
+            dtype: cfg.compute.dtype,
         },
     )?;
     let job = SftJob {

@@ -255,6 +255,7 @@ pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
                 "logit_temperature": cfg.temperature,
                 "reference": crate::run::hash::model_fingerprint(&cfg.reference)?,
             }),
+            dtype: cfg.compute.dtype,
         },
     )?;
     let job = TrainJob {

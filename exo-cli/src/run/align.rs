@@ -50,7 +50,8 @@ impl<O: Objective> AlignLoss<'_, O> {
             records.iter().map(|&i| &data.groups[i]).collect();
         let (batch, lengths) = packed_batch(&groups, self.pad, false)?;
         let rows = groups.len() * k;
-        let (dtype, device) = (model.dtype(), model.device());
+        // Log-probs, rewards and the objective are f32 when the model computes in bf16/f16.
+        let (dtype, device) = (model.dtype().accumulate(), model.device());
         let deferred = model.packed_logps_deferred(&batch, self.temperature)?;
         let policy = deferred.logps().clone();
         let rewards: Vec<f64> = groups

@@ -1,5 +1,5 @@
 //! The compute settings of every model-running command (`--backend`, `--device`, `--threads`,
-//! `--kernels`), validated into a [`Compute`], and [`dispatch`]: exo-backend's, the one place
+//! `--kernels`, `--dtype`, where logits run and how rows are laid out), validated into a [`Compute`], and [`dispatch`]: exo-backend's, the one place
 //! where a backend name becomes a backend type, with the runner's errors.
 
 use clap::Args;
@@ -40,6 +40,12 @@ pub struct ComputeArgs {
     #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_LOGIT_CHUNK,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub logit_chunk: u32,
+    /// The dtype of the model's weights and activations: f32, or bf16 / f16 mixed precision
+    /// (16-bit weights and activations; RMSNorm statistics, attention softmax, log-probs, the
+    /// objective, gradients, an f32 master copy of the trained weights and AdamW's moments in
+    /// f32; f16 training scales the loss dynamically so that small gradients do not underflow).
+    #[arg(long, value_enum, default_value_t = Precision::default())]
+    pub dtype: Precision,
     /// Score each completion in a row of its own, `prompt ++ completion`, instead of one copy
     /// of the prompt shared by all completions of a group (same log-probs up to f32 rounding;
     /// for measuring what sharing saves).
@@ -74,6 +80,40 @@ pub enum Logits {
     All,
 }
 
+/// `--dtype` and `--save-dtype`: a dtype exo computes or stores models in.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// IEEE single precision.
+    #[default]
+    F32,
+    /// bfloat16 (mixed precision).
+    Bf16,
+    /// IEEE half precision (mixed precision with loss scaling).
+    F16,
+}
+
+impl Precision {
+    /// The dtype.
+    pub fn dtype(self) -> exo_core::DType {
+        match self {
+            Self::F32 => exo_core::DType::F32,
+            Self::Bf16 => exo_core::DType::BF16,
+            Self::F16 => exo_core::DType::F16,
+        }
+    }
+}
+
 /// `--logit-chunk`'s default: 256 rows of logits (48 MiB in f32 at a vocabulary of 49152).
 pub const DEFAULT_LOGIT_CHUNK: u32 = 256;
 
@@ -98,6 +138,9 @@ pub struct Compute {
     /// Rows per lm_head chunk ([`Logits::Chunked`]).
     #[serde(default = "default_logit_chunk")]
     pub logit_chunk: u32,
+    /// The compute dtype.
+    #[serde(default)]
+    pub dtype: Precision,
     /// Shared prompts.
     #[serde(default = "yes")]
     pub shared_prompts: bool,
@@ -129,6 +172,7 @@ impl Compute {
             kernels: Kernels::default(),
             logits: Logits::default(),
             logit_chunk: DEFAULT_LOGIT_CHUNK,
+            dtype: Precision::default(),
             shared_prompts: true,
             packing: true,
         }
@@ -162,6 +206,7 @@ impl ComputeArgs {
             kernels: self.kernels.unwrap_or(kernels),
             logits: self.logits,
             logit_chunk: self.logit_chunk,
+            dtype: self.dtype,
             shared_prompts: !self.no_shared_prompts,
             packing: !self.no_packing,
         })
@@ -178,6 +223,7 @@ pub fn dispatch<J: BackendJob<Error = anyhow::Error>>(
 ) -> anyhow::Result<J::Output> {
     super::model::set_layout(super::model::Layout {
         logits: compute.logit_rows(),
+        dtype: compute.dtype.dtype(),
         packing: exo_lm::Packing {
             share_prompts: compute.shared_prompts,
             pack: compute.packing,

@@ -44,6 +44,9 @@ pub struct TrainerState {
     pub settings_fingerprint: String,
     /// What the settings were, for people.
     pub settings: serde_json::Value,
+    /// The loss scale of f16 training (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scaler: Option<exo_lm::optim::LossScaler>,
 }
 
 impl TrainerState {
@@ -65,6 +68,7 @@ impl TrainerState {
             data_fingerprint: data.into(),
             settings_fingerprint: settings.into(),
             settings: readable,
+            loss_scaler: None,
         }
     }
 
@@ -118,7 +122,8 @@ pub fn save<B: ModelOps>(
         std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     }
     let written = (|| -> anyhow::Result<()> {
-        save_model(model, &tmp, plan.init.dir())?;
+        // The run's own dtype, so that --resume continues bit for bit.
+        save_model(model, &tmp, plan.init.dir(), model.dtype())?;
         optimizer.save(model.params(), &tmp.join(OPTIMIZER_FILE))?;
         let json = serde_json::to_string_pretty(state)?;
         exo_lm::weights::write_atomic(&tmp.join(STATE_FILE), format!("{json}\n").as_bytes())?;

@@ -16,6 +16,7 @@ use exo_lm::lora::LoraConfig;
 use exo_lm::optim::{AdamWConfig, LrSchedule};
 use serde::Serialize;
 
+use super::backend::Precision;
 use super::hash::Fingerprint;
 use super::trainer::{Init, Plan};
 use super::values::{LoraTargets, adamw, at_least_one, hyper, lora_alpha, lora_rank, lora_targets};
@@ -136,6 +137,11 @@ pub struct LoopArgs {
     /// same gradients).
     #[arg(long)]
     pub gradient_checkpointing: bool,
+    /// The dtype the final model in OUT is stored in [default: the initial model's, from its
+    /// config.json; f32 if it names none]. Checkpoints keep the --dtype of the run (and an f32
+    /// master copy under mixed precision) so that --resume continues bit for bit.
+    #[arg(long, value_enum, value_name = "DTYPE")]
+    pub save_dtype: Option<Precision>,
     /// LoRA adapters instead of full fine-tuning.
     #[command(flatten)]
     pub lora: LoraArgs,
@@ -153,6 +159,11 @@ pub struct LoopArgs {
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true)]
     pub abort_after_step: Option<u64>,
+    /// Test hook (feature `test-hooks`): the first loss scale of an f16 run (to make its
+    /// gradients overflow).
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true)]
+    pub initial_loss_scale: Option<f64>,
 }
 
 impl LoopArgs {
@@ -243,6 +254,8 @@ pub struct PlanInputs {
     pub data_fingerprint: String,
     /// Settings specific to the command, for the settings fingerprint.
     pub extra_settings: serde_json::Value,
+    /// The compute dtype (`--dtype`).
+    pub dtype: Precision,
 }
 
 /// The shared flags (each value checked by its parser, the rules between them by
@@ -310,6 +323,17 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
             serde_json::json!({"r": lora.r(), "alpha": lora.alpha(), "targets": targets}),
         );
     }
+    // So does the compute dtype; f32 runs keep their fingerprint.
+    if let (Precision::Bf16 | Precision::F16, Some(obj)) = (inputs.dtype, settings.as_object_mut())
+    {
+        obj.insert("dtype".into(), serde_json::to_value(inputs.dtype)?);
+    }
+    let dtype = inputs.dtype.dtype();
+    let save_dtype = match (lp.save_dtype, &inputs.init) {
+        (Some(p), _) => p.dtype(),
+        (None, Init::Pretrained(dir)) => super::model::stored_dtype(dir),
+        (None, Init::Random { .. }) => dtype,
+    };
     // The initial model's path is for people; its weights are not part of the fingerprint
     // (the data fingerprint and the settings are what must agree to resume).
     let mut readable = settings.clone();
@@ -330,6 +354,8 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         max_steps,
         grad_accum: lp.grad_accum,
         gradient_checkpointing: lp.gradient_checkpointing,
+        dtype,
+        save_dtype,
         lora,
         save_every: lp.save_every,
         save_total_limit: lp.save_total_limit,
@@ -338,6 +364,8 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         resume: lp.resume.clone(),
         #[cfg(feature = "test-hooks")]
         abort_after_step: lp.abort_after_step,
+        #[cfg(feature = "test-hooks")]
+        initial_loss_scale: lp.initial_loss_scale,
         overwrite: lp.overwrite,
         quiet: lp.quiet,
         data_fingerprint: inputs.data_fingerprint,

@@ -63,15 +63,28 @@ pub fn copy_tokenizer_files(tokenizer_json: &Path, to: &Path) -> anyhow::Result<
     Ok(())
 }
 
-/// How this process's command lays batches out and where it computes logits (`--logits`,
-/// `--no-shared-prompts`, `--no-packing`): set once by [`super::backend::dispatch`], read where
-/// models are loaded and batches are built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How this process's command computes: the dtype models are loaded in (`--dtype`), where it
+/// computes logits (`--logits`) and how it lays batches out (`--no-shared-prompts`,
+/// `--no-packing`): set once by [`super::backend::dispatch`], read where models are loaded and
+/// batches are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
     /// Where the lm_head runs.
     pub logits: LogitRows,
+    /// The compute dtype of loaded models.
+    pub dtype: DType,
     /// Shared prompts and packed rows.
     pub packing: Packing,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Self {
+            logits: LogitRows::default(),
+            dtype: DType::F32,
+            packing: Packing::default(),
+        }
+    }
 }
 
 static LAYOUT: OnceLock<Layout> = OnceLock::new();
@@ -86,7 +99,8 @@ pub fn layout() -> Layout {
     LAYOUT.get().copied().unwrap_or_default()
 }
 
-/// Loads the checkpoint in `dir` in f32: a Hugging Face model folder, or a PEFT LoRA adapter
+/// Loads the checkpoint in `dir` in this process's compute dtype ([`Layout::dtype`]): a Hugging
+/// Face model folder, or a PEFT LoRA adapter
 /// folder (`adapter_config.json`), loaded onto the base model its config names.
 ///
 /// # Errors
@@ -117,23 +131,44 @@ pub fn load_model<B: ModelOps>(
             dir.display()
         );
     }
-    let model = CausalLm::<B>::from_pretrained(dir, DType::F32, device, mode)
+    let model = CausalLm::<B>::from_pretrained(dir, layout().dtype, device, mode)
         .with_context(|| format!("loading the model {}", dir.display()))?;
     Ok(with_set_logit_rows(model))
 }
 
-/// Saves `model` into `dir`: a Hugging Face model folder, or with LoRA adapters the adapter in
-/// PEFT's layout with `base` as its base model.
+/// Saves `model` into `dir`: a Hugging Face model folder with its weights stored as `dtype`,
+/// or with LoRA adapters the adapter in PEFT's layout (f32) with `base` as its base model.
 ///
 /// # Errors
 /// If a file cannot be written.
-pub fn save_model<B: ModelOps>(model: &CausalLm<B>, dir: &Path, base: &Path) -> anyhow::Result<()> {
+pub fn save_model<B: ModelOps>(
+    model: &CausalLm<B>,
+    dir: &Path,
+    base: &Path,
+    dtype: DType,
+) -> anyhow::Result<()> {
     if model.lora().is_some() {
         model.save_adapter(dir, &base.display().to_string())?;
     } else {
-        model.save_pretrained(dir)?;
+        model.save_pretrained_as(dir, dtype)?;
     }
     Ok(())
+}
+
+/// The dtype a model folder's weights are stored in, as its `config.json` says (`dtype` or
+/// `torch_dtype`), or f32 when it does not say one exo knows (also for an adapter folder: its
+/// base's).
+pub fn stored_dtype(dir: &Path) -> DType {
+    let adapter = dir.join(ADAPTER_CONFIG_FILE);
+    if adapter.is_file() && !dir.join("config.json").is_file() {
+        if let Ok((_, Some(base))) = read_adapter_config(&adapter) {
+            return stored_dtype(Path::new(&base));
+        }
+    }
+    exo_lm::LmConfig::from_file(&dir.join("config.json"))
+        .ok()
+        .and_then(|c| c.stored_dtype())
+        .unwrap_or(DType::F32)
 }
 
 /// `model` computing logits where this process's [`Layout`] asks (by default only where a

@@ -4,8 +4,12 @@
 //! ```text
 //! for each optimiser step:
 //!     for each of grad_accum micro-batches (seeded order, position = micro-batches consumed):
-//!         loss, metrics = L(model, records);  check loss finite;  acc += ∂loss/∂θ
-//!     g = acc / grad_accum;  ‖g‖ (before clipping) finite?  clip;  AdamW(θ, g, lr · schedule(step))
+//!         loss, metrics = L(model, records);  check loss finite;  acc += ∂(S · loss)/∂θ
+//!     g = acc / (grad_accum · S);  ‖g‖ (before clipping) finite?  clip;  AdamW(θ, g, lr · schedule(step))
+//!
+//! `S` is 1, except under `--dtype f16`, where it is the dynamic loss scale
+//! ([`exo_lm::optim::LossScaler`]): a step whose scaled gradients overflow is skipped (no
+//! update, the schedule still advances, `loss_scale` halves) instead of stopping the run.
 //!     metrics.jsonl ← the step's metrics;  every save_every steps: checkpoint
 //! at the end: a last checkpoint, and the final model in OUT/
 //! ```
@@ -17,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use exo_lm::memory::BatchShape;
-use exo_lm::optim::{AdamW, AdamWConfig, GradAccumulator, LrSchedule, clip_grad_norm};
+use exo_lm::optim::{
+    AdamW, AdamWConfig, GradAccumulator, LossScaler, LrSchedule, clip_grad_norm,
+};
 use exo_lm::{CausalLm, DeferredLogps, Mode, ModelOps};
 
 use super::checkpoint::{self, OPTIMIZER_FILE, TrainerState};
@@ -86,7 +92,7 @@ impl Init {
                 Ok(with_set_logit_rows(CausalLm::<B>::random(
                     config,
                     *seed,
-                    exo_core::DType::F32,
+                    super::model::layout().dtype,
                     device,
                     Mode::Trainable,
                 )?))
@@ -118,6 +124,10 @@ pub struct Plan {
     pub grad_accum: usize,
     /// Recompute each decoder layer in the backward pass instead of keeping its activations.
     pub gradient_checkpointing: bool,
+    /// The compute dtype (`--dtype`).
+    pub dtype: exo_core::DType,
+    /// The dtype the final model is stored in (`--save-dtype`, by default the initial model's).
+    pub save_dtype: exo_core::DType,
     /// Train LoRA adapters on the frozen initial weights instead of every weight.
     pub lora: Option<exo_lm::lora::LoraConfig>,
     /// Checkpoint every this many steps (0: only at the end).
@@ -134,6 +144,9 @@ pub struct Plan {
     /// this step's update.
     #[cfg(feature = "test-hooks")]
     pub abort_after_step: Option<u64>,
+    /// Test hook (feature `test-hooks`): the first loss scale of an f16 run.
+    #[cfg(feature = "test-hooks")]
+    pub initial_loss_scale: Option<f64>,
     /// Remove the checkpoints of an earlier run in `out` instead of refusing to start.
     pub overwrite: bool,
     /// No progress bar.
@@ -170,8 +183,13 @@ fn memory_report<B: ModelOps>(kind: &str, model: &CausalLm<B>, batch: BatchShape
     } else {
         "off"
     };
+    let precision = if dtype.is_half() {
+        format!("{dtype} weights and activations; f32 gradients, master weights and AdamW moments")
+    } else {
+        format!("{dtype} weights, gradients and AdamW moments")
+    };
     format!(
-        "exo {kind}: {:.1}M parameters, {trainable}; {dtype} weights and gradients, f32 AdamW moments\n\
+        "exo {kind}: {:.1}M parameters, {trainable}; {precision}\n\
          exo {kind}: memory estimate for the largest micro-batch ({} rows x {} positions, {} counted): \
          {} weights, gradients and AdamW + {} activations (gradient checkpointing {checkpointing}) \
          + {} logits = {}\n",
@@ -233,7 +251,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         }
     }
 
-    let (model, mut optimizer, mut state, resumed_from) = match &plan.resume {
+    let (model, mut optimizer, state, resumed_from) = match &plan.resume {
         Some(dir) => {
             let dir = checkpoint::resolve(dir)?;
             let state = TrainerState::read(&dir)?;
@@ -262,6 +280,23 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         }
     };
     let model = model.with_gradient_checkpointing(plan.gradient_checkpointing);
+    if model.dtype() != plan.dtype {
+        bail!(
+            "the model computes in {} but the run asks for --dtype {}",
+            model.dtype(),
+            plan.dtype
+        );
+    }
+    let mut state = state;
+    if plan.dtype == exo_core::DType::F16 && state.loss_scaler.is_none() {
+        #[allow(unused_mut)]
+        let mut scaler = LossScaler::new();
+        #[cfg(feature = "test-hooks")]
+        if let Some(scale) = plan.initial_loss_scale {
+            scaler.scale = scale;
+        }
+        state.loss_scaler = Some(scaler);
+    }
     if !plan.quiet {
         let batch = loss.largest_batch(order.batch())?;
         print!("{}", memory_report(plan.kind, &model, batch));
@@ -292,9 +327,13 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
             if !l.is_finite() {
                 bail!("{}", not_finite(step, "loss", l, last_checkpoint.as_ref()));
             }
+            let scaled = match state.loss_scaler {
+                Some(scaler) => B::mul_scalar(&value, scaler.scale)?,
+                None => value,
+            };
             acc.add(
                 logps
-                    .backward(&value, model.params())
+                    .backward(&scaled, model.params())
                     .with_context(|| format!("step {step}: backward"))?,
             )?;
             let mut metrics = metrics;
@@ -304,11 +343,20 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         let Some(mut grads) = acc.take_mean()? else {
             bail!("step {step}: no gradient (grad_accum is 0)");
         };
+        if let Some(scaler) = state.loss_scaler {
+            grads.scale(1.0 / scaler.scale)?;
+        }
         let grad_norm = match plan.max_grad_norm {
             Some(max) => clip_grad_norm(&mut grads, max)?,
             None => grads.global_norm()?,
         };
-        if !grad_norm.is_finite() {
+        // f16: an overflow of the scaled gradients skips the update and lowers the scale.
+        let scale = state.loss_scaler.map(|s| s.scale);
+        let apply = match &mut state.loss_scaler {
+            Some(scaler) => scaler.update(grad_norm.is_finite()),
+            None => true,
+        };
+        if apply && !grad_norm.is_finite() {
             bail!(
                 "{}",
                 not_finite(step, "gradient norm", grad_norm, last_checkpoint.as_ref())
@@ -318,7 +366,9 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
             * plan
                 .schedule
                 .factor(usize::try_from(state.step).unwrap_or(usize::MAX));
-        optimizer.step(model.params(), &grads, lr)?;
+        if apply {
+            optimizer.step(model.params(), &grads, lr)?;
+        }
         step_times.push(step_started.elapsed());
         state.step = step;
         state.epoch = state.micro_batches / order.per_epoch();
@@ -326,6 +376,9 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         let mut metrics = mean.mean();
         metrics.insert("learning_rate".into(), lr);
         metrics.insert("grad_norm".into(), grad_norm);
+        if let Some(scale) = scale {
+            metrics.insert("loss_scale".into(), scale);
+        }
         metrics.insert("epoch".into(), state.micro_batches as f64 / per_epoch);
         if plan.eval_every > 0 && step % plan.eval_every == 0 {
             let view = model.detached()?;
@@ -360,7 +413,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         _ => checkpoint::save(plan, &model, &optimizer, &state)?,
     };
     // The final model at the top of OUT: a complete Hugging Face folder (or PEFT adapter).
-    save_model(&model, &plan.out, plan.init.dir())
+    save_model(&model, &plan.out, plan.init.dir(), plan.save_dtype)
         .with_context(|| format!("saving the final model to {}", plan.out.display()))?;
     copy_tokenizer_files(&plan.tokenizer_json, &plan.out)?;
     Ok(FitReport {

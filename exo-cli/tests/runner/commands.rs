@@ -461,3 +461,83 @@ fn lora_trains_an_adapter_that_loads_and_merges() {
         sample(&merged, &root.join("merged-samples.json"));
     }
 }
+
+/// A safetensors file's header, tensor name → `{dtype, shape, data_offsets}`.
+fn header(path: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
+    let bytes = std::fs::read(path).expect("safetensors");
+    let n = usize::try_from(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")))
+        .expect("header length");
+    match serde_json::from_slice(&bytes[8..8 + n]).expect("header") {
+        serde_json::Value::Object(map) => map,
+        other => panic!("{}: header {other}", path.display()),
+    }
+}
+
+/// The safetensors dtypes of a file (from its header).
+fn stored_dtypes(path: &std::path::Path) -> std::collections::BTreeSet<String> {
+    header(path)
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .map(|(_, v)| v["dtype"].as_str().expect("dtype").to_owned())
+        .collect()
+}
+
+/// `--dtype bf16|f16` trains on both backends with the f32 run's first loss (no update yet)
+/// to bf16 rounding, checkpoints keep the run's dtype (and f32 master copies), the final model
+/// is stored as `--save-dtype` (by default the initial model's: f32 here), and f16 scales the
+/// loss, skipping the steps whose scaled gradients overflow with the scale halved (forced with
+/// the `test-hooks` feature's initial scale).
+#[test]
+fn mixed_precision_trains_checkpoints_and_saves_in_the_dtype_asked() {
+    let demo = demo();
+    let root = scratch("mixed-precision");
+    for backend in BACKENDS {
+        let sft = s(sft_model(backend));
+        let data = s(&demo.join("scored.json"));
+        let train = |name: &str, flags: &[&str]| {
+            let out = root.join(format!("{backend}-{name}"));
+            let out_s = s(&out);
+            let mut args = vec!["train", "--model", &sft, "--data", &data, "--out", &out_s];
+            args.extend(["--max-steps", "3", "--batch-prompts", "4", "--lr", "1e-2"]);
+            args.extend(["--backend", backend]);
+            args.extend(flags);
+            let stdout = ok(&args);
+            let metrics = jsonl(&out.join("metrics.jsonl"));
+            (out, metrics, stdout)
+        };
+        let (_, f32_metrics, _) = train("f32", &[]);
+        let first = f32_metrics[0]["loss"].as_f64().expect("loss");
+        let (out, metrics, stdout) = train("bf16", &["--dtype", "bf16"]);
+        assert!(stdout.contains("bf16 weights and activations"), "{stdout}");
+        let loss = metrics[0]["loss"].as_f64().expect("loss");
+        assert!((loss - first).abs() <= 1e-2 * first.abs(), "{backend}: {loss} vs {first}");
+        assert_eq!(metrics.len(), 3);
+        let checkpoint = out.join("checkpoint-3");
+        assert_eq!(stored_dtypes(&checkpoint.join("model.safetensors")), ["BF16".to_owned()].into());
+        let optimizer = header(&checkpoint.join("optimizer.safetensors"));
+        let masters = optimizer.keys().filter(|k| k.starts_with("master.")).count();
+        let moments = optimizer.keys().filter(|k| k.starts_with("exp_avg.")).count();
+        assert!(masters > 0 && masters == moments, "{backend}: {masters} master copies, {moments} moments");
+        assert_eq!(stored_dtypes(&out.join("model.safetensors")), ["F32".to_owned()].into());
+
+        let (out, _, _) = train("bf16-saved", &["--dtype", "bf16", "--save-dtype", "bf16"]);
+        assert_eq!(stored_dtypes(&out.join("model.safetensors")), ["BF16".to_owned()].into());
+        let config = std::fs::read_to_string(out.join("config.json")).expect("config");
+        assert!(config.contains("\"torch_dtype\": \"bfloat16\""), "{config}");
+
+        // f16 at the default scale: no overflow on this model; at 2⁴⁰ every step overflows,
+        // is skipped, and halves the scale.
+        let (_, metrics, _) = train("f16", &["--dtype", "f16"]);
+        for m in &metrics {
+            assert!(m["grad_norm"].is_f64() && m["loss_scale"] == 65536.0, "{backend}: {m}");
+        }
+        #[cfg(feature = "test-hooks")]
+        {
+            let (_, metrics, stdout) =
+                train("f16-overflow", &["--dtype", "f16", "--initial-loss-scale", "1099511627776"]);
+            let scales: Vec<f64> = metrics.iter().filter_map(|m| m["loss_scale"].as_f64()).collect();
+            assert_eq!(scales, [2f64.powi(40), 2f64.powi(39), 2f64.powi(38)], "{backend}");
+            assert!(metrics.iter().all(|m| m["grad_norm"].is_null()), "{backend}: {stdout}");
+        }
+    }
+}

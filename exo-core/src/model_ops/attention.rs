@@ -33,6 +33,12 @@ pub fn attention_composite<B: ModelOps>(
             &B::mul_scalar(raw, scale)?,
             &B::reshape(bias, &[n, 1, 1, tq, tk])?,
         )?;
+        let dtype = B::dtype(&scores)?;
+        if dtype.is_half() {
+            // As Hugging Face's eager attention: the softmax in f32, the weights in the
+            // compute dtype.
+            return B::to_dtype(&B::softmax(&crate::upcast::<B>(&scores)?, 4)?, dtype);
+        }
         B::softmax(&scores, 4)
     })
 }

@@ -243,6 +243,14 @@ where
     }))
 }
 
+/// The reference backend holds f32 and f64 only.
+fn unsupported(op: &'static str, dtype: DType) -> Error {
+    Error::DType {
+        op,
+        message: format!("the ndarray backend holds f32 and f64, not {dtype}"),
+    }
+}
+
 impl TensorOps for NdArray {
     type Tensor = NdTensor;
     type Index = NdIndex;
@@ -255,6 +263,7 @@ impl TensorOps for NdArray {
         Ok(match dtype {
             DType::F32 => NdTensor::F32(array_from(OP, cast_vec(values), dims)?),
             DType::F64 => NdTensor::F64(array_from(OP, values.to_vec(), dims)?),
+            other => return Err(unsupported(OP, other)),
         })
     }
 
@@ -263,6 +272,7 @@ impl TensorOps for NdArray {
         Ok(match dtype {
             DType::F32 => NdTensor::F32(array_from(OP, values.to_vec(), dims)?),
             DType::F64 => NdTensor::F64(array_from(OP, cast_vec(values), dims)?),
+            other => return Err(unsupported(OP, other)),
         })
     }
 
@@ -304,7 +314,8 @@ impl TensorOps for NdArray {
         Ok(match (t, dtype) {
             (NdTensor::F32(a), DType::F64) => NdTensor::F64(a.mapv(f64::from)),
             (NdTensor::F64(a), DType::F32) => NdTensor::F32(a.mapv(AsPrimitive::as_)),
-            _ => t.clone(),
+            (_, DType::F32 | DType::F64) => t.clone(),
+            (_, other) => return Err(unsupported("to_dtype", other)),
         })
     }
 

@@ -17,6 +17,18 @@ use crate::layers::linear::Linear;
 /// of NaNs that would poison the backward pass.
 pub const MASKED: f32 = f32::MIN;
 
+/// [`MASKED`] in a tensor of `dtype`: f32 and f64 keep it; a 16-bit dtype, where `f32::MIN`
+/// rounds to `-∞` (a padding query would then get NaNs), gets a finite value far enough from
+/// its largest finite one that adding a score cannot overflow (bf16: `-10³⁸`, f16: `-2¹⁵`);
+/// `exp` of either is 0 in the f32 softmax.
+pub fn masked_in(dtype: exo_core::DType) -> f32 {
+    match dtype {
+        exo_core::DType::BF16 => -1e38,
+        exo_core::DType::F16 => -32768.0,
+        _ => MASKED,
+    }
+}
+
 /// The additive attention bias `[N, 1, Tq, Tk]` (row-major, flattened) for queries at cache
 /// slots `q_start .. q_start + Tq` over keys at slots `0 .. Tk`:
 ///

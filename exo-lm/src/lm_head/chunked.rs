@@ -65,7 +65,8 @@ impl<B: ModelOps> PendingHead<B> {
             .iter()
             .map(|&s| g_s.get(s).copied().unwrap_or(0.0))
             .collect();
-        let (dtype, device) = (B::dtype(&p.hidden)?, B::device(&p.hidden));
+        // The token log-probs are f32 when the model computes in bf16/f16.
+        let (dtype, device) = (B::dtype(&p.hidden)?.accumulate(), B::device(&p.hidden));
         let values = B::detach(&p.hidden)?;
         let m = p.targets.len();
         let mut g_hidden = Vec::with_capacity(m.div_ceil(p.rows));
@@ -110,7 +111,8 @@ impl<B: ModelOps> PendingHead<B> {
             )?;
             surrogate = B::add(&surrogate, &B::reshape(&dot, &[])?)?;
         }
-        let zero = B::sub(&surrogate, &B::detach(&surrogate)?)?;
+        // In the loss's dtype (f32 under mixed precision); the gradient flows back as it came.
+        let zero = exo_core::upcast::<B>(&B::sub(&surrogate, &B::detach(&surrogate)?)?)?;
         Ok(B::add(&B::detach(loss)?, &zero)?)
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{CausalLm, KvCache, Mode, Recompute};
 use crate::batch::TokenBatch;
-use crate::layers::attention::{AttentionInputs, attention_bias};
+use crate::layers::attention::{AttentionInputs, MASKED, attention_bias, masked_in};
 use crate::layers::rotary::rotary_tensors;
 use crate::lm_head::{CountedRows, LogitRows, chunked_logps, counted_sequence_logps};
 use crate::packed::PackedBatch;
@@ -67,11 +67,18 @@ impl<B: ModelOps> CausalLm<B> {
             self.dtype,
             &self.device,
         )?;
-        Ok(AttentionInputs {
-            cos,
-            sin,
-            bias: B::from_f32s(bias, &[n, 1, t, past + t], self.dtype, &self.device)?,
-        })
+        let dims = [n, 1, t, past + t];
+        let bias = if self.dtype.is_half() {
+            let masked = masked_in(self.dtype);
+            let bias: Vec<f32> = bias
+                .iter()
+                .map(|&b| if b == MASKED { masked } else { b })
+                .collect();
+            B::from_f32s(&bias, &dims, self.dtype, &self.device)?
+        } else {
+            B::from_f32s(bias, &dims, self.dtype, &self.device)?
+        };
+        Ok(AttentionInputs { cos, sin, bias })
     }
 
     /// The final hidden states `[N, T, d]` of a batch whose loss is taken: with gradient

@@ -127,7 +127,7 @@ impl<B: ModelOps> Recompute<B> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Gradients::from_tensors(grads))
+        Gradients::from_tensors(grads)
     }
 }
 

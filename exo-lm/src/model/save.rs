@@ -6,7 +6,7 @@ use exo_core::DType;
 
 use super::CausalLm;
 use crate::weights::{
-    HostData, HostTensor, INDEX_FILE, SINGLE_FILE, write_atomic, write_safetensors,
+    HostData, HostTensor, INDEX_FILE, SINGLE_FILE, write_atomic, write_safetensors_as,
 };
 use crate::{LmError, ModelOps, Result};
 
@@ -31,7 +31,19 @@ impl<B: ModelOps> CausalLm<B> {
 
     /// Saves the model as a Hugging Face checkpoint folder that `transformers` loads with
     /// `AutoModelForCausalLM.from_pretrained(dir)`: `model.safetensors` (Hugging Face names, the
-    /// compute dtype; no `lm_head.weight` when tied) and `config.json`. Each file is written to
+    /// compute dtype; no `lm_head.weight` when tied) and `config.json`. As
+    /// [`CausalLm::save_pretrained_as`] in the compute dtype.
+    ///
+    /// # Errors
+    /// As [`CausalLm::save_pretrained_as`].
+    pub fn save_pretrained(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.save_pretrained_as(dir, self.dtype)
+    }
+
+    /// Saves the model as a Hugging Face checkpoint folder with its weights stored as `dtype`
+    /// (rounded to nearest from the compute dtype; `config.json`'s `torch_dtype` says which):
+    /// `model.safetensors` (Hugging Face names; no `lm_head.weight` when tied) and
+    /// `config.json`. Each file is written to
     /// a temporary file first and renamed into place. A `model.safetensors.index.json` left in
     /// `dir` by a sharded checkpoint is removed (it would shadow the new file); other files (a
     /// tokenizer, old shards) are left alone.
@@ -39,7 +51,7 @@ impl<B: ModelOps> CausalLm<B> {
     /// # Errors
     /// [`LmError::Io`] if the folder cannot be created or a file cannot be written;
     /// [`LmError::Input`] for a model with LoRA adapters.
-    pub fn save_pretrained(&self, dir: impl AsRef<Path>) -> Result<()> {
+    pub fn save_pretrained_as(&self, dir: impl AsRef<Path>, dtype: DType) -> Result<()> {
         if self.lora.is_some() {
             return Err(LmError::input(
                 "save_pretrained",
@@ -48,13 +60,13 @@ impl<B: ModelOps> CausalLm<B> {
         }
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(LmError::io(dir))?;
-        write_safetensors(&dir.join(SINGLE_FILE), &self.to_host()?)?;
+        write_safetensors_as(&dir.join(SINGLE_FILE), &self.to_host()?, Some(dtype))?;
         // A shard index left from an earlier checkpoint would shadow the new file on load.
         let index = dir.join(INDEX_FILE);
         if index.is_file() {
             std::fs::remove_file(&index).map_err(LmError::io(&index))?;
         }
-        let config = self.config.to_json(self.dtype);
+        let config = self.config.to_json(dtype);
         let text = serde_json::to_string_pretty(&config).map_err(|e| LmError::Json {
             path: dir.join("config.json"),
             message: e.to_string(),

@@ -71,11 +71,26 @@ impl AdamWConfig {
 ///
 /// The update is computed on detached values and written into the parameters in place
 /// ([`ModelOps::assign`]), so it records no graph and every handle on the parameters sees it.
+///
+/// **Mixed precision**: for a bf16 or f16 parameter the optimiser keeps an f32 **master copy**
+/// `θ₃₂` (made from the parameter at its first update) and f32 moments; the gradient is f32
+/// ([`Gradients`] upcasts it). The update above runs on `θ₃₂`, and the parameter receives
+/// `θ₃₂` rounded to its dtype, so updates smaller than the parameter's rounding step are not
+/// lost.
 #[derive(Debug)]
 pub struct AdamW<B: ModelOps> {
     config: AdamWConfig,
     step: u64,
-    moments: Vec<Option<(B::Tensor, B::Tensor)>>,
+    moments: Vec<Option<Slot<B>>>,
+}
+
+/// One parameter's optimiser state.
+#[derive(Debug, Clone)]
+struct Slot<B: ModelOps> {
+    m: B::Tensor,
+    v: B::Tensor,
+    /// The f32 master copy of a bf16/f16 parameter.
+    master: Option<B::Tensor>,
 }
 
 impl<B: ModelOps> AdamW<B> {
@@ -127,9 +142,11 @@ impl<B: ModelOps> AdamW<B> {
         let bias1 = 1.0 - c.beta1.powi(t);
         let bias2 = 1.0 - c.beta2.powi(t);
         for ((param, g), state) in params.iter().zip(grads.tensors()).zip(&mut self.moments) {
-            let (m, v) = match state.take() {
-                Some(mv) => mv,
-                None => (B::mul_scalar(g, 0.0)?, B::mul_scalar(g, 0.0)?),
+            let dtype = B::dtype(&param.tensor)?;
+            let g = &exo_core::upcast::<B>(g)?;
+            let (m, v, master) = match state.take() {
+                Some(slot) => (slot.m, slot.v, slot.master),
+                None => (B::mul_scalar(g, 0.0)?, B::mul_scalar(g, 0.0)?, None),
             };
             let m = B::add(
                 &B::mul_scalar(&m, c.beta1)?,
@@ -141,28 +158,42 @@ impl<B: ModelOps> AdamW<B> {
             )?;
             let denom = B::add_scalar(&B::mul_scalar(&B::sqrt(&v)?, 1.0 / bias2.sqrt())?, c.eps)?;
             let update = B::mul_scalar(&B::div(&m, &denom)?, lr / bias1)?;
-            let theta = B::detach(&param.tensor)?;
+            let theta = match master {
+                Some(master) => master,
+                None => exo_core::upcast::<B>(&B::detach(&param.tensor)?)?,
+            };
             let decayed = if param.kind.decays() && c.weight_decay > 0.0 {
                 B::mul_scalar(&theta, 1.0 - lr * c.weight_decay)?
             } else {
                 theta
             };
-            B::assign(&param.tensor, &B::sub(&decayed, &update)?)?;
-            *state = Some((m, v));
+            let theta = B::sub(&decayed, &update)?;
+            let master = if dtype.is_half() {
+                B::assign(&param.tensor, &B::to_dtype(&theta, dtype)?)?;
+                Some(theta)
+            } else {
+                B::assign(&param.tensor, &theta)?;
+                None
+            };
+            *state = Some(Slot { m, v, master });
         }
         Ok(())
     }
 }
 
 /// The optimiser state on the host, for checkpoints: the step count and, per parameter (in
-/// [`Params`] order), the moments `(m, v)` in the compute dtype's host form (`None` before the
-/// parameter's first update). Restoring it with [`AdamW::from_state`] continues bit for bit.
+/// [`Params`] order), the moments `(m, v)` in their host form (`None` before the parameter's
+/// first update) and the f32 master copy of a bf16/f16 parameter. Restoring it with
+/// [`AdamW::from_state`] continues bit for bit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdamWState {
     /// Steps taken.
     pub step: u64,
     /// `(m, v)` per parameter.
     pub moments: Vec<Option<(HostTensor, HostTensor)>>,
+    /// The master copy per parameter (`None` for f32/f64 parameters and before the first
+    /// update).
+    pub masters: Vec<Option<HostTensor>>,
 }
 
 /// A tensor's values on the host, exactly: `f64` for f64 tensors, `f32` otherwise (f16 and bf16
@@ -176,9 +207,10 @@ fn download<B: ModelOps>(t: &B::Tensor) -> Result<HostTensor> {
     Ok(HostTensor { shape, data })
 }
 
-/// Uploads `host` in the dtype and on the device of `like`.
+/// Uploads `host` in the dtype the optimiser keeps for the parameter `like` (f32 for bf16/f16,
+/// the parameter's otherwise), on its device.
 fn upload_like<B: ModelOps>(host: &HostTensor, like: &B::Tensor) -> Result<B::Tensor> {
-    let (dtype, device) = (B::dtype(like)?, B::device(like));
+    let (dtype, device) = (B::dtype(like)?.accumulate(), B::device(like));
     Ok(match &host.data {
         HostData::F32(v) => B::from_f32s(v, &host.shape, dtype, &device)?,
         HostData::F64(v) => B::from_f64s(v, &host.shape, dtype, &device)?,
@@ -191,17 +223,24 @@ impl<B: ModelOps> AdamW<B> {
     /// # Errors
     /// If a download fails.
     pub fn state(&self) -> Result<AdamWState> {
-        let moments = self
-            .moments
-            .iter()
-            .map(|mv| match mv {
-                Some((m, v)) => Ok(Some((download::<B>(m)?, download::<B>(v)?))),
-                None => Ok(None),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut moments = Vec::with_capacity(self.moments.len());
+        let mut masters = Vec::with_capacity(self.moments.len());
+        for slot in &self.moments {
+            match slot {
+                Some(slot) => {
+                    moments.push(Some((download::<B>(&slot.m)?, download::<B>(&slot.v)?)));
+                    masters.push(slot.master.as_ref().map(download::<B>).transpose()?);
+                }
+                None => {
+                    moments.push(None);
+                    masters.push(None);
+                }
+            }
+        }
         Ok(AdamWState {
             step: self.step,
             moments,
+            masters,
         })
     }
 
@@ -214,7 +253,7 @@ impl<B: ModelOps> AdamW<B> {
     pub fn from_state(params: &Params<B>, config: AdamWConfig, state: &AdamWState) -> Result<Self> {
         const OP: &str = "AdamW::from_state";
         config.validate()?;
-        if state.moments.len() != params.len() {
+        if state.moments.len() != params.len() || state.masters.len() != params.len() {
             return Err(LmError::input(
                 OP,
                 format!(
@@ -225,7 +264,8 @@ impl<B: ModelOps> AdamW<B> {
             ));
         }
         let mut moments = Vec::with_capacity(params.len());
-        for (param, mv) in params.iter().zip(&state.moments) {
+        for ((param, mv), master) in params.iter().zip(&state.moments).zip(&state.masters) {
+            let half = B::dtype(&param.tensor)?.is_half();
             moments.push(match mv {
                 None => None,
                 Some((m, v)) => {
@@ -239,10 +279,35 @@ impl<B: ModelOps> AdamW<B> {
                             ),
                         ));
                     }
-                    Some((
-                        upload_like::<B>(m, &param.tensor)?,
-                        upload_like::<B>(v, &param.tensor)?,
-                    ))
+                    let master = match (master, half) {
+                        (Some(w), true) if w.shape == want => {
+                            Some(upload_like::<B>(w, &param.tensor)?)
+                        }
+                        (None, false) => None,
+                        (Some(_), false) => {
+                            return Err(LmError::input(
+                                OP,
+                                format!(
+                                    "the state has a master copy of {}, which is not 16-bit",
+                                    param.name
+                                ),
+                            ));
+                        }
+                        _ => {
+                            return Err(LmError::input(
+                                OP,
+                                format!(
+                                    "the state lacks the f32 master copy of {} (or its shape differs)",
+                                    param.name
+                                ),
+                            ));
+                        }
+                    };
+                    Some(Slot {
+                        m: upload_like::<B>(m, &param.tensor)?,
+                        v: upload_like::<B>(v, &param.tensor)?,
+                        master,
+                    })
                 }
             });
         }
@@ -254,7 +319,8 @@ impl<B: ModelOps> AdamW<B> {
     }
 
     /// Saves the state to a safetensors file, atomically (PyTorch's names: `exp_avg.<param>`,
-    /// `exp_avg_sq.<param>`, and the step count as the one-element f64 tensor `step`).
+    /// `exp_avg_sq.<param>`, and the step count as the one-element f64 tensor `step`; the f32
+    /// master copy of a bf16/f16 parameter as `master.<param>`).
     ///
     /// # Errors
     /// If a download or the write fails.
@@ -268,10 +334,13 @@ impl<B: ModelOps> AdamW<B> {
                 data: HostData::F64(vec![state.step as f64]),
             },
         )];
-        for (param, mv) in params.iter().zip(state.moments) {
+        for ((param, mv), master) in params.iter().zip(state.moments).zip(state.masters) {
             if let Some((m, v)) = mv {
                 tensors.push((format!("exp_avg.{}", param.name), m));
                 tensors.push((format!("exp_avg_sq.{}", param.name), v));
+            }
+            if let Some(w) = master {
+                tensors.push((format!("master.{}", param.name), w));
             }
         }
         write_safetensors(path, &tensors)
@@ -300,7 +369,9 @@ impl<B: ModelOps> AdamW<B> {
             }
         };
         let mut moments = Vec::with_capacity(params.len());
+        let mut masters = Vec::with_capacity(params.len());
         for param in params.iter() {
+            masters.push(tensors.remove(&format!("master.{}", param.name)));
             let m = tensors.remove(&format!("exp_avg.{}", param.name));
             let v = tensors.remove(&format!("exp_avg_sq.{}", param.name));
             moments.push(match (m, v) {
@@ -332,6 +403,14 @@ impl<B: ModelOps> AdamW<B> {
                 "not a moment of this model's parameters",
             ));
         }
-        Self::from_state(params, config, &AdamWState { step, moments })
+        Self::from_state(
+            params,
+            config,
+            &AdamWState {
+                step,
+                moments,
+                masters,
+            },
+        )
     }
 }

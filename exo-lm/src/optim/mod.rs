@@ -4,11 +4,13 @@
 mod accumulate;
 mod adamw;
 mod clip;
+mod scaler;
 mod schedule;
 
 pub use accumulate::GradAccumulator;
 pub use adamw::{AdamW, AdamWConfig, AdamWState};
 pub use clip::clip_grad_norm;
+pub use scaler::LossScaler;
 pub use schedule::LrSchedule;
 
 use crate::{Gradients, LmError, ModelOps, Params, Result};

@@ -12,4 +12,4 @@ mod save;
 
 pub use host::{HostData, HostTensor};
 pub use load::{INDEX_FILE, SINGLE_FILE, checkpoint_files, read_checkpoint, read_safetensors};
-pub use save::{write_atomic, write_safetensors};
+pub use save::{write_atomic, write_safetensors, write_safetensors_as};

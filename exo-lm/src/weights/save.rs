@@ -27,16 +27,38 @@ impl View for &Bytes<'_> {
         self.shape
     }
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(match self.data {
-            HostData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            HostData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Cow::Owned(match (self.data, self.dtype) {
+            (HostData::F32(v), Dtype::BF16) => v
+                .iter()
+                .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+                .collect(),
+            (HostData::F32(v), Dtype::F16) => v
+                .iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                .collect(),
+            (HostData::F64(v), Dtype::BF16) => v
+                .iter()
+                .flat_map(|&x| half::bf16::from_f64(x).to_le_bytes())
+                .collect(),
+            (HostData::F64(v), Dtype::F16) => v
+                .iter()
+                .flat_map(|&x| half::f16::from_f64(x).to_le_bytes())
+                .collect(),
+            (HostData::F64(v), Dtype::F32) => {
+                #[allow(clippy::cast_possible_truncation)]
+                let bytes = v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect();
+                bytes
+            }
+            (HostData::F32(v), _) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            (HostData::F64(v), _) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         })
     }
     fn data_len(&self) -> usize {
-        match self.data {
-            HostData::F32(v) => v.len() * 4,
-            HostData::F64(v) => v.len() * 8,
-        }
+        let len = match self.data {
+            HostData::F32(v) => v.len(),
+            HostData::F64(v) => v.len(),
+        };
+        len * self.dtype.bitsize() / 8
     }
 }
 
@@ -91,6 +113,19 @@ fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<(
 /// [`LmError::Weights`] if a tensor's length does not match its shape; [`LmError::WeightsFile`]
 /// if serialization fails; [`LmError::Io`] if writing fails.
 pub fn write_safetensors(path: &Path, tensors: &[(String, HostTensor)]) -> Result<()> {
+    write_safetensors_as(path, tensors, None)
+}
+
+/// [`write_safetensors`] storing every tensor as `dtype` (rounded to nearest; `None`: as held).
+/// f32 data asked for as `F64` stays f32 (precision is never invented).
+///
+/// # Errors
+/// As [`write_safetensors`].
+pub fn write_safetensors_as(
+    path: &Path,
+    tensors: &[(String, HostTensor)],
+    dtype: Option<exo_core::DType>,
+) -> Result<()> {
     let mut views = Vec::with_capacity(tensors.len());
     for (name, tensor) in tensors {
         if tensor.len() != tensor.shape.iter().product::<usize>() {
@@ -100,9 +135,12 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, HostTensor)]) -> Resul
                 format!("{} values for shape {:?}", tensor.len(), tensor.shape),
             ));
         }
-        let dtype = match &tensor.data {
-            HostData::F32(_) => Dtype::F32,
-            HostData::F64(_) => Dtype::F64,
+        let dtype = match (&tensor.data, dtype) {
+            (HostData::F64(_), Some(exo_core::DType::F32)) => Dtype::F32,
+            (_, Some(exo_core::DType::BF16)) => Dtype::BF16,
+            (_, Some(exo_core::DType::F16)) => Dtype::F16,
+            (HostData::F32(_), _) => Dtype::F32,
+            (HostData::F64(_), _) => Dtype::F64,
         };
         views.push((
             name.as_str(),

@@ -16,5 +16,6 @@ mod overfit;
 mod packed;
 mod parity;
 mod policy;
+mod precision;
 mod sampling;
 mod weights;
