@@ -3,7 +3,8 @@
 Issue 13's workload: a Llama-family model of the SmolLM2-135M shape (or Qwen2.5-0.5B), written
 with transformers' config classes (no download) so that exo and TRL load the very same files; 16
 preference pairs whose prompts (64-192 tokens) and completions (32-256 tokens) have drawn
-lengths; 4 pairs per step; reference log-probs precomputed on both sides; f32; equal threads.
+lengths; 4 pairs per step; reference log-probs precomputed on both sides; f32 (or the bf16 settings);
+equal threads.
 Every measurement is a fresh process; peak RSS is the whole process's (`ru_maxrss`).
 
     python bench/real_shape.py make --shape smollm2 --out DIR      # model + tokenizer + data
@@ -66,6 +67,8 @@ SETTINGS = {
     "bf16+checkpointing": (["--bf16", "--gradient-checkpointing"],
                            ["--dtype", "bf16", "--gradient-checkpointing"]),
     "lora+bf16": (["--lora", "--bf16"], EXO_LORA + ["--dtype", "bf16"]),
+    "lora+bf16+checkpointing": (["--lora", "--bf16", "--gradient-checkpointing"],
+                                EXO_LORA + ["--dtype", "bf16", "--gradient-checkpointing"]),
 }
 PAIRS = 16
 PAIRS_PER_STEP = 4
@@ -340,7 +343,7 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
     lines = [f"### `{label}`: {shape} shape, random weights ({meta['date']})", "",
              f"{PAIRS} pairs, prompts 64-192 and completions 32-256 tokens (drawn, seed 0), "
              f"{PAIRS_PER_STEP} pairs per step = {mean_tokens:.0f} non-padding tokens per step on "
-             f"average; reference log-probs precomputed; f32; {threads} threads; {steps} steps per "
+             f"average; reference log-probs precomputed; f32 unless the levers say bf16; {threads} threads; {steps} steps per "
              f"run, the median of steps 2..{steps} reported. Load average before "
              f"{load_before[0]:.2f}, after {load_after[0]:.2f}. torch {meta['torch']}, "
              f"transformers {meta['transformers']}, TRL {meta['trl']}.", "",

@@ -71,8 +71,7 @@ impl TensorOps for Candle {
             }
             DType::F64 => Tensor::from_slice(values, dims, device),
             // f64 → f16/bf16 through f64 directly (one rounding, not two through f32).
-            _ => Tensor::from_slice(values, dims, device)
-                .and_then(|t| t.to_dtype(target)),
+            _ => Tensor::from_slice(values, dims, device).and_then(|t| t.to_dtype(target)),
         }
         .map_err(from_candle(OP))
     }

@@ -110,9 +110,10 @@ impl<B: ModelOps> Gradients<B> {
     /// # Errors
     /// If a conversion fails.
     pub(crate) fn from_tensors(grads: Vec<B::Tensor>) -> Result<Self> {
+        // One at a time, each 16-bit gradient freed once converted.
         let grads = grads
-            .iter()
-            .map(exo_core::upcast::<B>)
+            .into_iter()
+            .map(|g| exo_core::upcast::<B>(&g))
             .collect::<CoreResult<Vec<_>>>()?;
         Ok(Self { grads })
     }

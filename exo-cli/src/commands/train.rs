@@ -303,6 +303,7 @@ impl BackendJob for TrainJob<'_> {
         let settings = RefSettings {
             temperature: cfg.temperature,
             backend: cfg.compute.backend.name(),
+            dtype: cfg.compute.dtype.dtype(),
         };
         let needs_ref = cfg.objective.needs_reference();
         let (train_ref, status) = if needs_ref {

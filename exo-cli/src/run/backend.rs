@@ -104,6 +104,11 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// Whether this is f32 (the default).
+    pub fn is_f32(&self) -> bool {
+        *self == Self::F32
+    }
+
     /// The dtype.
     pub fn dtype(self) -> exo_core::DType {
         match self {
@@ -138,8 +143,8 @@ pub struct Compute {
     /// Rows per lm_head chunk ([`Logits::Chunked`]).
     #[serde(default = "default_logit_chunk")]
     pub logit_chunk: u32,
-    /// The compute dtype.
-    #[serde(default)]
+    /// The compute dtype (recorded when not f32, so that f32 reports keep their layout).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub dtype: Precision,
     /// Shared prompts.
     #[serde(default = "yes")]

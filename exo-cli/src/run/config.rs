@@ -19,7 +19,9 @@ use serde::Serialize;
 use super::backend::Precision;
 use super::hash::Fingerprint;
 use super::trainer::{Init, Plan};
-use super::values::{LoraTargets, adamw, at_least_one, hyper, lora_alpha, lora_rank, lora_targets};
+use super::values::{
+    LoraTargets, adamw, at_least_one, hyper, lora_alpha, lora_dropout, lora_rank, lora_targets,
+};
 
 /// The learning-rate schedule after the warm-up (serialised as its flag value, `cosine`, in the
 /// settings fingerprint).
@@ -78,6 +80,9 @@ pub struct LoraArgs {
     /// down_proj) or all-linear [PEFT's default for Llama and Qwen2].
     #[arg(long, value_name = "LIST", default_value = "q_proj,v_proj", requires = "lora_r", value_parser = lora_targets)]
     pub lora_targets: LoraTargets,
+    /// Dropout probability on the adapters' input while training, in [0, 1) [PEFT's default].
+    #[arg(long, value_name = "P", default_value = "0", requires = "lora_r", value_parser = lora_dropout)]
+    pub lora_dropout: f64,
 }
 
 impl LoraArgs {
@@ -89,11 +94,10 @@ impl LoraArgs {
         let Some(r) = self.lora_r else {
             return Ok(None);
         };
-        Ok(Some(LoraConfig::new(
-            r,
-            self.lora_alpha,
-            self.lora_targets.0.clone(),
-        )?))
+        Ok(Some(
+            LoraConfig::new(r, self.lora_alpha, self.lora_targets.0.clone())?
+                .with_dropout(self.lora_dropout)?,
+        ))
     }
 }
 
@@ -318,10 +322,13 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
     // LoRA changes the result; runs without it keep the fingerprint they had before it existed.
     if let (Some(lora), Some(obj)) = (&lora, settings.as_object_mut()) {
         let targets: Vec<&str> = lora.targets().iter().map(|t| t.name()).collect();
-        obj.insert(
-            "lora".into(),
-            serde_json::json!({"r": lora.r(), "alpha": lora.alpha(), "targets": targets}),
-        );
+        let mut settings =
+            serde_json::json!({"r": lora.r(), "alpha": lora.alpha(), "targets": targets});
+        // Dropout is recorded when used: adapters without it keep their fingerprint.
+        if lora.dropout() > 0.0 {
+            settings["dropout"] = serde_json::json!(lora.dropout());
+        }
+        obj.insert("lora".into(), settings);
     }
     // So does the compute dtype; f32 runs keep their fingerprint.
     if let (Precision::Bf16 | Precision::F16, Some(obj)) = (inputs.dtype, settings.as_object_mut())

@@ -160,12 +160,13 @@ pub fn save_model<B: ModelOps>(
 /// base's).
 pub fn stored_dtype(dir: &Path) -> DType {
     let adapter = dir.join(ADAPTER_CONFIG_FILE);
-    if adapter.is_file() && !dir.join("config.json").is_file() {
-        if let Ok((_, Some(base))) = read_adapter_config(&adapter) {
-            return stored_dtype(Path::new(&base));
-        }
+    if adapter.is_file()
+        && !dir.join("config.json").is_file()
+        && let Ok((_, Some(base))) = read_adapter_config(&adapter)
+    {
+        return stored_dtype(Path::new(&base));
     }
-    exo_lm::LmConfig::from_file(&dir.join("config.json"))
+    exo_lm::LmConfig::from_file(dir.join("config.json"))
         .ok()
         .and_then(|c| c.stored_dtype())
         .unwrap_or(DType::F32)

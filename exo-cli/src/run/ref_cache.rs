@@ -35,6 +35,8 @@ pub struct RefSettings<'a> {
     pub temperature: f64,
     /// The backend's name (results differ in the last bits between libraries).
     pub backend: &'a str,
+    /// The dtype the reference model computes in (`--dtype`).
+    pub dtype: exo_core::DType,
 }
 
 /// The cache file for `reference` on `data` with `settings`.
@@ -53,7 +55,7 @@ pub fn cache_path(
         .str("data", &data.fingerprint)
         .f64s("temperature", &[settings.temperature])
         .str("backend", settings.backend)
-        .str("dtype", "f32")
+        .str("dtype", &settings.dtype.to_string())
         .hex();
     Ok(cache_dir.join(format!("ref-logps-{key}.safetensors")))
 }

@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use exo_lm::memory::BatchShape;
-use exo_lm::optim::{
-    AdamW, AdamWConfig, GradAccumulator, LossScaler, LrSchedule, clip_grad_norm,
-};
+use exo_lm::optim::{AdamW, AdamWConfig, GradAccumulator, LossScaler, LrSchedule, clip_grad_norm};
 use exo_lm::{CausalLm, DeferredLogps, Mode, ModelOps};
 
 use super::checkpoint::{self, OPTIMIZER_FILE, TrainerState};
@@ -279,7 +277,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
             (model, optimizer, state, None)
         }
     };
-    let model = model.with_gradient_checkpointing(plan.gradient_checkpointing);
+    let mut model = model.with_gradient_checkpointing(plan.gradient_checkpointing);
     if model.dtype() != plan.dtype {
         bail!(
             "the model computes in {} but the run asks for --dtype {}",
@@ -319,6 +317,8 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         let mut mean = MetricMean::default();
         for _ in 0..plan.grad_accum {
             let (_, records) = order.micro_batch(state.micro_batches);
+            // LoRA dropout's masks: a function of the seed and the position, as the data order.
+            model.set_dropout_seed(Some(dropout_seed(plan.seed, state.micro_batches)));
             state.micro_batches += 1;
             let (value, logps, metrics) = loss
                 .loss(&model, &records)
@@ -424,6 +424,11 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         elapsed: started.elapsed(),
         step_times,
     })
+}
+
+/// The seed of the LoRA dropout masks of micro-batch `position` of a run seeded `seed`.
+fn dropout_seed(seed: u64, position: u64) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ position
 }
 
 /// The message of a non-finite loss or gradient.

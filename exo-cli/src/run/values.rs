@@ -73,6 +73,18 @@ pub fn lora_alpha(text: &str) -> Result<f64, String> {
         .map_err(|e| e.to_string())
 }
 
+/// LoRA's dropout probability, checked by exo-lm's [`LoraConfig::with_dropout`].
+///
+/// # Errors
+/// If the text is not a number or breaks the rule.
+pub fn lora_dropout(text: &str) -> Result<f64, String> {
+    let p = number(text)?;
+    LoraConfig::new(1, 1.0, vec![LoraTarget::QProj])
+        .and_then(|c| c.with_dropout(p))
+        .map(|_| p)
+        .map_err(|e| e.to_string())
+}
+
 /// LoRA's target modules (exo-lm's [`LoraTarget::parse_list`]).
 ///
 /// # Errors

@@ -510,18 +510,39 @@ fn mixed_precision_trains_checkpoints_and_saves_in_the_dtype_asked() {
         let (out, metrics, stdout) = train("bf16", &["--dtype", "bf16"]);
         assert!(stdout.contains("bf16 weights and activations"), "{stdout}");
         let loss = metrics[0]["loss"].as_f64().expect("loss");
-        assert!((loss - first).abs() <= 1e-2 * first.abs(), "{backend}: {loss} vs {first}");
+        assert!(
+            (loss - first).abs() <= 1e-2 * first.abs(),
+            "{backend}: {loss} vs {first}"
+        );
         assert_eq!(metrics.len(), 3);
         let checkpoint = out.join("checkpoint-3");
-        assert_eq!(stored_dtypes(&checkpoint.join("model.safetensors")), ["BF16".to_owned()].into());
+        assert_eq!(
+            stored_dtypes(&checkpoint.join("model.safetensors")),
+            ["BF16".to_owned()].into()
+        );
         let optimizer = header(&checkpoint.join("optimizer.safetensors"));
-        let masters = optimizer.keys().filter(|k| k.starts_with("master.")).count();
-        let moments = optimizer.keys().filter(|k| k.starts_with("exp_avg.")).count();
-        assert!(masters > 0 && masters == moments, "{backend}: {masters} master copies, {moments} moments");
-        assert_eq!(stored_dtypes(&out.join("model.safetensors")), ["F32".to_owned()].into());
+        let masters = optimizer
+            .keys()
+            .filter(|k| k.starts_with("master."))
+            .count();
+        let moments = optimizer
+            .keys()
+            .filter(|k| k.starts_with("exp_avg."))
+            .count();
+        assert!(
+            masters > 0 && masters == moments,
+            "{backend}: {masters} master copies, {moments} moments"
+        );
+        assert_eq!(
+            stored_dtypes(&out.join("model.safetensors")),
+            ["F32".to_owned()].into()
+        );
 
         let (out, _, _) = train("bf16-saved", &["--dtype", "bf16", "--save-dtype", "bf16"]);
-        assert_eq!(stored_dtypes(&out.join("model.safetensors")), ["BF16".to_owned()].into());
+        assert_eq!(
+            stored_dtypes(&out.join("model.safetensors")),
+            ["BF16".to_owned()].into()
+        );
         let config = std::fs::read_to_string(out.join("config.json")).expect("config");
         assert!(config.contains("\"torch_dtype\": \"bfloat16\""), "{config}");
 
@@ -529,15 +550,30 @@ fn mixed_precision_trains_checkpoints_and_saves_in_the_dtype_asked() {
         // is skipped, and halves the scale.
         let (_, metrics, _) = train("f16", &["--dtype", "f16"]);
         for m in &metrics {
-            assert!(m["grad_norm"].is_f64() && m["loss_scale"] == 65536.0, "{backend}: {m}");
+            assert!(
+                m["grad_norm"].is_f64() && m["loss_scale"] == 65536.0,
+                "{backend}: {m}"
+            );
         }
         #[cfg(feature = "test-hooks")]
         {
-            let (_, metrics, stdout) =
-                train("f16-overflow", &["--dtype", "f16", "--initial-loss-scale", "1099511627776"]);
-            let scales: Vec<f64> = metrics.iter().filter_map(|m| m["loss_scale"].as_f64()).collect();
-            assert_eq!(scales, [2f64.powi(40), 2f64.powi(39), 2f64.powi(38)], "{backend}");
-            assert!(metrics.iter().all(|m| m["grad_norm"].is_null()), "{backend}: {stdout}");
+            let (_, metrics, stdout) = train(
+                "f16-overflow",
+                &["--dtype", "f16", "--initial-loss-scale", "1099511627776"],
+            );
+            let scales: Vec<f64> = metrics
+                .iter()
+                .filter_map(|m| m["loss_scale"].as_f64())
+                .collect();
+            assert_eq!(
+                scales,
+                [2f64.powi(40), 2f64.powi(39), 2f64.powi(38)],
+                "{backend}"
+            );
+            assert!(
+                metrics.iter().all(|m| m["grad_norm"].is_null()),
+                "{backend}: {stdout}"
+            );
         }
     }
 }

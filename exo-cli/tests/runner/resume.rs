@@ -43,13 +43,22 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 /// Full fine-tuning writes `model.safetensors`; LoRA writes its adapter (PEFT's layout). Mixed
 /// precision resumes from the 16-bit weights, the f32 master copies in the optimiser state and
-/// (f16) the loss scale in the trainer state.
+/// (f16) the loss scale in the trainer state; LoRA dropout draws the same masks again.
 const RUNS: [(&str, &[&str], &str); 4] = [
     ("full", &[], "model.safetensors"),
     ("bf16", &["--dtype", "bf16"], "model.safetensors"),
     (
         "lora-f16",
-        &["--lora-r", "4", "--lora-targets", "q_proj,v_proj", "--dtype", "f16"],
+        &[
+            "--lora-r",
+            "4",
+            "--lora-targets",
+            "q_proj,v_proj",
+            "--lora-dropout",
+            "0.1",
+            "--dtype",
+            "f16",
+        ],
         "adapter_model.safetensors",
     ),
     (

@@ -99,11 +99,12 @@ impl Tolerance {
         }
     }
 
-    /// The preset for a backend computing in `dtype`.
+    /// The preset for a backend computing in `dtype`. A 16-bit model's objectives compute in
+    /// f32 (its log-probs are upcast: [`DType::accumulate`]), so bf16 and f16 get f32's.
     pub fn for_dtype(dtype: DType) -> Self {
-        match dtype {
-            DType::F32 => Self::F32,
+        match dtype.accumulate() {
             DType::F64 => Self::F64,
+            _ => Self::F32,
         }
     }
 

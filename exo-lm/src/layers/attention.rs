@@ -101,6 +101,10 @@ pub(crate) struct AttentionInputs<B: ModelOps> {
     pub(crate) sin: B::Tensor,
     /// `[N, 1, T, T_past + T]`.
     pub(crate) bias: B::Tensor,
+    /// The seed of this forward pass's LoRA dropout masks (`None`: no dropout). It rides with
+    /// the attention inputs because they are what every layer of one forward pass shares, and
+    /// what a recomputed layer is given again.
+    pub(crate) dropout_seed: Option<u64>,
 }
 
 impl<B: ModelOps> Attention<B> {
@@ -117,7 +121,7 @@ impl<B: ModelOps> Attention<B> {
             return Err(Error::shape("attention", "[N, T, d]", &dims));
         };
         let heads = |proj: &Linear<B>, count: usize| -> Result<B::Tensor> {
-            let y = proj.forward(x)?;
+            let y = proj.forward(x, inputs.dropout_seed)?;
             B::transpose(&B::reshape(&y, &[n, t, count, self.head_dim])?, 1, 2)
         };
         let q = B::rotary(&heads(&self.q_proj, self.heads)?, &inputs.cos, &inputs.sin)?;
@@ -144,6 +148,6 @@ impl<B: ModelOps> Attention<B> {
             &B::transpose(&out, 1, 2)?,
             &[n, t, self.heads * self.head_dim],
         )?;
-        self.o_proj.forward(&out)
+        self.o_proj.forward(&out, inputs.dropout_seed)
     }
 }

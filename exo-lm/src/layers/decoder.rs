@@ -46,9 +46,10 @@ impl<B: ModelOps> DecoderLayer<B> {
             .self_attn
             .forward(&self.input_layernorm.forward(x)?, inputs, cache)?;
         let h = B::add(x, &attn)?;
-        let mlp = self
-            .mlp
-            .forward(&self.post_attention_layernorm.forward(&h)?)?;
+        let mlp = self.mlp.forward(
+            &self.post_attention_layernorm.forward(&h)?,
+            inputs.dropout_seed,
+        )?;
         B::add(&h, &mlp)
     }
 }

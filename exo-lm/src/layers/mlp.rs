@@ -19,9 +19,9 @@ pub(crate) struct Mlp<B: ModelOps> {
 
 impl<B: ModelOps> Mlp<B> {
     /// `x` `[..., d]` → `[..., d]`.
-    pub(crate) fn forward(&self, x: &B::Tensor) -> Result<B::Tensor> {
-        let gate = B::silu(&self.gate_proj.forward(x)?)?;
-        let up = self.up_proj.forward(x)?;
-        self.down_proj.forward(&B::mul(&gate, &up)?)
+    pub(crate) fn forward(&self, x: &B::Tensor, dropout_seed: Option<u64>) -> Result<B::Tensor> {
+        let gate = B::silu(&self.gate_proj.forward(x, dropout_seed)?)?;
+        let up = self.up_proj.forward(x, dropout_seed)?;
+        self.down_proj.forward(&B::mul(&gate, &up)?, dropout_seed)
     }
 }

@@ -94,12 +94,14 @@ impl fmt::Display for LoraTarget {
     }
 }
 
-/// A LoRA adapter's shape: rank `r`, scale `α / r`, and the modules it adapts.
+/// A LoRA adapter's shape: rank `r`, scale `α / r`, the modules it adapts, and the dropout
+/// probability `p` on the adapter's input while training (PEFT's `lora_dropout`; 0 by default).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoraConfig {
     r: usize,
     alpha: f64,
     targets: Vec<LoraTarget>,
+    dropout: f64,
 }
 
 impl LoraConfig {
@@ -123,7 +125,39 @@ impl LoraConfig {
         if targets.is_empty() {
             return Err(LmError::input("LoRA", "no target module"));
         }
-        Ok(Self { r, alpha, targets })
+        Ok(Self {
+            r,
+            alpha,
+            targets,
+            dropout: 0.0,
+        })
+    }
+
+    /// The same adapters with dropout `p ∈ [0, 1)` on their input while training:
+    ///
+    /// ```text
+    /// y = x · Wᵀ + b + s · (dropout_p(x) · Aᵀ) · Bᵀ,   dropout_p(x) = x ⊙ m / (1 − p),  m ~ Bernoulli(1 − p)
+    /// ```
+    ///
+    /// as PEFT's `lora_dropout` (the base path sees `x` itself). Only a trainable model's
+    /// forward pass with a dropout seed ([`crate::CausalLm::set_dropout_seed`]) drops anything.
+    ///
+    /// # Errors
+    /// [`LmError::Input`] unless `0 ≤ p < 1`.
+    pub fn with_dropout(mut self, p: f64) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(LmError::input(
+                "LoRA",
+                format!("dropout must be in [0, 1), got {p}"),
+            ));
+        }
+        self.dropout = p;
+        Ok(self)
+    }
+
+    /// The dropout probability `p`.
+    pub fn dropout(&self) -> f64 {
+        self.dropout
     }
 
     /// The rank `r`.
@@ -176,5 +210,12 @@ mod tests {
         assert!(LoraConfig::new(8, 16.0, Vec::new()).is_err());
         let c = LoraConfig::new(8, 16.0, vec![LoraTarget::VProj, LoraTarget::QProj]);
         assert!(c.is_ok_and(|c| c.scale() == 2.0 && c.targets()[0] == LoraTarget::QProj));
+        let c = || LoraConfig::new(8, 16.0, vec![LoraTarget::QProj]);
+        assert!(c().and_then(|c| c.with_dropout(1.0)).is_err());
+        assert!(c().and_then(|c| c.with_dropout(-0.1)).is_err());
+        assert!(
+            c().and_then(|c| c.with_dropout(0.05))
+                .is_ok_and(|c| c.dropout() == 0.05)
+        );
     }
 }

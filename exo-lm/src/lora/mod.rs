@@ -15,8 +15,10 @@
 //! [`crate::CausalLm::merged`] folds them into a plain model (`W + (α / r) · B · A`).
 
 mod config;
+mod dropout;
 mod peft;
 
 pub use config::{LoraConfig, LoraTarget};
+pub(crate) use dropout::dropout_mask;
 pub(crate) use peft::adapter_config_json;
 pub use peft::{ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, PEFT_PREFIX, read_adapter_config};

@@ -25,7 +25,7 @@ pub(crate) fn adapter_config_json(config: &LoraConfig, base: &str) -> Value {
         "base_model_name_or_path": base,
         "r": config.r(),
         "lora_alpha": config.alpha(),
-        "lora_dropout": 0.0,
+        "lora_dropout": config.dropout(),
         "target_modules": targets,
         "bias": "none",
         "fan_in_fan_out": false,
@@ -128,6 +128,15 @@ pub fn read_adapter_config(path: &Path) -> Result<(LoraConfig, Option<String>)> 
         }
         other => return Err(bad(format!("`target_modules` = {other}: expected names"))),
     };
+    let dropout = match &v["lora_dropout"] {
+        Value::Null => 0.0,
+        x => x
+            .as_f64()
+            .ok_or_else(|| bad(format!("`lora_dropout` = {x}: expected a number")))?,
+    };
     let base = v["base_model_name_or_path"].as_str().map(str::to_owned);
-    Ok((LoraConfig::new(r, alpha, targets)?, base))
+    Ok((
+        LoraConfig::new(r, alpha, targets)?.with_dropout(dropout)?,
+        base,
+    ))
 }

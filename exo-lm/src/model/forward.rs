@@ -78,7 +78,12 @@ impl<B: ModelOps> CausalLm<B> {
         } else {
             B::from_f32s(bias, &dims, self.dtype, &self.device)?
         };
-        Ok(AttentionInputs { cos, sin, bias })
+        Ok(AttentionInputs {
+            cos,
+            sin,
+            bias,
+            dropout_seed: self.active_dropout_seed(),
+        })
     }
 
     /// The final hidden states `[N, T, d]` of a batch whose loss is taken: with gradient

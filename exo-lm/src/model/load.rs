@@ -312,6 +312,7 @@ impl<B: ModelOps> CausalLm<B> {
             lm_head,
             logit_rows: LogitRows::default(),
             checkpointing: false,
+            dropout_seed: None,
             lora: None,
         })
     }

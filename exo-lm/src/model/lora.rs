@@ -302,7 +302,7 @@ impl<B: ModelOps> CausalLm<B> {
         let by_name: BTreeMap<&str, &B::Tensor> =
             list.iter().map(|p| (p.name.as_str(), &p.tensor)).collect();
         for (i, layer) in model.layers.iter_mut().enumerate() {
-            for &target in config.targets() {
+            for (j, &target) in config.targets().iter().enumerate() {
                 let path = target.path(i);
                 let (Some(a), Some(b)) = (
                     by_name.get(format!("{path}.lora_A.weight").as_str()),
@@ -314,6 +314,8 @@ impl<B: ModelOps> CausalLm<B> {
                     a: (*a).clone(),
                     b: (*b).clone(),
                     scale: config.scale(),
+                    dropout: config.dropout(),
+                    stream: (i * crate::lora::LoraTarget::ALL.len() + j) as u64,
                 });
             }
         }

@@ -56,6 +56,7 @@ pub struct CausalLm<B: ModelOps> {
     logit_rows: LogitRows,
     checkpointing: bool,
     lora: Option<lora::Lora<B>>,
+    dropout_seed: Option<u64>,
 }
 
 impl<B: ModelOps> CausalLm<B> {
@@ -86,6 +87,23 @@ impl<B: ModelOps> CausalLm<B> {
     /// Whether activation checkpointing is on.
     pub fn gradient_checkpointing(&self) -> bool {
         self.checkpointing
+    }
+
+    /// Sets the seed of the LoRA dropout masks ([`crate::lora::LoraConfig::with_dropout`]) of
+    /// the next forward passes: a trainer sets a fresh one per micro-batch (derived from its
+    /// seed and position, so that a resumed run draws the same masks). Only a trainable model
+    /// whose adapters have dropout uses it; `None` (the default) drops nothing. Activation
+    /// checkpointing recomputes a layer with the masks of its forward pass.
+    pub fn set_dropout_seed(&mut self, seed: Option<u64>) {
+        self.dropout_seed = seed;
+    }
+
+    /// The seed of the LoRA dropout masks a forward pass uses now, if it drops anything.
+    pub(crate) fn active_dropout_seed(&self) -> Option<u64> {
+        let drops = self.lora.as_ref().is_some_and(|l| l.config.dropout() > 0.0);
+        (drops && self.mode == Mode::Trainable)
+            .then_some(self.dropout_seed)
+            .flatten()
     }
 
     /// A frozen deep copy: later updates of this model do not change it. This is how a

@@ -271,7 +271,78 @@ fn peft_adapter_gives_peft_logits<B: TestBackend>() -> exo_lm::Result<()> {
     Ok(())
 }
 
+/// LoRA dropout: a trainable model's forward pass with a seed drops the adapters' input (the
+/// logits move with the seed and repeat with it), never the base path (fresh adapters give the
+/// base logits under any seed); no seed, a frozen view, or `p = 0` drop nothing; activation
+/// checkpointing recomputes a layer with its forward pass's masks (the same gradients); PEFT's
+/// `adapter_config.json` carries `p`.
+fn dropout_is_seeded_and_only_while_training<B: TestBackend>() -> exo_lm::Result<()> {
+    let batch = prompt_completion_batch()?;
+    let base = tiny::<B>(Architecture::Llama, false, 3, Mode::Trainable)?;
+    let dropping = config(&LoraTarget::ALL)?.with_dropout(0.3)?;
+    let mut fresh = base.with_lora(dropping.clone(), 5)?;
+    fresh.set_dropout_seed(Some(1));
+    assert_eq!(
+        bits(&logits(&fresh, &batch)?),
+        bits(&logits(&base, &batch)?)
+    );
+
+    let (mut model, _, _) = trained(&base, dropping.clone(), 5)?;
+    let plain = logits(&model, &batch)?;
+    model.set_dropout_seed(Some(1));
+    let one = logits(&model, &batch)?;
+    assert_eq!(
+        bits(&one),
+        bits(&logits(&model, &batch)?),
+        "a seed repeats its masks"
+    );
+    assert!(max_abs_diff(&one, &plain) > 1e-4, "seed 1 dropped nothing");
+    model.set_dropout_seed(Some(2));
+    assert!(
+        max_abs_diff(&logits(&model, &batch)?, &one) > 1e-4,
+        "seeds 1 and 2 drop alike"
+    );
+    assert_eq!(
+        bits(&logits(&model.detached()?, &batch)?),
+        bits(&plain),
+        "a frozen view drops"
+    );
+    let (mut undropped, _, _) = trained(&base, config(&LoraTarget::ALL)?, 5)?;
+    let want = logits(&undropped, &batch)?;
+    undropped.set_dropout_seed(Some(1));
+    assert_eq!(
+        bits(&logits(&undropped, &batch)?),
+        bits(&want),
+        "p = 0 dropped"
+    );
+
+    model.set_dropout_seed(Some(1));
+    let want = value_and_grads(
+        &model,
+        &weighted(&model, &model.sequence_logps(&batch, 1.0)?)?,
+    )?;
+    let checkpointed = model.clone().with_gradient_checkpointing(true);
+    let got = deferred_value_and_grads(
+        &model,
+        checkpointed.sequence_logps_deferred(&batch, 1.0)?,
+        |s| weighted(&model, s),
+    )?;
+    assert_same("dropout, checkpointed", &model, &got, &want);
+
+    let dir = std::env::temp_dir().join(format!(
+        "exo-lm-lora-dropout-{}-{}",
+        B::NAME,
+        std::process::id()
+    ));
+    model.save_adapter(&dir, "base")?;
+    let (read, _) = exo_lm::lora::read_adapter_config(&dir.join(ADAPTER_CONFIG_FILE))?;
+    assert_eq!(read, dropping);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 per_backend!(
+    dropout_is_seeded_and_only_while_training,
     peft_adapter_gives_peft_logits,
     fresh_adapters_change_nothing,
     training_moves_only_the_adapters,

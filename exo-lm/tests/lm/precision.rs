@@ -67,7 +67,10 @@ fn sixteen_bit_log_probs_and_a_step_track_f32<B: TestBackend>() -> exo_lm::Resul
             for (g, w) in got.iter().zip(&want) {
                 // Sums of up to 7 log-probs of magnitude ~ln 48; bf16 keeps 8 bits.
                 let tol = if dtype == DType::BF16 { 0.08 } else { 0.01 };
-                assert!((g - w).abs() <= tol * w.abs().max(1.0), "{what}: {got:?} vs {want:?}");
+                assert!(
+                    (g - w).abs() <= tol * w.abs().max(1.0),
+                    "{what}: {got:?} vs {want:?}"
+                );
             }
             let loss = weighted::<B>(&logps)?;
             let grads = half.params().grad(&loss)?;
@@ -81,7 +84,12 @@ fn sixteen_bit_log_probs_and_a_step_track_f32<B: TestBackend>() -> exo_lm::Resul
             let mut agree = 0usize;
             let mut total = 0usize;
             for (i, p) in half.params().iter().enumerate() {
-                assert_eq!(B::dtype(&p.tensor)?, dtype, "{what}: {} keeps its dtype", p.name);
+                assert_eq!(
+                    B::dtype(&p.tensor)?,
+                    dtype,
+                    "{what}: {} keeps its dtype",
+                    p.name
+                );
                 let master = state.masters[i].as_ref().map_or_else(
                     || panic!("{what}: no master copy of {}", p.name),
                     |m| match &m.data {
@@ -94,11 +102,21 @@ fn sixteen_bit_log_probs_and_a_step_track_f32<B: TestBackend>() -> exo_lm::Resul
                 // The parameter is its master rounded to the dtype.
                 let param = B::to_f64s(&p.tensor)?;
                 for (x, m) in param.iter().zip(&master) {
-                    assert_eq!(*x, dtype.round(*m), "{what}: {} is not its master rounded", p.name);
+                    assert_eq!(
+                        *x,
+                        dtype.round(*m),
+                        "{what}: {} is not its master rounded",
+                        p.name
+                    );
                 }
                 // The master moved as the f32 weights did: AdamW's first step is ±lr per
                 // weight (the gradient's sign), so count the weights whose step agrees.
-                for (((m, b), a32), b32) in master.iter().zip(&before[i]).zip(&after32[i]).zip(&before32[i]) {
+                for (((m, b), a32), b32) in master
+                    .iter()
+                    .zip(&before[i])
+                    .zip(&after32[i])
+                    .zip(&before32[i])
+                {
                     total += 1;
                     if ((m - b) - (a32 - b32)).abs() <= 0.1 * lr {
                         agree += 1;
@@ -107,7 +125,10 @@ fn sixteen_bit_log_probs_and_a_step_track_f32<B: TestBackend>() -> exo_lm::Resul
             }
             #[allow(clippy::cast_precision_loss)]
             let share = agree as f64 / total as f64;
-            assert!(share >= 0.95, "{what}: only {agree} of {total} updates agree with f32");
+            assert!(
+                share >= 0.95,
+                "{what}: only {agree} of {total} updates agree with f32"
+            );
         }
     }
     Ok(())
@@ -141,7 +162,11 @@ fn the_master_copy_keeps_updates_below_the_rounding_step<B: TestBackend>() -> ex
                 .filter(|(a, b)| a == b)
                 .count();
             let total: usize = before.iter().map(Vec::len).sum();
-            assert!(unchanged * 10 >= total * 9, "step 1 changed {} of {total} weights", total - unchanged);
+            assert!(
+                unchanged * 10 >= total * 9,
+                "step 1 changed {} of {total} weights",
+                total - unchanged
+            );
         }
         let moved = values(&half)?
             .iter()
@@ -154,14 +179,21 @@ fn the_master_copy_keeps_updates_below_the_rounding_step<B: TestBackend>() -> ex
             break;
         }
     }
-    assert!(first_moved.is_some(), "400 steps of 1e-6 moved no more than half of the weights");
+    assert!(
+        first_moved.is_some(),
+        "400 steps of 1e-6 moved no more than half of the weights"
+    );
     Ok(())
 }
 
 /// A 16-bit model saves as 16-bit safetensors (`torch_dtype` says so), loads back bit for bit,
 /// and widens to f32 exactly; AdamW's state (moments and master copies) round-trips.
 fn sixteen_bit_checkpoints_round_trip<B: TestBackend>() -> exo_lm::Result<()> {
-    let dir = std::env::temp_dir().join(format!("exo-lm-precision-{}-{}", B::NAME, std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "exo-lm-precision-{}-{}",
+        B::NAME,
+        std::process::id()
+    ));
     let batch = prompt_completion_batch()?;
     for dtype in HALVES {
         let half = model::<B>(Architecture::Qwen2, true, dtype)?;
@@ -172,15 +204,31 @@ fn sixteen_bit_checkpoints_round_trip<B: TestBackend>() -> exo_lm::Result<()> {
         half.save_pretrained(&saved)?;
         let header = read_safetensors(&saved.join("model.safetensors"))?;
         assert!(!header.is_empty());
-        let raw = std::fs::read(saved.join("model.safetensors")).map_err(exo_lm::LmError::io(&saved))?;
-        let name = if dtype == DType::BF16 { "\"BF16\"" } else { "\"F16\"" };
-        assert!(String::from_utf8_lossy(&raw[..2000.min(raw.len())]).contains(name), "{dtype}: not stored as {name}");
+        let raw =
+            std::fs::read(saved.join("model.safetensors")).map_err(exo_lm::LmError::io(&saved))?;
+        let name = if dtype == DType::BF16 {
+            "\"BF16\""
+        } else {
+            "\"F16\""
+        };
+        assert!(
+            String::from_utf8_lossy(&raw[..2000.min(raw.len())]).contains(name),
+            "{dtype}: not stored as {name}"
+        );
         let config = LmConfig::from_file(saved.join("config.json"))?;
         assert_eq!(config.stored_dtype(), Some(dtype));
         let loaded = CausalLm::<B>::from_pretrained(&saved, dtype, &B::cpu(), Mode::Trainable)?;
-        assert_eq!(values(&loaded)?, values(&half)?, "{dtype}: reloaded weights differ");
+        assert_eq!(
+            values(&loaded)?,
+            values(&half)?,
+            "{dtype}: reloaded weights differ"
+        );
         let widened = CausalLm::<B>::from_pretrained(&saved, DType::F32, &B::cpu(), Mode::Frozen)?;
-        assert_eq!(values(&widened)?, values(&half)?, "{dtype}: widening is not exact");
+        assert_eq!(
+            values(&widened)?,
+            values(&half)?,
+            "{dtype}: widening is not exact"
+        );
         let path = saved.join("optimizer.safetensors");
         adamw.save(half.params(), &path)?;
         let back = AdamW::load(loaded.params(), AdamWConfig::default(), &path)?;
