@@ -483,6 +483,7 @@ fn stored_dtypes(path: &std::path::Path) -> std::collections::BTreeSet<String> {
 }
 
 /// `--dtype bf16|f16` trains on both backends with the f32 run's first loss (no update yet)
+/// (and samples and evaluates)
 /// to bf16 rounding, checkpoints keep the run's dtype (and f32 master copies), the final model
 /// is stored as `--save-dtype` (by default the initial model's: f32 here), and f16 scales the
 /// loss, skipping the steps whose scaled gradients overflow with the scale halved (forced with
@@ -545,6 +546,53 @@ fn mixed_precision_trains_checkpoints_and_saves_in_the_dtype_asked() {
         );
         let config = std::fs::read_to_string(out.join("config.json")).expect("config");
         assert!(config.contains("\"torch_dtype\": \"bfloat16\""), "{config}");
+
+        // Sampling and evaluation in bf16: the model against itself has no KL.
+        let samples = root.join(format!("{backend}-bf16-samples.json"));
+        let prompts = s(&demo.join("prompts-align.jsonl"));
+        let out = ok(&[
+            "sample",
+            "--model",
+            &sft,
+            "--prompts",
+            &prompts,
+            "-k",
+            "2",
+            "--max-new-tokens",
+            "5",
+            "--out",
+            &s(&samples),
+            "--backend",
+            backend,
+            "--dtype",
+            "bf16",
+        ]);
+        assert!(
+            out.contains("× 2 completions") && samples.is_file(),
+            "{out}"
+        );
+        let eval = ok(&[
+            "eval",
+            "--model",
+            &sft,
+            "--ref",
+            &sft,
+            "--prompts",
+            &prompts,
+            "-n",
+            "1",
+            "--max-new-tokens",
+            "5",
+            "--limit",
+            "3",
+            "--json",
+            "--backend",
+            backend,
+            "--dtype",
+            "bf16",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(eval.trim()).expect("eval JSON");
+        assert_eq!(v["kl"].as_f64(), Some(0.0), "{backend}: {v}");
 
         // f16 at the default scale: no overflow on this model; at 2⁴⁰ every step overflows,
         // is skipped, and halves the scale.
