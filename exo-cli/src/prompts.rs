@@ -1,6 +1,8 @@
 //! Prompt files for `exo sample` and `exo eval`: any data file exo-data reads (its records'
 //! prompts: SFT, preference, K-sample files, Parquet, ...), JSON objects holding only a
-//! `"prompt"` (JSON Lines or an array), or a `.txt` file with one prompt per line.
+//! `"prompt"` (JSON Lines or an array) — a string, or TRL's prompt-only conversational form, a
+//! list of `{"role", "content"}` messages rendered with the model's chat template and the
+//! generation prompt, as TRL's online trainers do —, or a `.txt` file with one prompt per line.
 
 use std::path::Path;
 
@@ -19,7 +21,7 @@ pub fn read(path: &Path, options: &ReadOptions) -> anyhow::Result<Vec<String>> {
             .filter(|l| !l.trim().is_empty())
             .map(str::to_owned)
             .collect()
-    } else if let Some(prompts) = prompt_only(path)? {
+    } else if let Some(prompts) = prompt_only(path, options)? {
         prompts
     } else {
         let reader =
@@ -40,9 +42,9 @@ pub fn read(path: &Path, options: &ReadOptions) -> anyhow::Result<Vec<String>> {
     Ok(prompts)
 }
 
-/// The prompts of a file whose first JSON object has a `"prompt"` and no completion field;
-/// `None` for any other file.
-fn prompt_only(path: &Path) -> anyhow::Result<Option<Vec<String>>> {
+/// The prompts of a file whose first JSON object has a `"prompt"` (a string or a list of
+/// messages) and no completion field; `None` for any other file.
+fn prompt_only(path: &Path, options: &ReadOptions) -> anyhow::Result<Option<Vec<String>>> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(None); // binary (Parquet): exo-data's reader
     };
@@ -77,22 +79,32 @@ fn prompt_only(path: &Path) -> anyhow::Result<Option<Vec<String>>> {
     };
     let is_prompt_only = first
         .get("prompt")
-        .is_some_and(serde_json::Value::is_string)
+        .is_some_and(|p| p.is_string() || p.is_array())
         && completion_fields.iter().all(|f| first.get(f).is_none());
     if !is_prompt_only {
         return Ok(None);
     }
     values
         .into_iter()
-        .map(
-            |(at, v)| match v.get("prompt").and_then(serde_json::Value::as_str) {
-                Some(p) => Ok(p.to_owned()),
-                None => bail!(
-                    "{}:{at}: field \"prompt\": expected a string",
-                    path.display()
-                ),
-            },
-        )
+        .map(|(at, v)| match v.get("prompt") {
+            Some(serde_json::Value::String(p)) => Ok(p.clone()),
+            Some(serde_json::Value::Array(messages)) => {
+                let Some(template) = &options.chat_template else {
+                    bail!(
+                        "{}:{at}: field \"prompt\": a conversational prompt, but the model has \
+                         no chat template (give a tokenizer_config.json with a chat_template)",
+                        path.display()
+                    );
+                };
+                template
+                    .render(messages, true)
+                    .map_err(|e| anyhow::anyhow!("{}:{at}: field \"prompt\": {e}", path.display()))
+            }
+            _ => bail!(
+                "{}:{at}: field \"prompt\": expected a string or a list of messages",
+                path.display()
+            ),
+        })
         .collect::<anyhow::Result<Vec<_>>>()
         .map(Some)
 }

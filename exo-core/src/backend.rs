@@ -287,12 +287,16 @@ pub trait TensorOps: Copy + Default + Debug + Send + Sync + 'static {
         Self::exp(&Self::log_softmax(t, dim)?)
     }
 
-    /// `log σ(t) = −log(1 + e^{−t})`, stable for all finite `t`:
+    /// `log σ(t) = −log(1 + e^{−t})`, stable and accurate for all finite `t`:
     ///
     /// ```text
-    /// t ≥ 0:  −log(1 + e^{−t})        (e^{−t} ≤ 1)
-    /// t < 0:   t − log(1 + e^{t})      (e^{t} < 1)
+    /// t ≥ 0:  −log1p(e^{−t})        (e^{−t} ≤ 1)
+    /// t < 0:   t − log1p(e^{t})      (e^{t} < 1)
     /// ```
+    ///
+    /// `log1p` keeps the tail's relative accuracy: `log(1 + e^{−t})` would round `1 + e^{−t}`
+    /// first (a relative error up to ~4e-8 at t ≈ 20 in f64, and exactly 0 above t ≈ 16.6 in
+    /// f32).
     ///
     /// Each branch sees only inputs of its own sign (the other side is clamped to 0), and
     /// `select` sends the gradient only into the branch taken, so the gradient `σ(−t)` is exact
@@ -305,16 +309,10 @@ pub trait TensorOps: Copy + Default + Debug + Send + Sync + 'static {
         let non_negative = Self::detach(&Self::ge_scalar(t, 0.0)?)?;
         let t_pos = Self::select(&non_negative, t, &zero)?;
         let t_neg = Self::select(&non_negative, &zero, t)?;
-        // −log(1 + e^{−t_pos})
-        let pos = Self::neg(&Self::log(&Self::add_scalar(
-            &Self::exp(&Self::neg(&t_pos)?)?,
-            1.0,
-        )?)?)?;
-        // t_neg − log(1 + e^{t_neg})
-        let neg = Self::sub(
-            &t_neg,
-            &Self::log(&Self::add_scalar(&Self::exp(&t_neg)?, 1.0)?)?,
-        )?;
+        // −log1p(e^{−t_pos})
+        let pos = Self::neg(&Self::log1p(&Self::exp(&Self::neg(&t_pos)?)?)?)?;
+        // t_neg − log1p(e^{t_neg})
+        let neg = Self::sub(&t_neg, &Self::log1p(&Self::exp(&t_neg)?)?)?;
         Self::select(&non_negative, &pos, &neg)
     }
 

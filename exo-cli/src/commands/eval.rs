@@ -108,7 +108,7 @@ pub fn config(args: &EvalArgs) -> anyhow::Result<EvalConfig> {
         prompts: args.prompts.clone(),
         limit: args.sampling.limit,
         tokenizer: args.sampling.tokenizer.clone(),
-        settings: args.sampling.settings(args.n)?,
+        settings: args.sampling.settings(args.n, 1.0)?,
         reward: args.reward.reward()?,
         ref_samples: args.ref_samples.clone(),
         save_samples: args.save_samples.clone(),

@@ -19,9 +19,10 @@ use crate::samples::{self, KSamples};
 /// Sampling flags shared by `exo sample` and `exo eval`.
 #[derive(Debug, Clone, Args)]
 pub struct SamplingArgs {
-    /// Sampling temperature τ (0: greedy). The official pipeline samples at 0.8.
-    #[arg(long, default_value_t = 0.8, value_parser = sampling(|c, v| c.temperature = v))]
-    pub temperature: f64,
+    /// Sampling temperature τ (0: greedy) [default: 0.8 in `exo sample`, the official
+    /// pipeline's; 1 in `exo eval`, as TRL and `generate` do].
+    #[arg(long, value_parser = sampling(|c, v| c.temperature = v))]
+    pub temperature: Option<f64>,
     /// The most new tokens per completion (EOS included).
     #[arg(long, default_value_t = 64, value_parser = at_least_one::<usize>())]
     pub max_new_tokens: usize,
@@ -46,15 +47,16 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    /// The validated settings for `k` completions per prompt.
+    /// The validated settings for `k` completions per prompt, at `default_temperature` unless
+    /// `--temperature` says otherwise.
     ///
     /// # Errors
     /// On a value out of range.
-    pub fn settings(&self, k: usize) -> anyhow::Result<SampleSettings> {
+    pub fn settings(&self, k: usize, default_temperature: f64) -> anyhow::Result<SampleSettings> {
         Ok(SampleSettings {
             k,
             max_new_tokens: self.max_new_tokens,
-            temperature: self.temperature,
+            temperature: self.temperature.unwrap_or(default_temperature),
             top_k: self.top_k,
             top_p: self.top_p,
             seed: self.seed,
@@ -129,7 +131,7 @@ pub fn config(args: &SampleArgs) -> anyhow::Result<SampleConfig> {
         tokenizer: args.sampling.tokenizer.clone(),
         settings: SampleSettings {
             nonempty: !args.allow_empty,
-            ..args.sampling.settings(args.k)?
+            ..args.sampling.settings(args.k, 0.8)?
         },
         out: args.out.clone(),
         compute: args.compute.compute(Kernels::default())?,

@@ -75,9 +75,9 @@ pub struct TrainArgs {
     /// BCO's reward shift δ (held fixed during training).
     #[arg(long, default_value = "0", value_parser = hyper(Finite::new))]
     pub bco_delta: Finite,
-    /// τ: log-probs are taken under softmax(logits / τ), for the policy and the reference (the
-    /// official code uses its sampling temperature, 0.8; TRL uses 1).
-    #[arg(long, default_value = "0.8", value_parser = hyper(Beta::new))]
+    /// τ: log-probs are taken under softmax(logits / τ), for the policy and the reference (1, as
+    /// TRL; the official recipe sets its sampling temperature, 0.8).
+    #[arg(long, default_value = "1", value_parser = hyper(Beta::new))]
     pub logit_temperature: Beta,
     /// Where the reference log-probs are cached [default: OUT/cache].
     #[arg(long, value_name = "DIR")]

@@ -108,6 +108,17 @@ fn every_command_runs_alone_on_both_backends() {
             ] {
                 assert!(out.join(f).is_file(), "{objective}: {f} missing");
             }
+            // log-probs at τ = 1 unless --logit-temperature says otherwise, as TRL's.
+            let state: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(out.join("checkpoint-2/trainer_state.json"))
+                    .expect("trainer_state.json"),
+            )
+            .expect("trainer state JSON");
+            assert_eq!(
+                state["settings"]["command"]["logit_temperature"].as_f64(),
+                Some(1.0),
+                "{state}"
+            );
             let lines = jsonl(&out.join("metrics.jsonl"));
             assert_eq!(lines.len(), 2);
             // Pairs carry the rewards (1, 0), so every objective reports every metric, but DPO's

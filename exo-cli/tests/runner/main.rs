@@ -10,6 +10,7 @@
 mod common;
 
 mod commands;
+mod conventions;
 mod demo;
 mod errors;
 mod resume;

@@ -40,7 +40,7 @@ macro_rules! __objectives {
             dpo         dpo_norm      DpoNorm     => Dpo,
             dpo_rw      dpo_rw        DpoRw       => DpoRw(DpoRw),
             ipo         ipo           Ipo         => Ipo(Ipo),
-            ipo         ipo_norm      IpoNorm     => Ipo,
+            ipo         ipo_sum       IpoSum      => Ipo,
             hinge       hinge         Hinge       => Hinge(Hinge),
             robust      robust        Robust      => Robust(Robust),
             nca         nca_pair      NcaPair     => NcaPair(NcaPair),
@@ -53,6 +53,7 @@ macro_rules! __objectives {
             discopop    discopop      DiscoPop    => DiscoPop(DiscoPop),
             simpo       simpo         SimPo       => SimPo(SimPo),
             orpo        orpo          Orpo        => Orpo(Orpo),
+            orpo        orpo_seq      OrpoSeq     => Orpo,
             sft         sft           Sft         => Sft(Sft),
             sft         sft_seq       SftSeq      => Sft,
         }

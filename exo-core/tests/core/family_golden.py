@@ -61,12 +61,15 @@ def simpo(pi, beta, gamma):
         aw, al = pi[2*i]/N[2*i], pi[2*i+1]/N[2*i+1]
         out.append(-logsig(beta*((aw - al) - gamma/beta)))
     return out
-def orpo(pi, lam):
+def orpo(pi, lam, tokens):
+    # TRL's ORPOTrainer: one token mean of the chosen NLL over the batch; per sequence otherwise.
+    nbar = mean([N[2*i] for i in range(B)])
     out = []
     for i in range(B):
         aw, al = pi[2*i]/N[2*i], pi[2*i+1]/N[2*i+1]
         lo = (aw - al) - (log(1 - exp(aw)) - log(1 - exp(al)))
-        out.append(-aw + lam*(-logsig(lo)))
+        nll = -pi[2*i]/nbar if tokens else -aw
+        out.append(nll + lam*(-logsig(lo)))
     return out
 def sft_tokens(pi):
     tot = -sum(pi[2*i] for i in range(B)) / sum(N[2*i] for i in range(B))
@@ -77,8 +80,8 @@ def dpo(pi, beta): return [-logsig(beta*(w-l)) for w, l in pairs(pi)]
 
 cases = [
   ("dpo_norm", lambda p: dpo_norm(p, mpf("0.5"), mpf("0.1"))),
-  ("ipo", lambda p: ipo(p, mpf("0.1"), False)),
-  ("ipo_norm", lambda p: ipo(p, mpf("0.1"), True)),
+  ("ipo", lambda p: ipo(p, mpf("0.1"), True)),
+  ("ipo_sum", lambda p: ipo(p, mpf("0.1"), False)),
   ("hinge", lambda p: hinge(p, mpf("0.5"))),
   ("robust", lambda p: robust(p, mpf("0.1"), mpf("0.2"))),
   ("nca_pair", lambda p: nca(p, mpf("0.5"))),
@@ -90,7 +93,8 @@ cases = [
   ("aot_unpaired", lambda p: aot_unpaired(p, mpf("0.1"), mpf(0))),
   ("discopop", lambda p: discopop(p, mpf("0.5"), mpf("0.05"))),
   ("simpo", lambda p: simpo(p, mpf("2.0"), mpf("0.5"))),
-  ("orpo", lambda p: orpo(p, mpf("0.1"))),
+  ("orpo", lambda p: orpo(p, mpf("0.1"), True)),
+  ("orpo_seq", lambda p: orpo(p, mpf("0.1"), False)),
   ("sft", lambda p: sft_tokens(p)),
   ("sft_seq", lambda p: sft_seq(p)),
   ("mpo", lambda p: mpo(p)),

@@ -26,7 +26,7 @@ const REFERENCE: [f64; 6] = [-12.5, -14.3, -11.0, -13.5, -19.0, -17.5];
 const LENGTHS: [f64; 6] = [4.0, 5.0, 3.0, 7.0, 10.0, 8.0];
 
 /// (name, loss, ∂loss/∂ log π_θ), from `golden.py` (see the module docs).
-const GOLDEN: [(&str, f64, [f64; 6]); 18] = [
+const GOLDEN: [(&str, f64, [f64; 6]); 19] = [
     (
         "dpo_norm",
         0.6513639490083385,
@@ -41,18 +41,6 @@ const GOLDEN: [(&str, f64, [f64; 6]); 18] = [
     ),
     (
         "ipo",
-        23.076666666666668,
-        [
-            -2.2,
-            2.2,
-            -3.533333333333333,
-            3.533333333333333,
-            -3.6666666666666665,
-            3.6666666666666665,
-        ],
-    ),
-    (
-        "ipo_norm",
         22.864329086356765,
         [
             -0.7725,
@@ -61,6 +49,18 @@ const GOLDEN: [(&str, f64, [f64; 6]); 18] = [
             0.4439909297052154,
             -0.3358333333333333,
             0.4197916666666667,
+        ],
+    ),
+    (
+        "ipo_sum",
+        23.076666666666668,
+        [
+            -2.2,
+            2.2,
+            -3.533333333333333,
+            3.533333333333333,
+            -3.6666666666666665,
+            3.6666666666666665,
         ],
     ),
     (
@@ -197,6 +197,18 @@ const GOLDEN: [(&str, f64, [f64; 6]); 18] = [
     ),
     (
         "orpo",
+        2.5106281728201854,
+        [
+            -0.06297856865537872,
+            0.0033075396392082484,
+            -0.0685104430873866,
+            0.004942769694325251,
+            -0.0604791408569991,
+            0.0020002620731335596,
+        ],
+    ),
+    (
+        "orpo_seq",
         2.765530133604499,
         [
             -0.08748837257694736,
@@ -259,7 +271,7 @@ fn objective(name: &str) -> exo_core::Result<exo_core::Mixture> {
             Margin::LengthNormalised,
         )?)),
         "ipo" => single(AnyObjective::Ipo(Ipo::new(0.1)?)),
-        "ipo_norm" => single(AnyObjective::Ipo(Ipo::length_normalised(0.1)?)),
+        "ipo_sum" => single(AnyObjective::Ipo(Ipo::summed(0.1)?)),
         "hinge" => single(AnyObjective::Hinge(Hinge::new(0.5)?)),
         "robust" => single(AnyObjective::Robust(Robust::new(0.1, 0.2)?)),
         "nca_pair" => single(AnyObjective::NcaPair(NcaPair::new(0.5)?)),
@@ -272,6 +284,7 @@ fn objective(name: &str) -> exo_core::Result<exo_core::Mixture> {
         "discopop" => single(AnyObjective::DiscoPop(DiscoPop::new(0.5, 0.05)?)),
         "simpo" => single(AnyObjective::SimPo(SimPo::new(2.0, 0.5, 0.0)?)),
         "orpo" => single(AnyObjective::Orpo(Orpo::new(0.1)?)),
+        "orpo_seq" => single(AnyObjective::Orpo(Orpo::with_nll(0.1, SftNorm::Sequence)?)),
         "sft" => single(AnyObjective::Sft(Sft::new(SftNorm::Tokens))),
         "sft_seq" => single(AnyObjective::Sft(Sft::new(SftNorm::Sequence))),
         // MPO (TRL's example mixture), through the spec parser with TRL's defaults.
@@ -306,6 +319,28 @@ fn family_matches_golden_values_on_oracle_and_ndarray() -> exo_core::Result<()> 
     Ok(())
 }
 
+/// TRL's loss names mean TRL's losses: `ipo` and `orpo` built from the catalog with the default
+/// hyper-parameters (β = λ = 0.1, TRL's) give the golden values of TRL's formulas.
+#[test]
+fn trl_names_build_trls_losses() -> exo_core::Result<()> {
+    let host = input()?;
+    for name in ["ipo", "orpo", "ipo_sum", "orpo_seq", "ipo_norm"] {
+        let built = name
+            .parse::<ObjectiveSpec>()?
+            .build(&ObjectiveConfig::default())?;
+        let golden = if name == "ipo_norm" { "ipo" } else { name };
+        let (_, loss, grad) = GOLDEN
+            .iter()
+            .find(|(n, ..)| *n == golden)
+            .copied()
+            .unwrap_or_else(|| panic!("no golden value for {golden}"));
+        let out = built.oracle(&host)?;
+        assert_close(&format!("{name} (catalog) loss"), &[out.loss], &[loss]);
+        assert_close(&format!("{name} (catalog) grad"), &out.grad, &grad);
+    }
+    Ok(())
+}
+
 #[test]
 fn reference_free_objectives_need_only_the_policy() -> exo_core::Result<()> {
     let full = input()?;
@@ -314,7 +349,7 @@ fn reference_free_objectives_need_only_the_policy() -> exo_core::Result<()> {
     let policy = NdArray::from_f64s(&POLICY, &[6], DType::F64, &Cpu)?;
     let lengths = NdArray::from_f64s(&LENGTHS, &[6], DType::F64, &Cpu)?;
     let groups = Groups::<NdArray>::reference_free(&policy, 2, None)?.with_lengths(&lengths)?;
-    for name in ["simpo", "orpo", "sft", "sft_seq"] {
+    for name in ["simpo", "orpo", "orpo_seq", "sft", "sft_seq"] {
         let objective = objective(name)?;
         assert!(!objective.needs_reference(), "{name}");
         assert!(
@@ -327,7 +362,7 @@ fn reference_free_objectives_need_only_the_policy() -> exo_core::Result<()> {
         let forward = NdArray::to_f64s(&objective.forward(&groups)?.loss)?;
         assert_close(name, &forward, &[a.loss]);
     }
-    for name in ["dpo_norm", "ipo", "aot", "mpo"] {
+    for name in ["dpo_norm", "ipo", "ipo_sum", "aot", "mpo"] {
         assert!(objective(name)?.needs_reference(), "{name}");
     }
     Ok(())
@@ -348,8 +383,8 @@ fn missing_inputs_name_the_objective_and_what_it_needs() -> exo_core::Result<()>
         "simpo: needs the policy's log-probs (log π_θ(y|x)); none were given"
     );
     assert_eq!(
-        message("ipo_norm")?,
-        "ipo_norm: needs completion lengths in tokens; none were given"
+        message("ipo")?,
+        "ipo: needs completion lengths in tokens; none were given"
     );
     assert_eq!(
         message("aot")?,

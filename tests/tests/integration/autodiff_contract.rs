@@ -42,6 +42,25 @@ fn contract<B: Autodiff>(device: &B::Device) -> exo_core::Result<()> {
     for (a, b) in g.iter().zip(want) {
         assert!((a - b).abs() <= 1e-15, "{a} vs {b}");
     }
+
+    // log σ keeps its relative accuracy in the right tail (log σ(t) ≈ −e^{−t}), in f64 and f32.
+    let tail = [16.0, 17.0, 20.0, 30.0, 80.0];
+    for dtype in [DType::F64, DType::F32] {
+        let t = B::from_f64s(&tail, &[tail.len()], dtype, device)?;
+        let got = B::to_f64s(&B::log_sigmoid(&t)?)?;
+        for (g, t) in got.iter().zip(tail) {
+            let w = -(-t).exp().ln_1p();
+            let w = if dtype == DType::F32 {
+                f64::from(w as f32)
+            } else {
+                w
+            };
+            assert!(
+                (g - w).abs() <= 4.0 * dtype.epsilon() * w.abs(),
+                "{dtype:?} log σ({t}) = {g}, want {w}"
+            );
+        }
+    }
     Ok(())
 }
 

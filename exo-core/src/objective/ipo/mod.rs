@@ -1,4 +1,4 @@
-//! IPO on preference pairs, on summed or length-normalised margins.
+//! IPO on preference pairs, on per-token (TRL's) or summed margins.
 
 pub(crate) mod oracle;
 
@@ -18,15 +18,17 @@ use crate::{Result, TensorOps};
 /// (β is the paper's τ).
 ///
 /// ```text
-/// ipo:       h = f_w − f_l                      (the paper, eric-mitchell's DPO, OpenRLHF)
-/// ipo_norm:  h = f_w/|y_w| − f_l/|y_l|          (TRL's and LLaMA-Factory's `ipo`)
+/// ipo:       h = f_w/|y_w| − f_l/|y_l|          (TRL's and LLaMA-Factory's `ipo`)
+/// ipo_sum:   h = f_w − f_l                      (Eq. 17 as written, eric-mitchell's DPO, OpenRLHF)
 /// L = mean over pairs of (h − 1/(2β))²
-/// ∂L/∂f_w = 2 (h − 1/(2β)) / batch  (÷ |y_w| for ipo_norm),   ∂L/∂f_l = −(same, ÷ |y_l|)
+/// ∂L/∂f_w = 2 (h − 1/(2β)) / batch  (÷ |y_w| for ipo),   ∂L/∂f_l = −(same, ÷ |y_l|)
 /// ```
 ///
-/// Loss and gradient vanish at the fixed point `h = 1/(2β)`. Peers disagree on the margin, so both
-/// are offered and named. Shapes: log-ratios `[batch, 2]`, chosen in column 0 (and lengths
-/// `[batch, 2]` for `ipo_norm`).
+/// Loss and gradient vanish at the fixed point `h = 1/(2β)`. `ipo` is TRL's `loss_type="ipo"`
+/// (whose code records that the IPO authors confirmed the per-token form), so a TRL run ports
+/// with its β (a summed margin is about `|y|` times the per-token one, so the same β asks for
+/// another fixed point). Shapes: log-ratios `[batch, 2]`, chosen in column 0 (and lengths `[batch, 2]`
+/// for `ipo`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ipo {
     beta: Beta,
@@ -34,20 +36,20 @@ pub struct Ipo {
 }
 
 impl Ipo {
-    /// IPO on summed log-ratios (`ipo`).
+    /// IPO on per-token log-ratios (`ipo`, TRL's).
     ///
     /// # Errors
     /// If β is not finite and positive.
     pub fn new(beta: f64) -> Result<Self> {
-        Self::with_margin(beta, Margin::Summed)
+        Self::with_margin(beta, Margin::LengthNormalised)
     }
 
-    /// IPO on length-normalised log-ratios (`ipo_norm`, TRL's `ipo`).
+    /// IPO on summed log-ratios (`ipo_sum`).
     ///
     /// # Errors
     /// If β is not finite and positive.
-    pub fn length_normalised(beta: f64) -> Result<Self> {
-        Self::with_margin(beta, Margin::LengthNormalised)
+    pub fn summed(beta: f64) -> Result<Self> {
+        Self::with_margin(beta, Margin::Summed)
     }
 
     /// IPO on the margin of `margin`.
@@ -75,8 +77,8 @@ impl Ipo {
 impl Objective for Ipo {
     fn name(&self) -> &'static str {
         match self.margin {
-            Margin::Summed => "ipo",
-            Margin::LengthNormalised => "ipo_norm",
+            Margin::LengthNormalised => "ipo",
+            Margin::Summed => "ipo_sum",
         }
     }
 
@@ -117,25 +119,25 @@ impl Objective for Ipo {
 pub(crate) const ipo: Entry<Ipo> = Entry {
     info: ObjectiveInfo {
         name: "ipo",
-        aliases: &[],
-        formula: "(f_w − f_l − 1/(2β))²",
-        source: "IPO, Azar et al. 2023, arXiv 2310.12036, Eq. 17 (OpenRLHF, eric-mitchell)",
-        input: PAIRS,
+        aliases: &["ipo_norm"],
+        formula: "(f_w/|y_w| − f_l/|y_l| − 1/(2β))²",
+        source: "IPO on per-token log-ratios: TRL's and LLaMA-Factory's ipo",
+        input: PAIRS_LENGTHS,
         hyper: &[Hyper::Beta],
     },
     build: |c| Ipo::new(c.beta.get()),
 };
 
-/// `ipo_norm` in the catalog (see [`ObjectiveKind`](super::ObjectiveKind)).
+/// `ipo_sum` in the catalog (see [`ObjectiveKind`](super::ObjectiveKind)).
 #[allow(non_upper_case_globals)]
-pub(crate) const ipo_norm: Entry<Ipo> = Entry {
+pub(crate) const ipo_sum: Entry<Ipo> = Entry {
     info: ObjectiveInfo {
-        name: "ipo_norm",
+        name: "ipo_sum",
         aliases: &[],
-        formula: "(f_w/|y_w| − f_l/|y_l| − 1/(2β))²",
-        source: "IPO on per-token log-ratios (TRL's and LLaMA-Factory's ipo)",
-        input: PAIRS_LENGTHS,
+        formula: "(f_w − f_l − 1/(2β))²",
+        source: "IPO, Azar et al. 2023, arXiv 2310.12036, Eq. 17 on summed log-ratios (OpenRLHF)",
+        input: PAIRS,
         hyper: &[Hyper::Beta],
     },
-    build: |c| Ipo::length_normalised(c.beta.get()),
+    build: |c| Ipo::summed(c.beta.get()),
 };

@@ -1,4 +1,4 @@
-//! IPO's f64 oracle, on summed or length-normalised margins (see [`Margin`]).
+//! IPO's f64 oracle, on per-token or summed margins (see [`Margin`]).
 
 use crate::Result;
 use crate::oracle::{HostGroups, Margin, OracleOutput, PairValue, margin_oracle};
@@ -20,8 +20,8 @@ use crate::oracle::{HostGroups, Margin, OracleOutput, PairValue, margin_oracle};
 pub fn ipo(input: &HostGroups, beta: f64, margin: Margin) -> Result<OracleOutput> {
     let target = 0.5 / beta;
     let name = match margin {
-        Margin::Summed => "ipo",
-        Margin::LengthNormalised => "ipo_norm",
+        Margin::LengthNormalised => "ipo",
+        Margin::Summed => "ipo_sum",
     };
     margin_oracle(input, name, margin, |h, size| {
         let s = 1.0 + size + target;

@@ -11,7 +11,7 @@ use super::pair::{finish_pair, mean_token_logps};
 use super::simpo::scaled_mean_token_logps;
 use super::{Groups, Objective, ObjectiveOutput};
 use crate::hyper::Beta;
-use crate::oracle::{HostGroups, OracleOutput};
+use crate::oracle::{HostGroups, OracleOutput, SftNorm};
 use crate::{Result, TensorOps};
 
 /// ORPO (Hong et al., 2024, "ORPO: Monolithic Preference Optimization without Reference Model";
@@ -22,29 +22,50 @@ use crate::{Result, TensorOps};
 /// ```text
 /// ā = log π_θ(y|x) / |y| < 0,   log odds(y) = ā − log(1 − e^{ā})
 /// o = log odds(y_w) − log odds(y_l)
-/// L = mean over pairs of −ā_w − λ log σ(o)
+/// orpo:      L = −Σ_b log π_θ(y_w) / Σ_b |y_w| − λ mean over pairs of log σ(o)
+/// orpo_seq:  L = mean over pairs of −ā_w − λ log σ(o)
 /// ```
+///
+/// The NLL term of `orpo` is TRL's `ORPOTrainer`'s: one cross-entropy over all chosen tokens of
+/// the batch (as [`SftNorm::Tokens`]); `orpo_seq` averages per sequence first (LLaMA-Factory's
+/// `orpo`, [`SftNorm::Sequence`]). The odds-ratio term is the same in both.
 ///
 /// `log(1 − e^{ā})` is computed stably: `log(−expm1(ā))` for `ā ≥ −log 2`, `log1p(−e^{ā})`
 /// below. λ is TRL's ORPO `beta` (0.1). Implied rewards are `λ ā`; the extra diagnostics are
-/// TRL's `nll_loss` (`−ā_w`), `log_odds_ratio` (`log σ(o)`) and `log_odds_chosen` (`o`). Every
+/// TRL's `nll_loss` (each pair's NLL term), `log_odds_ratio` (`log σ(o)`) and `log_odds_chosen` (`o`). Every
 /// mean token log-prob must be below 0 (a completion of probability 1 has infinite odds; the loss
 /// is then not finite). Gradient in [`oracle::orpo`]. Input: [`Groups::reference_free`] with
 /// lengths; shapes `[batch, 2]`, chosen in column 0.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Orpo {
     lambda: Beta,
+    nll: SftNorm,
 }
 
 impl Orpo {
-    /// ORPO with odds-ratio weight λ.
+    /// ORPO with odds-ratio weight λ and TRL's NLL term (`orpo`).
     ///
     /// # Errors
     /// If λ is not finite and positive.
     pub fn new(lambda: f64) -> Result<Self> {
+        Self::with_nll(lambda, SftNorm::Tokens)
+    }
+
+    /// ORPO with odds-ratio weight λ and the NLL term averaged as `nll` says (`orpo` for
+    /// [`SftNorm::Tokens`], `orpo_seq` for [`SftNorm::Sequence`]).
+    ///
+    /// # Errors
+    /// If λ is not finite and positive.
+    pub fn with_nll(lambda: f64, nll: SftNorm) -> Result<Self> {
         Ok(Self {
             lambda: Beta::new("orpo_lambda", lambda)?,
+            nll,
         })
+    }
+
+    /// How the NLL term averages.
+    pub fn nll(&self) -> SftNorm {
+        self.nll
     }
 
     /// λ.
@@ -67,7 +88,10 @@ fn log1m_exp<B: TensorOps>(a: &B::Tensor) -> Result<B::Tensor> {
 
 impl Objective for Orpo {
     fn name(&self) -> &'static str {
-        "orpo"
+        match self.nll {
+            SftNorm::Tokens => "orpo",
+            SftNorm::Sequence => "orpo_seq",
+        }
     }
 
     fn beta(&self) -> f64 {
@@ -100,7 +124,18 @@ impl Objective for Orpo {
         let log_odds = |a: &B::Tensor| B::sub(a, &log1m_exp::<B>(a)?);
         let o = B::sub(&log_odds(&a_w)?, &log_odds(&a_l)?)?;
         let log_odds_ratio = B::log_sigmoid(&o)?;
-        let nll = B::neg(&a_w)?;
+        let nll = match self.nll {
+            SftNorm::Sequence => B::neg(&a_w)?,
+            SftNorm::Tokens => {
+                // −log π_θ(y_w) / n̄ with n̄ the batch's mean chosen length: its mean over pairs
+                // is −Σ log π_θ(y_w) / Σ |y_w|.
+                let policy = groups.require_policy(self.name())?;
+                let lengths = groups.require_lengths(self.name())?;
+                let (logp_w, _) = groups.split_pair(self.name(), policy)?;
+                let (n_w, _) = groups.split_pair(self.name(), lengths)?;
+                B::neg(&B::div(&logp_w, &B::mean_all(&n_w)?)?)?
+            }
+        };
         let per_group = B::sub(&nll, &B::mul_scalar(&log_odds_ratio, self.lambda())?)?;
         finish_pair(
             groups,
@@ -118,7 +153,7 @@ impl Objective for Orpo {
     }
 
     fn oracle(&self, groups: &HostGroups) -> Result<OracleOutput> {
-        oracle::orpo(groups, self.lambda())
+        oracle::orpo(groups, self.lambda(), self.nll)
     }
 
     fn oracle_implied_rewards(&self, groups: &HostGroups) -> Result<Vec<f64>> {
@@ -132,10 +167,25 @@ pub(crate) const orpo: Entry<Orpo> = Entry {
     info: ObjectiveInfo {
         name: "orpo",
         aliases: &[],
-        formula: "−ā_w − λ log σ(o), o = [ā_w − log(1 − e^ā_w)] − [ā_l − log(1 − e^ā_l)]",
-        source: "ORPO, Hong et al. 2024, arXiv 2403.07691",
+        formula: "−Σ_b log π_θ(y_w) / Σ_b |y_w| − λ log σ(o), \
+                  o = [ā_w − log(1 − e^ā_w)] − [ā_l − log(1 − e^ā_l)]",
+        source: "ORPO, Hong et al. 2024, arXiv 2403.07691, NLL as TRL's ORPOTrainer",
         input: REFERENCE_FREE,
         hyper: &[Hyper::OrpoLambda],
     },
     build: |c| Orpo::new(c.orpo_lambda.get()),
+};
+
+/// `orpo_seq` in the catalog (see [`ObjectiveKind`](super::ObjectiveKind)).
+#[allow(non_upper_case_globals)]
+pub(crate) const orpo_seq: Entry<Orpo> = Entry {
+    info: ObjectiveInfo {
+        name: "orpo_seq",
+        aliases: &[],
+        formula: "−ā_w − λ log σ(o) (the NLL per sequence)",
+        source: "ORPO with the NLL per sequence (LLaMA-Factory's orpo)",
+        input: REFERENCE_FREE,
+        hyper: &[Hyper::OrpoLambda],
+    },
+    build: |c| Orpo::with_nll(c.orpo_lambda.get(), SftNorm::Sequence),
 };
