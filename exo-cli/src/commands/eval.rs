@@ -16,6 +16,7 @@ use crate::eval::{self, Scores, Summary};
 use crate::generate::{Generated, SampleSettings, sample_prompts};
 use crate::reward::{Reward, RewardArgs};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
+use crate::run::hub::model_location;
 use crate::run::model::{check_vocab, load_model, load_tokenizer};
 use crate::samples::{self, KSamples};
 
@@ -30,11 +31,11 @@ use crate::samples::{self, KSamples};
 #[derive(Debug, Args)]
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct EvalArgs {
-    /// The policy to evaluate.
-    #[arg(long, value_name = "DIR")]
+    /// The policy to evaluate (a folder, or a model ID in the local Hugging Face cache).
+    #[arg(long, value_name = "DIR", value_parser = model_location)]
     pub model: PathBuf,
     /// The reference (usually the SFT model).
-    #[arg(long = "ref", value_name = "DIR")]
+    #[arg(long = "ref", value_name = "DIR", value_parser = model_location)]
     pub reference: PathBuf,
     /// Prompts (as for `exo sample`); the official protocol uses the first 512 test prompts.
     #[arg(long, value_name = "FILE")]

@@ -10,14 +10,15 @@ use exo_lm::lora::{ADAPTER_CONFIG_FILE, read_adapter_config};
 use exo_lm::{Mode, ModelOps};
 
 use crate::run::backend::{BackendJob, BackendKind, Compute, dispatch};
+use crate::run::hub::model_location;
 use crate::run::model::{copy_tokenizer_files, load_model};
 
 /// Arguments of `exo merge`.
 #[derive(Debug, Args)]
 #[command(args_override_self = true)]
 pub struct MergeArgs {
-    /// The base model folder [default: the adapter's base_model_name_or_path].
-    #[arg(long, value_name = "DIR")]
+    /// The base model folder or model ID [default: the adapter's base_model_name_or_path].
+    #[arg(long, value_name = "DIR", value_parser = model_location)]
     pub base: Option<PathBuf>,
     /// The adapter folder (adapter_config.json and adapter_model.safetensors, from exo or PEFT).
     #[arg(long, value_name = "DIR")]
@@ -42,7 +43,8 @@ pub fn execute(args: &MergeArgs) -> anyhow::Result<PathBuf> {
     let base = match &args.base {
         Some(dir) => dir.clone(),
         None => match read_adapter_config(&config)?.1 {
-            Some(name) => PathBuf::from(name),
+            Some(name) => model_location(&name)
+                .map_err(|e| anyhow::anyhow!("the base model of {}: {e}", config.display()))?,
             None => bail!("{} names no base model: give --base DIR", config.display()),
         },
     };

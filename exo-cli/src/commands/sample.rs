@@ -12,6 +12,7 @@ use super::sft::{require_file, require_model_dir};
 use crate::config_file::ConfigArg;
 use crate::generate::{SampleSettings, sample_prompts};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
+use crate::run::hub::model_location;
 use crate::run::model::{check_vocab, load_model, load_tokenizer};
 use crate::run::values::{at_least_one, sampling};
 use crate::samples::{self, KSamples};
@@ -73,8 +74,8 @@ impl SamplingArgs {
 #[derive(Debug, Args)]
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct SampleArgs {
-    /// The model folder.
-    #[arg(long, value_name = "DIR")]
+    /// The model folder, or a model ID (`org/name`) in the local Hugging Face cache.
+    #[arg(long, value_name = "DIR", value_parser = model_location)]
     pub model: PathBuf,
     /// Prompts: any data file (its records' prompts), {"prompt"} JSON lines, or a .txt file with
     /// one prompt per line.

@@ -12,6 +12,7 @@ use crate::config_file::ConfigArg;
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
 use crate::run::data::{self, Dataset, Order, Shape};
+use crate::run::hub::model_location;
 use crate::run::model::{check_vocab, load_tokenizer};
 use crate::run::plots::training_plots;
 use crate::run::sft::SftLoss;
@@ -26,8 +27,9 @@ use crate::run::trainer::{FitReport, Init, Plan, fit};
 #[derive(Debug, Args)]
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct SftArgs {
-    /// The model folder (config.json, model.safetensors, tokenizer.json).
-    #[arg(long, value_name = "DIR")]
+    /// The model folder (config.json, model.safetensors, tokenizer.json), or a model ID
+    /// (`org/name`) in the local Hugging Face cache.
+    #[arg(long, value_name = "DIR", value_parser = model_location)]
     pub model: PathBuf,
     /// Training data (JSON Lines, JSON array or Parquet; any format `exo data inspect` reads).
     #[arg(long, value_name = "FILE")]

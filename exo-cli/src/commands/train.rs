@@ -17,6 +17,7 @@ use crate::run::align::{AlignLoss, Split};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
 use crate::run::data::{self, Dataset, Order, Shape};
+use crate::run::hub::model_location;
 use crate::run::model::{check_vocab, load_tokenizer};
 use crate::run::plots::training_plots;
 use crate::run::ref_cache::{CacheStatus, RefSettings, reference_logps};
@@ -38,11 +39,12 @@ pub struct TrainArgs {
     /// weighted sum such as exo:1.0,sft:0.2.
     #[arg(long, default_value = "exo")]
     pub objective: String,
-    /// The model to train (config.json, model.safetensors, tokenizer.json).
-    #[arg(long, value_name = "DIR")]
+    /// The model to train (config.json, model.safetensors, tokenizer.json), or a model ID
+    /// (`org/name`) in the local Hugging Face cache.
+    #[arg(long, value_name = "DIR", value_parser = model_location)]
     pub model: PathBuf,
     /// The reference model [default: --model].
-    #[arg(long = "ref", value_name = "DIR")]
+    #[arg(long = "ref", value_name = "DIR", value_parser = model_location)]
     pub reference: Option<PathBuf>,
     /// Training data.
     #[arg(long, value_name = "FILE")]

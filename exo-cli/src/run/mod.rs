@@ -1,5 +1,5 @@
 //! The runner's machinery, generic over the backend: compute settings and the one backend
-//! dispatch ([`backend`]), model folders ([`model`]), training data ([`data`]), the reference
+//! dispatch ([`backend`]), model folders ([`model`]) and model IDs ([`hub`]), training data ([`data`]), the reference
 //! log-prob cache ([`ref_cache`]), the training loop ([`trainer`]) with its losses ([`sft`],
 //! [`align`]), checkpoints ([`checkpoint`]), metrics ([`metrics`]), progress and plots.
 
@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod hash;
+pub mod hub;
 pub mod metrics;
 pub mod model;
 pub mod plots;

@@ -119,7 +119,9 @@ pub fn load_model<B: ModelOps>(
                 adapter.display()
             );
         };
-        let model = load_model::<B>(Path::new(&base), device, mode)
+        let base = super::hub::model_location(&base)
+            .map_err(|e| anyhow::anyhow!("the base model of {}: {e}", adapter.display()))?;
+        let model = load_model::<B>(&base, device, mode)
             .with_context(|| format!("loading the base model of the adapter {}", dir.display()))?;
         return model
             .load_adapter(dir)

@@ -108,3 +108,82 @@ fn prompt_only_conversational_files_sample_and_evaluate_with_the_chat_template()
     );
     assert!(!root.join("never.jsonl").exists());
 }
+
+/// `--model org/name` finds the model in the Hugging Face cache HF_HOME names (the layout
+/// huggingface_hub writes: blobs, a snapshot of links to them, refs/main), and a missing one
+/// fails at once with one line.
+#[test]
+fn model_ids_resolve_from_the_local_hugging_face_cache() {
+    let sft = sft_model("candle");
+    let home = scratch("hf-home");
+    let repo = home.join("hub").join("models--exo-test--tiny");
+    let snapshot = repo.join("snapshots").join("0123abcd");
+    for d in [repo.join("blobs"), snapshot.clone(), repo.join("refs")] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
+        let blob = repo.join("blobs").join(format!("blob-{f}"));
+        std::fs::copy(sft.join(f), &blob).expect("copy");
+        std::os::unix::fs::symlink(&blob, snapshot.join(f)).expect("symlink");
+    }
+    std::fs::write(repo.join("refs").join("main"), "0123abcd").expect("refs/main");
+    let samples = home.join("samples.jsonl");
+    let prompts = crate::common::demo().join("prompts-align.jsonl");
+    let output = crate::common::exo()
+        .env("HF_HOME", &home)
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("HUGGINGFACE_HUB_CACHE")
+        .args([
+            "sample",
+            "--model",
+            "exo-test/tiny",
+            "--prompts",
+            &s(&prompts),
+            "-k",
+            "1",
+            "--max-new-tokens",
+            "3",
+            "--limit",
+            "2",
+            "--out",
+            &s(&samples),
+            "--backend",
+            "candle",
+        ])
+        .output()
+        .expect("exo runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(crate::common::jsonl(&samples).len(), 2);
+
+    let output = crate::common::exo()
+        .env("HF_HOME", &home)
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("HUGGINGFACE_HUB_CACHE")
+        .args([
+            "sample",
+            "--model",
+            "exo-test/absent",
+            "--prompts",
+            &s(&prompts),
+            "--out",
+            &s(&home.join("never.jsonl")),
+        ])
+        .output()
+        .expect("exo runs");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("exo-test/absent: no such folder, and no snapshot of the model")
+            && err.contains("huggingface-cli download exo-test/absent"),
+        "{err}"
+    );
+}
