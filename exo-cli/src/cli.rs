@@ -24,9 +24,13 @@ pub enum Command {
     Demo(commands::demo::DemoArgs),
     /// Supervised fine-tuning on prompt/completion records.
     Sft(commands::sft::SftArgs),
+    /// Train a reward model on preference pairs (Bradley–Terry; a *ForSequenceClassification
+    /// checkpoint).
+    Rm(commands::rm::RmArgs),
     /// Sample K completions per prompt (the official K-sample format).
     Sample(commands::sample::SampleArgs),
-    /// Fill in the rewards of a K-sample file (sentiment, or any external program).
+    /// Fill in the rewards of a K-sample file (sentiment, an external program, or a reward
+    /// model).
     Score(commands::score::ScoreArgs),
     /// Align a model with EXO, DPO or any objective of `exo objectives`.
     Train(commands::train::TrainArgs),
@@ -50,9 +54,13 @@ impl Command {
         match self {
             Self::Demo(a) => Some(a.compute.process_env(commands::demo::KERNELS)),
             Self::Sft(a) => Some(a.compute.process_env(Kernels::default())),
+            Self::Rm(a) => Some(a.compute.process_env(Kernels::default())),
             Self::Sample(a) => Some(a.compute.process_env(Kernels::default())),
             Self::Train(a) => Some(a.compute.process_env(Kernels::default())),
             Self::Eval(a) => Some(a.compute.process_env(Kernels::default())),
+            Self::Score(a) if a.reward.reward_model.is_some() => {
+                Some(a.compute.process_env(Kernels::default()))
+            }
             _ => None,
         }
     }

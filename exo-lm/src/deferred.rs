@@ -36,8 +36,10 @@ pub struct DeferredLogps<B: ModelOps> {
 }
 
 impl<B: ModelOps> DeferredLogps<B> {
-    /// Log-probs that defer nothing (their graph, if any, reaches the parameters already).
-    pub(crate) fn ready(logps: B::Tensor) -> Self {
+    /// Outputs that defer nothing (their graph, if any, reaches the parameters already): also
+    /// how a sequence classifier's scores ([`crate::CausalLm::scores`]) enter a loss whose
+    /// backward is [`DeferredLogps::backward`].
+    pub fn ready(logps: B::Tensor) -> Self {
         Self {
             logps,
             head: None,

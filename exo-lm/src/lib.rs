@@ -14,6 +14,8 @@
 //! * [`sample()`]: batched KV-cache generation with the log-probs of the sampled tokens.
 //! * [`optim`]: AdamW, learning-rate schedules, gradient clipping and accumulation.
 //! * [`PolicyPair`]: a trainable policy and a frozen reference that records no graph.
+//! * [`score`]: the same decoder as a sequence classifier (`*ForSequenceClassification`, a
+//!   reward model): [`CausalLm::scores`] at each row's last non-padding token.
 //!
 //! ## Example
 //!
@@ -66,6 +68,7 @@ mod params;
 mod policy;
 mod rng;
 pub mod sample;
+pub mod score;
 pub mod weights;
 
 pub use batch::TokenBatch;

@@ -103,6 +103,7 @@ pub fn config(args: &EvalArgs) -> anyhow::Result<EvalConfig> {
     for (flag, dir) in [("--model", &args.model), ("--ref", &args.reference)] {
         require_model_dir(dir, flag, true)?;
     }
+    let compute = args.compute.compute(Kernels::default())?;
     Ok(EvalConfig {
         model: args.model.clone(),
         reference: args.reference.clone(),
@@ -110,10 +111,10 @@ pub fn config(args: &EvalArgs) -> anyhow::Result<EvalConfig> {
         limit: args.sampling.limit,
         tokenizer: args.sampling.tokenizer.clone(),
         settings: args.sampling.settings(args.n, 1.0)?,
-        reward: args.reward.reward()?,
+        reward: args.reward.reward(&compute)?,
         ref_samples: args.ref_samples.clone(),
         save_samples: args.save_samples.clone(),
-        compute: args.compute.compute(Kernels::default())?,
+        compute,
     })
 }
 

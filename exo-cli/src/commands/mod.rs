@@ -5,6 +5,7 @@ pub mod demo;
 pub mod eval;
 pub mod merge;
 pub mod objectives;
+pub mod rm;
 pub mod sample;
 pub mod score;
 pub mod sft;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Toy(args) => toy::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Sft(args) => sft::run(&args),
+        Command::Rm(args) => rm::run(&args),
         Command::Sample(args) => sample::run(&args),
         Command::Score(args) => score::run(&args),
         Command::Train(args) => train::run(&args),

@@ -8,12 +8,14 @@ use clap::Args;
 use super::sft::require_file;
 use crate::config_file::ConfigArg;
 use crate::reward::{Item, Reward, RewardArgs};
+use crate::run::backend::{ComputeArgs, Kernels};
 use crate::samples::{self, KSamples};
 
 /// Arguments of `exo score`.
 ///
 /// Reads {"prompt", "completions"} records (what `exo sample` writes), scores every completion
 /// and writes {"prompt", "completions", "rewards"}: the official training format of `exo train`.
+/// The compute flags (--backend, --device, --threads, --dtype) run a --reward-model.
 #[derive(Debug, Args)]
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct ScoreArgs {
@@ -25,6 +27,8 @@ pub struct ScoreArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub reward: RewardArgs,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     #[command(flatten)]
     pub config: ConfigArg,
 }
@@ -49,7 +53,9 @@ pub fn config(args: &ScoreArgs) -> anyhow::Result<ScoreConfig> {
     Ok(ScoreConfig {
         input: args.input.clone(),
         out: args.out.clone(),
-        reward: args.reward.reward()?,
+        reward: args
+            .reward
+            .reward(&args.compute.compute(Kernels::default())?)?,
     })
 }
 

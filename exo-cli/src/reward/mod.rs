@@ -1,10 +1,18 @@
-//! Rewards for `exo score` and `exo eval`: the built-in sentiment reward ([`vader`]) and any
-//! external program ([`command`]).
+//! Rewards for `exo score` and `exo eval`: the built-in sentiment reward ([`vader`]), any
+//! external program ([`command`]) and a reward model ([`model`]).
 
 pub mod command;
+pub mod model;
 pub mod vader;
 
+use std::path::PathBuf;
+
 use clap::{Args, ValueEnum};
+
+use self::model::ModelReward;
+use crate::run::backend::Compute;
+use crate::run::hub::model_location;
+use crate::run::values::at_least_one;
 
 /// One text to score: the prompt and a completion.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -32,16 +40,28 @@ pub enum ScoredText {
     Full,
 }
 
-/// `--reward` / `--reward-cmd`, shared by `exo score` and `exo eval`.
+/// `--reward` / `--reward-cmd` / `--reward-model`, shared by `exo score` and `exo eval`.
 #[derive(Debug, Clone, Args)]
 pub struct RewardArgs {
     /// Built-in reward.
-    #[arg(long, value_enum, conflicts_with = "reward_cmd")]
+    #[arg(long, value_enum, conflicts_with_all = ["reward_cmd", "reward_model"])]
     pub reward: Option<Builtin>,
     /// An external reward: a shell command that reads JSON lines {"prompt", "completion"} on
     /// stdin and writes one number per line on stdout, in order.
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", conflicts_with = "reward_model")]
     pub reward_cmd: Option<String>,
+    /// A reward model: a *ForSequenceClassification folder or model ID (`exo rm`'s, or one
+    /// transformers wrote: Llama, Qwen2, Mistral), reading prompt + completion at the last
+    /// token that is not its pad_token_id.
+    #[arg(long, value_name = "DIR", value_parser = model_location)]
+    pub reward_model: Option<PathBuf>,
+    /// With a --reward-model classifier of several labels: the reward is the log-odds of label N
+    /// (the IMDB oracle: label 1 of a negative/positive sentiment classifier).
+    #[arg(long, value_name = "N", requires = "reward_model")]
+    pub reward_label: Option<usize>,
+    /// Sequences per --reward-model forward pass.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = at_least_one::<usize>())]
+    pub reward_batch: usize,
     /// What the sentiment reward scores.
     #[arg(long, value_enum, default_value_t = ScoredText::Completion)]
     pub reward_text: ScoredText,
@@ -54,14 +74,25 @@ pub enum Reward {
     Sentiment(ScoredText),
     /// An external program.
     Command(String),
+    /// A reward model, run with the command's compute settings.
+    Model(ModelReward),
 }
 
 impl RewardArgs {
-    /// The reward (`sentiment` when nothing is given).
+    /// The reward (`sentiment` when nothing is given); a reward model runs with `compute`.
     ///
     /// # Errors
-    /// If the command is empty.
-    pub fn reward(&self) -> anyhow::Result<Reward> {
+    /// If the command is empty or the reward model's folder has no config.json.
+    pub fn reward(&self, compute: &Compute) -> anyhow::Result<Reward> {
+        if let Some(dir) = &self.reward_model {
+            crate::commands::sft::require_model_dir(dir, "--reward-model", false)?;
+            return Ok(Reward::Model(ModelReward {
+                dir: dir.clone(),
+                label: self.reward_label,
+                batch: self.reward_batch,
+                compute: *compute,
+            }));
+        }
         match &self.reward_cmd {
             Some(cmd) if cmd.trim().is_empty() => anyhow::bail!("--reward-cmd is empty"),
             Some(cmd) => Ok(Reward::Command(cmd.clone())),
@@ -85,6 +116,7 @@ impl Reward {
                 })
                 .collect(),
             Self::Command(cmd) => command::score(cmd, items),
+            Self::Model(rm) => rm.score(items),
         }
     }
 
@@ -94,6 +126,7 @@ impl Reward {
             Self::Sentiment(ScoredText::Completion) => "VADER sentiment of the completion".into(),
             Self::Sentiment(ScoredText::Full) => "VADER sentiment of prompt + completion".into(),
             Self::Command(c) => format!("`{c}`"),
+            Self::Model(rm) => rm.describe(),
         }
     }
 }

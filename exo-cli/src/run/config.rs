@@ -338,7 +338,7 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
     let dtype = inputs.dtype.dtype();
     let save_dtype = match (lp.save_dtype, &inputs.init) {
         (Some(p), _) => p.dtype(),
-        (None, Init::Pretrained(dir)) => super::model::stored_dtype(dir),
+        (None, Init::Pretrained(dir) | Init::Scorer { dir, .. }) => super::model::stored_dtype(dir),
         (None, Init::Random { .. }) => dtype,
     };
     // The initial model's path is for people; its weights are not part of the fingerprint

@@ -1,7 +1,7 @@
 //! The runner's machinery, generic over the backend: compute settings and the one backend
 //! dispatch ([`backend`]), model folders ([`model`]) and model IDs ([`hub`]), training data ([`data`]), the reference
 //! log-prob cache ([`ref_cache`]), the training loop ([`trainer`]) with its losses ([`sft`],
-//! [`align`]), checkpoints ([`checkpoint`]), metrics ([`metrics`]), progress and plots.
+//! [`align`], [`rm`]), checkpoints ([`checkpoint`]), metrics ([`metrics`]), progress and plots.
 
 pub mod align;
 pub mod backend;
@@ -15,6 +15,7 @@ pub mod model;
 pub mod plots;
 pub mod progress;
 pub mod ref_cache;
+pub mod rm;
 pub mod sft;
 pub mod trainer;
 pub mod values;

@@ -71,13 +71,24 @@ pub enum Init {
         /// The seed of the weights.
         seed: u64,
     },
+    /// A checkpoint folder as a reward model (one score): a `*ForSequenceClassification`
+    /// checkpoint as it is, or a causal LM with a new score head (see
+    /// [`CausalLm::from_pretrained_with_score_head`]).
+    Scorer {
+        /// The folder.
+        dir: PathBuf,
+        /// The seed of a new score head.
+        seed: u64,
+        /// The `pad_token_id` to record when the config has none.
+        pad: u32,
+    },
 }
 
 impl Init {
     /// The folder.
     pub fn dir(&self) -> &std::path::Path {
         match self {
-            Self::Pretrained(d) | Self::Random { dir: d, .. } => d,
+            Self::Pretrained(d) | Self::Random { dir: d, .. } | Self::Scorer { dir: d, .. } => d,
         }
     }
 
@@ -95,6 +106,15 @@ impl Init {
                     Mode::Trainable,
                 )?))
             }
+            Self::Scorer { dir, seed, pad } => Ok(CausalLm::<B>::from_pretrained_with_score_head(
+                dir,
+                (1, Some(*pad)),
+                *seed,
+                super::model::layout().dtype,
+                device,
+                Mode::Trainable,
+            )
+            .with_context(|| format!("loading {} as a reward model", dir.display()))?),
         }
     }
 }

@@ -14,3 +14,4 @@ mod conventions;
 mod demo;
 mod errors;
 mod resume;
+mod reward_model;

@@ -109,7 +109,19 @@ impl<B: ModelOps> CausalLm<B> {
 
     /// Logits from final hidden states: `h · Wᵀ`, `[..., d]` → `[..., V]`.
     pub(crate) fn logits(&self, hidden: &B::Tensor) -> Result<B::Tensor> {
+        self.require_lm_head("logits")?;
         Ok(B::linear(hidden, &self.lm_head, None)?)
+    }
+
+    /// Errors for a sequence classifier, which has no lm_head.
+    fn require_lm_head(&self, op: &'static str) -> Result<()> {
+        match self.score {
+            Some(_) => Err(LmError::input(
+                op,
+                "a sequence classifier (reward model) has no lm_head: read its scores",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The logits `[N, T, V]` of every position of a padded batch. Position `t` predicts token
@@ -241,6 +253,7 @@ impl<B: ModelOps> CausalLm<B> {
         defer: bool,
     ) -> Result<DeferredLogps<B>> {
         let trainable = self.mode == Mode::Trainable;
+        self.require_lm_head("sequence_logps")?;
         match rows {
             LogitRows::Chunked(chunk) if defer || !trainable => chunked_logps::<B>(
                 hidden,

@@ -16,6 +16,7 @@ use crate::layers::rms_norm::RmsNorm;
 use crate::lm_head::LogitRows;
 use crate::params::{Param, ParamKind, Params};
 use crate::rng::HostRng;
+use crate::score::SCORE_WEIGHT;
 use crate::weights::{HostData, HostTensor, read_checkpoint};
 use crate::{LmError, ModelOps, Result};
 
@@ -106,7 +107,14 @@ pub(super) fn specs(c: &LmConfig) -> Vec<Spec> {
         }
     }
     out.push(spec("model.norm.weight".into(), vec![d], ParamKind::Norm));
-    if !c.tie_word_embeddings {
+    if let Some(labels) = c.score_labels() {
+        // A sequence classifier: `score` instead of the lm_head (see `crate::score`).
+        out.push(spec(
+            SCORE_WEIGHT.into(),
+            vec![labels, d],
+            ParamKind::Matrix,
+        ));
+    } else if !c.tie_word_embeddings {
         out.push(spec(
             "lm_head.weight".into(),
             vec![c.vocab_size, d],
@@ -120,7 +128,8 @@ pub(super) fn specs(c: &LmConfig) -> Vec<Spec> {
 /// the rotary frequencies).
 fn is_ignorable(name: &str, config: &LmConfig) -> bool {
     name.ends_with(".rotary_emb.inv_freq")
-        || (config.tie_word_embeddings && name == "lm_head.weight")
+        || ((config.tie_word_embeddings || config.score_labels().is_some())
+            && name == "lm_head.weight")
 }
 
 impl<B: ModelOps> CausalLm<B> {
@@ -294,7 +303,12 @@ impl<B: ModelOps> CausalLm<B> {
             });
         }
         let embed = take("model.embed_tokens.weight")?;
-        let lm_head = if config.tie_word_embeddings {
+        // A sequence classifier has no lm_head (its logits are refused; see `logits`).
+        let score = match config.score_labels() {
+            Some(_) => Some(take(SCORE_WEIGHT)?),
+            None => None,
+        };
+        let lm_head = if config.tie_word_embeddings || score.is_some() {
             embed.clone()
         } else {
             take("lm_head.weight")?
@@ -310,6 +324,7 @@ impl<B: ModelOps> CausalLm<B> {
             layers,
             norm,
             lm_head,
+            score,
             logit_rows: LogitRows::default(),
             checkpointing: false,
             dropout_seed: None,

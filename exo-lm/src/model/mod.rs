@@ -8,6 +8,7 @@ mod load;
 mod lora;
 mod recompute;
 mod save;
+mod score;
 
 pub(crate) use cache::KvCache;
 pub(crate) use recompute::Recompute;
@@ -53,6 +54,8 @@ pub struct CausalLm<B: ModelOps> {
     layers: Vec<DecoderLayer<B>>,
     norm: RmsNorm<B>,
     lm_head: B::Tensor,
+    /// A sequence classifier's head `score.weight` `[labels, d]` (then `lm_head` is unused).
+    score: Option<B::Tensor>,
     logit_rows: LogitRows,
     checkpointing: bool,
     lora: Option<lora::Lora<B>>,

@@ -18,4 +18,5 @@ mod parity;
 mod policy;
 mod precision;
 mod sampling;
+mod score;
 mod weights;
