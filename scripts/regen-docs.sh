@@ -36,6 +36,8 @@ run() { # name, then exo demo flags
   (cd "$work" && "$exo" demo "$@" >stdout.txt)
   mkdir -p "docs/$name"
   cp "$work/exo-demo/report.json" "docs/$name/report.json"
+  # The bit-for-bit test compares a fresh demo only on CPUs of this vendor (see its docs).
+  awk -F': *' '/^vendor_id/ { print $2; exit }' /proc/cpuinfo >"docs/$name/cpu.txt"
   cp "$work/exo-demo/reward-vs-kl.png" "docs/$name/reward-vs-kl.png"
   if [ -f "$work/exo-demo/frontier.png" ]; then
     cp "$work/exo-demo/frontier.png" "docs/$name/frontier.png"

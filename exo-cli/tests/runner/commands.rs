@@ -272,8 +272,8 @@ fn the_reference_cache_is_reused_and_invalidated_by_any_change() {
     let edited = root.join("edited.json");
     std::fs::write(&edited, serde_json::to_string(&records).expect("json")).expect("write");
     assert!(train(&edited, sft, "e", &[]).contains("computed once"));
-    // Changed settings (τ) and a changed model.
-    assert!(train(&data, sft, "f", &["--logit-temperature", "1.0"]).contains("computed once"));
+    // Changed settings (τ; the default is 1) and a changed model.
+    assert!(train(&data, sft, "f", &["--logit-temperature", "0.8"]).contains("computed once"));
     assert!(train(&data, &root.join("a"), "g", &[]).contains("computed once"));
     assert_eq!(files(), 5);
 }
