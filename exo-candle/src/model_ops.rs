@@ -95,6 +95,16 @@ impl ModelOps for Candle {
         t.silu().map_err(from_candle("silu"))
     }
 
+    // candle's `gelu_erf` (exact erf) and `gelu` (the tanh approximation) have backward passes
+    // (`UnaryOp::GeluErf` and `UnaryOp::Gelu` in backprop.rs).
+    fn gelu_erf(t: &Tensor) -> Result<Tensor> {
+        t.gelu_erf().map_err(from_candle("gelu_erf"))
+    }
+
+    fn gelu_tanh(t: &Tensor) -> Result<Tensor> {
+        t.gelu().map_err(from_candle("gelu_tanh"))
+    }
+
     fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         const OP: &str = "linear";
         // A weight that depends on no variable (frozen under LoRA, or a frozen model) gets no

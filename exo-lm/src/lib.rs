@@ -55,6 +55,7 @@ mod batch;
 pub mod config;
 mod deferred;
 mod error;
+pub(crate) mod families;
 pub mod layers;
 pub mod lm_head;
 pub mod lora;
