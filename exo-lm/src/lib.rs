@@ -70,7 +70,7 @@ pub mod sample;
 pub mod weights;
 
 pub use batch::TokenBatch;
-pub use config::{Architecture, LmConfig, RopeScaling};
+pub use config::{Architecture, LmConfig, MlpKind, NormKind, Positions, RopeScaling};
 pub use deferred::DeferredLogps;
 pub use error::{LmError, Result};
 pub use exo_core::ModelOps;
