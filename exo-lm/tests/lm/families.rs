@@ -177,6 +177,38 @@ fn training_steps_lower_the_loss<B: TestBackend>() -> exo_lm::Result<()> {
     Ok(())
 }
 
+/// bf16 and f16 (LayerNorm statistics in f32, as PyTorch) give log-probs near f32's, and
+/// f32 gradients.
+fn sixteen_bit_tracks_f32<B: TestBackend>() -> exo_lm::Result<()> {
+    let batch = prompt_completion_batch()?;
+    for name in FAMILIES {
+        let want = B::to_f64s(&load::<B>(name)?.sequence_logps(&batch, 1.0)?)?;
+        for dtype in [DType::BF16, DType::F16] {
+            let half =
+                CausalLm::<B>::from_pretrained(fixture(name), dtype, &B::cpu(), Mode::Trainable)?;
+            let logps = half.sequence_logps(&batch, 1.0)?;
+            let got = B::to_f64s(&logps)?;
+            // Sums of a few log-probs of magnitude ~ln 48; bf16 keeps 8 bits.
+            let tol = if dtype == DType::BF16 { 0.08 } else { 0.01 };
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= tol * w.abs().max(1.0),
+                    "{name} {dtype}: {got:?} vs {want:?}"
+                );
+            }
+            let grads = half.params().grad(&B::sum_all(&logps)?)?;
+            for g in grads.tensors() {
+                assert_eq!(B::dtype(g)?, DType::F32, "{name} {dtype}: gradients in f32");
+                assert!(
+                    B::to_f64s(g)?.iter().all(|x| x.is_finite()),
+                    "{name} {dtype}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// LoRA targets Llama's module names: GPT-2 and GPT-NeoX are refused, naming the family.
 fn lora_is_refused_for_gpt_families<B: TestBackend>() -> exo_lm::Result<()> {
     for name in ["gpt2", "neox_parallel"] {
@@ -203,4 +235,5 @@ per_backend!(
     checkpointing_and_packing_match_the_plain_backward,
     training_steps_lower_the_loss,
     lora_is_refused_for_gpt_families,
+    sixteen_bit_tracks_f32,
 );
