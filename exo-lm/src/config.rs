@@ -371,7 +371,7 @@ fn rotary_dims(head_dim: usize, fraction: f64) -> Result<usize> {
         clippy::cast_sign_loss
     )]
     let dims = (head_dim as f64 * fraction) as usize;
-    if dims == 0 || dims % 2 != 0 {
+    if dims == 0 || !dims.is_multiple_of(2) {
         return Err(LmError::config(
             "head_dim",
             format!(
