@@ -95,6 +95,19 @@ impl ModelOps for Candle {
         t.silu().map_err(from_candle("silu"))
     }
 
+    // `½ x (1 + erf(x/√2))` through candle's `erf` op, whose value and backward (`2/√π e^{−x²}`)
+    // are exact. candle's fused `gelu_erf` and `gelu` (tanh) are not used: their backward passes
+    // use six-digit constants (0.398942, 0.797885, …), a 10⁻⁶ relative gradient error; the
+    // tanh GELU keeps the composite.
+    fn gelu_erf(t: &Tensor) -> Result<Tensor> {
+        (t / std::f64::consts::SQRT_2)
+            .and_then(|z| z.erf())
+            .and_then(|e| e + 1.0)
+            .and_then(|e| e * t)
+            .and_then(|y| y * 0.5)
+            .map_err(from_candle("gelu_erf"))
+    }
+
     fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         const OP: &str = "linear";
         // A weight that depends on no variable (frozen under LoRA, or a frozen model) gets no

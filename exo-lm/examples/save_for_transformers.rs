@@ -22,7 +22,14 @@ fn main() -> exo_lm::Result<()> {
             .unwrap_or_else(|| "exo-lm-saved".into()),
     );
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    for name in ["llama", "qwen2", "mistral"] {
+    for name in [
+        "llama",
+        "qwen2",
+        "mistral",
+        "gpt2",
+        "neox_parallel",
+        "neox_sequential",
+    ] {
         let device = candle_core::Device::Cpu;
         let model = CausalLm::<Candle>::from_pretrained(
             fixtures.join(name),

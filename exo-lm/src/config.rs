@@ -1,14 +1,20 @@
 //! The model configuration, read from a Hugging Face `config.json`.
 //!
-//! Three `model_type`s are implemented, all decoder-only transformers with pre-RMSNorm blocks,
-//! rotary position embeddings (the half-split "rotate_half" convention), grouped-query attention
-//! and a SwiGLU MLP:
+//! Five `model_type`s are implemented, all decoder-only pre-norm transformers. Three are the
+//! Llama family (RMSNorm, rotary position embeddings in the half-split "rotate_half"
+//! convention, grouped-query attention, a SwiGLU MLP), two the GPT family (LayerNorm, a GELU
+//! MLP, one fused q/k/v projection):
 //!
 //! | `model_type` | biases | notes |
 //! | --- | --- | --- |
 //! | `llama` (Llama 1–3, SmolLM, TinyLlama) | `attention_bias` on q/k/v/o, `mlp_bias` on the MLP | |
 //! | `qwen2` (Qwen2, Qwen2.5) | always on q/k/v, never on o | sliding window only if `use_sliding_window` |
 //! | `mistral` | none | `sliding_window` is checked, not implemented |
+//! | `gpt2` | everywhere | learned absolute positions, `Conv1D` weights `[in, out]`, tied head; `gelu_new` |
+//! | `gpt_neox` (Pythia) | `attention_bias` on q/k/v/o, always on the MLP | rotary on `partial_rotary_factor` (`rotary_pct`) of each head; `use_parallel_residual`; exact `gelu` |
+//!
+//! GPT-2's dropouts (`attn_pdrop`, `resid_pdrop`, `embd_pdrop`) and GPT-NeoX's
+//! `hidden_dropout` are read as 0: exo trains without dropout (transformers in `eval` mode).
 //!
 //! Fields that would change the maths in a way this crate does not implement (`rope_scaling`
 //! other than the default and Llama 3's `"llama3"`, an activation other than SiLU, attention dropout, quantisation) are
@@ -33,6 +39,10 @@ pub enum Architecture {
     Qwen2,
     /// `mistral`: Mistral 7B-style models.
     Mistral,
+    /// `gpt2`: GPT-2 (`GPT2LMHeadModel`).
+    Gpt2,
+    /// `gpt_neox`: GPT-NeoX and Pythia (`GPTNeoXForCausalLM`).
+    GptNeox,
 }
 
 impl Architecture {
@@ -42,7 +52,15 @@ impl Architecture {
             Self::Llama => "llama",
             Self::Qwen2 => "qwen2",
             Self::Mistral => "mistral",
+            Self::Gpt2 => "gpt2",
+            Self::GptNeox => "gpt_neox",
         }
+    }
+
+    /// Whether this is one of the Llama-shaped families (separate q/k/v/o and SwiGLU
+    /// projections with Llama's names, which LoRA targets).
+    pub fn is_llama_like(self) -> bool {
+        matches!(self, Self::Llama | Self::Qwen2 | Self::Mistral)
     }
 
     /// The `transformers` class that loads a checkpoint of this family.
@@ -51,6 +69,8 @@ impl Architecture {
             Self::Llama => "LlamaForCausalLM",
             Self::Qwen2 => "Qwen2ForCausalLM",
             Self::Mistral => "MistralForCausalLM",
+            Self::Gpt2 => "GPT2LMHeadModel",
+            Self::GptNeox => "GPTNeoXForCausalLM",
         }
     }
 
@@ -59,6 +79,8 @@ impl Architecture {
             "llama" => Ok(Self::Llama),
             "qwen2" => Ok(Self::Qwen2),
             "mistral" => Ok(Self::Mistral),
+            "gpt2" => Ok(Self::Gpt2),
+            "gpt_neox" => Ok(Self::GptNeox),
             other => Err(LmError::UnsupportedArchitecture {
                 model_type: other.to_owned(),
             }),
@@ -92,7 +114,8 @@ pub struct LmConfig {
     pub num_key_value_heads: usize,
     /// Width of one head `D` (even; `hidden_size / H` unless the config says otherwise).
     pub head_dim: usize,
-    /// ε of every RMSNorm.
+    /// ε of every normalisation layer (`rms_norm_eps`; GPT-2's `layer_norm_epsilon`,
+    /// GPT-NeoX's `layer_norm_eps`).
     pub rms_norm_eps: f64,
     /// Base θ of the rotary embedding.
     pub rope_theta: f64,
@@ -109,6 +132,16 @@ pub struct LmConfig {
     pub o_bias: bool,
     /// Bias on the MLP projections.
     pub mlp_bias: bool,
+    /// RMSNorm (Llama family) or LayerNorm with a bias (GPT family); its ε is
+    /// [`LmConfig::rms_norm_eps`].
+    pub norm: NormKind,
+    /// The feed-forward block and its activation.
+    pub mlp: MlpKind,
+    /// How positions enter the model.
+    pub positions: Positions,
+    /// GPT-NeoX's `use_parallel_residual`: `x + attn(ln₁(x)) + mlp(ln₂(x))` instead of the
+    /// sequential block.
+    pub parallel_residual: bool,
     /// Sequences (prompt plus cache) may not be longer than this, if set.
     pub sliding_window: Option<usize>,
     /// Std of the normal distribution that [`crate::CausalLm::random`] draws weights from.
@@ -122,6 +155,43 @@ pub struct LmConfig {
     /// The `config.json` object this was read from, written back (with `dtype` updated) on save
     /// so that fields exo-lm does not use survive a round trip.
     pub raw: Value,
+}
+
+/// The normalisation layers of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NormKind {
+    /// RMSNorm with a gain (Llama, Qwen2, Mistral).
+    Rms,
+    /// LayerNorm with a gain and a bias (GPT-2, GPT-NeoX).
+    Layer,
+}
+
+/// The feed-forward block of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MlpKind {
+    /// `down(silu(gate(x)) ⊙ up(x))` (`hidden_act = "silu"`).
+    SwiGlu,
+    /// `down(gelu(up(x)))` with the exact erf GELU (`"gelu"`).
+    GeluErf,
+    /// `down(gelu(up(x)))` with the tanh approximation (`"gelu_new"`, `"gelu_pytorch_tanh"`).
+    GeluTanh,
+}
+
+/// How token positions enter the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Positions {
+    /// Rotary embeddings on the first `dims` (even, `≤ head_dim`) dims of every query and key
+    /// head.
+    Rotary {
+        /// `R`: `head_dim` for the Llama family, `⌊head_dim · rotary_pct⌋` for GPT-NeoX.
+        dims: usize,
+    },
+    /// A learned table `[max_position_embeddings, d]` added to the token embeddings (GPT-2's
+    /// `wpe`).
+    Learned,
 }
 
 /// The rescaling of the rotary frequencies `inv_freq_i = θ^{−2i/D}` (transformers'
@@ -225,6 +295,22 @@ struct RawConfig {
     use_sliding_window: Option<bool>,
     initializer_range: Option<f64>,
     quantization_config: Option<Value>,
+    // GPT-2's names.
+    n_embd: Option<usize>,
+    n_layer: Option<usize>,
+    n_head: Option<usize>,
+    n_inner: Option<usize>,
+    n_positions: Option<usize>,
+    layer_norm_epsilon: Option<f64>,
+    activation_function: Option<String>,
+    scale_attn_weights: Option<bool>,
+    scale_attn_by_inverse_layer_idx: Option<bool>,
+    add_cross_attention: Option<bool>,
+    // GPT-NeoX's.
+    layer_norm_eps: Option<f64>,
+    use_parallel_residual: Option<bool>,
+    rotary_pct: Option<f64>,
+    rotary_emb_base: Option<f64>,
     bos_token_id: Option<Value>,
     pad_token_id: Option<Value>,
 }
@@ -256,6 +342,69 @@ fn rope_type(rope: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// The GELU MLP a GPT config's activation names.
+fn gelu_kind(field: &'static str, act: &str) -> Result<MlpKind> {
+    match act {
+        "gelu" => Ok(MlpKind::GeluErf),
+        "gelu_new" | "gelu_pytorch_tanh" => Ok(MlpKind::GeluTanh),
+        other => Err(LmError::config(
+            field,
+            format!(
+                "{other:?} is not implemented (only \"gelu\", \"gelu_new\", \"gelu_pytorch_tanh\")"
+            ),
+        )),
+    }
+}
+
+/// `R = ⌊head_dim · fraction⌋` (as transformers' `int(head_size * partial_rotary_factor)`),
+/// which must be even and positive.
+fn rotary_dims(head_dim: usize, fraction: f64) -> Result<usize> {
+    if !(fraction.is_finite() && fraction > 0.0 && fraction <= 1.0) {
+        return Err(LmError::config(
+            "partial_rotary_factor",
+            format!("{fraction} must be in (0, 1]"),
+        ));
+    }
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let dims = (head_dim as f64 * fraction) as usize;
+    if dims == 0 || !dims.is_multiple_of(2) {
+        return Err(LmError::config(
+            "head_dim",
+            format!(
+                "rotary embeddings on {dims} of {head_dim} dims per head: need a positive even count"
+            ),
+        ));
+    }
+    Ok(dims)
+}
+
+/// Rejects the GPT-2 attention variants exo does not implement.
+fn check_gpt2_attention(fields: &RawConfig) -> Result<()> {
+    if fields.scale_attn_weights == Some(false) {
+        return Err(LmError::config(
+            "scale_attn_weights",
+            "false is not implemented (scores are always scaled by 1/√D)",
+        ));
+    }
+    if fields.scale_attn_by_inverse_layer_idx == Some(true) {
+        return Err(LmError::config(
+            "scale_attn_by_inverse_layer_idx",
+            "true is not implemented",
+        ));
+    }
+    if fields.add_cross_attention == Some(true) {
+        return Err(LmError::config(
+            "add_cross_attention",
+            "cross-attention is not implemented",
+        ));
+    }
+    Ok(())
+}
+
 impl LmConfig {
     /// Reads `config.json` from a checkpoint folder (or the file itself).
     ///
@@ -278,8 +427,8 @@ impl LmConfig {
     /// Validates a parsed `config.json`.
     ///
     /// # Errors
-    /// [`LmError::UnsupportedArchitecture`] for a `model_type` other than `llama`, `qwen2` or
-    /// `mistral`; [`LmError::Config`] for a missing or invalid field, or one that asks for
+    /// [`LmError::UnsupportedArchitecture`] for a `model_type` other than `llama`, `qwen2`,
+    /// `mistral`, `gpt2` or `gpt_neox`; [`LmError::Config`] for a missing or invalid field, or one that asks for
     /// something not implemented (RoPE scaling other than llama3's, an activation other than SiLU, attention
     /// dropout, quantisation, an odd head width, `H` not a multiple of `H_kv`).
     pub fn from_json(raw: Value) -> Result<Self> {
@@ -291,12 +440,16 @@ impl LmConfig {
             .ok_or_else(|| LmError::config("model_type", "missing"))?;
         let architecture = Architecture::parse(model_type)?;
 
-        let hidden_size = required("hidden_size", fields.hidden_size)?;
-        let num_attention_heads = required("num_attention_heads", fields.num_attention_heads)?;
-        let num_key_value_heads = required(
-            "num_key_value_heads",
-            Some(fields.num_key_value_heads.unwrap_or(num_attention_heads)),
+        let llama_like = architecture.is_llama_like();
+        let hidden_size = required("hidden_size", fields.hidden_size.or(fields.n_embd))?;
+        let num_attention_heads = required(
+            "num_attention_heads",
+            fields.num_attention_heads.or(fields.n_head),
         )?;
+        let num_key_value_heads = match fields.num_key_value_heads {
+            Some(kv) if llama_like => required("num_key_value_heads", Some(kv))?,
+            _ => num_attention_heads,
+        };
         if num_attention_heads % num_key_value_heads != 0 {
             return Err(LmError::config(
                 "num_key_value_heads",
@@ -317,20 +470,26 @@ impl LmConfig {
                 ));
             }
         };
-        if head_dim == 0 || head_dim % 2 != 0 {
-            return Err(LmError::config(
-                "head_dim",
-                format!("{head_dim}: rotary embeddings need a positive even head width"),
-            ));
-        }
-
-        if let Some(act) = fields.hidden_act.as_deref()
-            && act != "silu"
-        {
-            return Err(LmError::config(
-                "hidden_act",
-                format!("{act:?} is not implemented (only \"silu\")"),
-            ));
+        let mlp = match architecture {
+            Architecture::Gpt2 => gelu_kind(
+                "activation_function",
+                fields.activation_function.as_deref().unwrap_or("gelu_new"),
+            )?,
+            Architecture::GptNeox => {
+                gelu_kind("hidden_act", fields.hidden_act.as_deref().unwrap_or("gelu"))?
+            }
+            _ => match fields.hidden_act.as_deref() {
+                None | Some("silu") => MlpKind::SwiGlu,
+                Some(act) => {
+                    return Err(LmError::config(
+                        "hidden_act",
+                        format!("{act:?} is not implemented (only \"silu\")"),
+                    ));
+                }
+            },
+        };
+        if architecture == Architecture::Gpt2 {
+            check_gpt2_attention(&fields)?;
         }
         if let Some(p) = fields.attention_dropout
             && p != 0.0
@@ -378,14 +537,38 @@ impl LmConfig {
                 rope_theta = Some(theta);
             }
         }
-        let rope_theta = rope_theta.unwrap_or(10_000.0);
+        // GPT-NeoX configs older than transformers 5 name θ `rotary_emb_base`.
+        let rope_theta = rope_theta.or(fields.rotary_emb_base).unwrap_or(10_000.0);
         if !(rope_theta.is_finite() && rope_theta > 1.0) {
             return Err(LmError::config(
                 "rope_theta",
                 format!("{rope_theta} must be finite and > 1"),
             ));
         }
-        let rms_norm_eps = fields.rms_norm_eps.unwrap_or(1e-6);
+        let positions = match architecture {
+            Architecture::Gpt2 => Positions::Learned,
+            Architecture::GptNeox => {
+                let pct = fields
+                    .rope_parameters
+                    .as_ref()
+                    .and_then(|r| r.get("partial_rotary_factor"))
+                    .and_then(Value::as_f64)
+                    .or(fields.rotary_pct)
+                    // transformers' default when neither is given.
+                    .unwrap_or(0.25);
+                Positions::Rotary {
+                    dims: rotary_dims(head_dim, pct)?,
+                }
+            }
+            _ => Positions::Rotary {
+                dims: rotary_dims(head_dim, 1.0)?,
+            },
+        };
+        let rms_norm_eps = match architecture {
+            Architecture::Gpt2 => fields.layer_norm_epsilon.unwrap_or(1e-5),
+            Architecture::GptNeox => fields.layer_norm_eps.unwrap_or(1e-5),
+            _ => fields.rms_norm_eps.unwrap_or(1e-6),
+        };
         if !(rms_norm_eps.is_finite() && rms_norm_eps > 0.0) {
             return Err(LmError::config(
                 "rms_norm_eps",
@@ -407,6 +590,11 @@ impl LmConfig {
             }
             Architecture::Qwen2 => (true, false, false),
             Architecture::Mistral => (false, false, false),
+            Architecture::Gpt2 => (true, true, true),
+            Architecture::GptNeox => {
+                let attention = fields.attention_bias.unwrap_or(true);
+                (attention, attention, true)
+            }
         };
         let sliding_window = match architecture {
             Architecture::Qwen2 if fields.use_sliding_window.unwrap_or(false) => {
@@ -431,20 +619,48 @@ impl LmConfig {
             architecture,
             vocab_size: required("vocab_size", fields.vocab_size)?,
             hidden_size,
-            intermediate_size: required("intermediate_size", fields.intermediate_size)?,
-            num_hidden_layers: required("num_hidden_layers", fields.num_hidden_layers)?,
+            intermediate_size: match architecture {
+                Architecture::Gpt2 => {
+                    required("n_inner", Some(fields.n_inner.unwrap_or(4 * hidden_size)))?
+                }
+                _ => required("intermediate_size", fields.intermediate_size)?,
+            },
+            num_hidden_layers: required(
+                "num_hidden_layers",
+                fields.num_hidden_layers.or(fields.n_layer),
+            )?,
             num_attention_heads,
             num_key_value_heads,
             head_dim,
             rms_norm_eps,
             rope_theta,
             rope_scaling,
-            max_position_embeddings: fields.max_position_embeddings.unwrap_or(2048),
-            // The default of all three transformers config classes.
-            tie_word_embeddings: fields.tie_word_embeddings.unwrap_or(false),
+            max_position_embeddings: match architecture {
+                Architecture::Gpt2 => required(
+                    "n_positions",
+                    fields
+                        .n_positions
+                        .or(fields.max_position_embeddings)
+                        .or(Some(1024)),
+                )?,
+                _ => fields.max_position_embeddings.unwrap_or(2048),
+            },
+            // The defaults of the transformers config classes (GPT-2's is tied).
+            tie_word_embeddings: fields
+                .tie_word_embeddings
+                .unwrap_or(architecture == Architecture::Gpt2),
             qkv_bias,
             o_bias,
             mlp_bias,
+            norm: if llama_like {
+                NormKind::Rms
+            } else {
+                NormKind::Layer
+            },
+            mlp,
+            positions,
+            parallel_residual: architecture == Architecture::GptNeox
+                && fields.use_parallel_residual.unwrap_or(true),
             sliding_window,
             initializer_range,
             eos_token_ids,
@@ -454,10 +670,14 @@ impl LmConfig {
         })
     }
 
-    /// A small config for tests and examples, as `transformers` would write it.
+    /// A small config for tests and examples, as `transformers` would write it. For GPT-2 and
+    /// GPT-NeoX `num_key_value_heads` must equal `num_attention_heads` (they have no
+    /// grouped-query attention); GPT-NeoX gets `rotary_pct = 0.25` and the parallel residual,
+    /// GPT-2 its tied head whatever `tie_word_embeddings` says.
     ///
     /// # Errors
-    /// As [`LmConfig::from_json`] (for example a width not divisible by the head count).
+    /// As [`LmConfig::from_json`] (for example a width not divisible by the head count), and
+    /// [`LmError::Config`] for grouped-query heads in a GPT family.
     #[allow(clippy::too_many_arguments)]
     pub fn tiny(
         architecture: Architecture,
@@ -469,6 +689,52 @@ impl LmConfig {
         num_key_value_heads: usize,
         tie_word_embeddings: bool,
     ) -> Result<Self> {
+        if !architecture.is_llama_like() && num_key_value_heads != num_attention_heads {
+            return Err(LmError::config(
+                "num_key_value_heads",
+                format!(
+                    "{num_key_value_heads} != num_attention_heads = {num_attention_heads}: {} has no grouped-query attention",
+                    architecture.model_type()
+                ),
+            ));
+        }
+        match architecture {
+            Architecture::Gpt2 => {
+                return Self::from_json(serde_json::json!({
+                    "architectures": [architecture.hf_class()],
+                    "model_type": "gpt2",
+                    "vocab_size": vocab_size,
+                    "n_embd": hidden_size,
+                    "n_inner": intermediate_size,
+                    "n_layer": num_hidden_layers,
+                    "n_head": num_attention_heads,
+                    "n_positions": 512,
+                    "activation_function": "gelu_new",
+                    "layer_norm_epsilon": 1e-5,
+                    "tie_word_embeddings": true,
+                    "initializer_range": 0.02,
+                }));
+            }
+            Architecture::GptNeox => {
+                return Self::from_json(serde_json::json!({
+                    "architectures": [architecture.hf_class()],
+                    "model_type": "gpt_neox",
+                    "vocab_size": vocab_size,
+                    "hidden_size": hidden_size,
+                    "intermediate_size": intermediate_size,
+                    "num_hidden_layers": num_hidden_layers,
+                    "num_attention_heads": num_attention_heads,
+                    "hidden_act": "gelu",
+                    "max_position_embeddings": 512,
+                    "layer_norm_eps": 1e-5,
+                    "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25},
+                    "use_parallel_residual": true,
+                    "tie_word_embeddings": tie_word_embeddings,
+                    "initializer_range": 0.02,
+                }));
+            }
+            _ => {}
+        }
         Self::from_json(serde_json::json!({
             "architectures": [architecture.hf_class()],
             "model_type": architecture.model_type(),

@@ -31,10 +31,22 @@ pub enum LmError {
         message: String,
     },
     /// The model config names an architecture this crate does not implement.
-    #[error("unsupported model_type {model_type:?}: exo-lm implements llama, qwen2 and mistral")]
+    #[error(
+        "unsupported model_type {model_type:?}: exo-lm implements llama, qwen2, mistral, gpt2 and gpt_neox"
+    )]
     UnsupportedArchitecture {
         /// The `model_type` of `config.json`.
         model_type: String,
+    },
+    /// A feature exo-lm implements for some model families only was asked of another.
+    #[error("{feature} is not implemented for {model_type} models (only for {supported})")]
+    UnsupportedForFamily {
+        /// The feature (for example "LoRA").
+        feature: &'static str,
+        /// The model's `model_type`.
+        model_type: &'static str,
+        /// The families that have it.
+        supported: &'static str,
     },
     /// A config field is missing, invalid, or asks for a feature this crate does not implement.
     #[error("config field {field}: {message}")]

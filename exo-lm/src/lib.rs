@@ -57,6 +57,7 @@ mod batch;
 pub mod config;
 mod deferred;
 mod error;
+pub(crate) mod families;
 pub mod layers;
 pub mod lm_head;
 pub mod lora;
@@ -72,7 +73,7 @@ pub mod score;
 pub mod weights;
 
 pub use batch::TokenBatch;
-pub use config::{Architecture, LmConfig, RopeScaling};
+pub use config::{Architecture, LmConfig, MlpKind, NormKind, Positions, RopeScaling};
 pub use deferred::DeferredLogps;
 pub use error::{LmError, Result};
 pub use exo_core::ModelOps;

@@ -93,6 +93,28 @@ impl ModelOps for LibTorch {
         wrap("silu", t.0.f_silu())
     }
 
+    fn gelu_erf(t: &TchTensor) -> Result<TchTensor> {
+        wrap("gelu_erf", t.0.f_gelu("none"))
+    }
+
+    fn gelu_tanh(t: &TchTensor) -> Result<TchTensor> {
+        wrap("gelu_tanh", t.0.f_gelu("tanh"))
+    }
+
+    // libtorch's fused layer_norm has a backward pass and accumulates half inputs in f32.
+    fn layer_norm(
+        x: &TchTensor,
+        weight: &TchTensor,
+        bias: &TchTensor,
+        eps: f64,
+    ) -> Result<TchTensor> {
+        let d = x.0.size().last().copied().unwrap_or(0);
+        wrap(
+            "layer_norm",
+            x.0.f_layer_norm([d], Some(&weight.0), Some(&bias.0), eps, true),
+        )
+    }
+
     fn linear(x: &TchTensor, weight: &TchTensor, bias: Option<&TchTensor>) -> Result<TchTensor> {
         wrap("linear", x.0.f_linear(&weight.0, bias.map(|b| &b.0)))
     }

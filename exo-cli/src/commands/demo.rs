@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::config_file::ConfigArg;
 use crate::demo::pipeline;
-use crate::demo::plan::DemoPlan;
+use crate::demo::plan::{DemoPlan, ModelFamily};
 use crate::run::backend::{ComputeArgs, Kernels};
 use crate::run::values::{adamw, at_least_one, hyper};
 use exo_core::hyper::Beta;
@@ -39,6 +39,9 @@ pub struct DemoArgs {
     /// everything works, not a result.
     #[arg(long)]
     pub quick: bool,
+    /// The model family: a tiny llama (default), gpt2 or neox (GPT-NeoX / Pythia).
+    #[arg(long, value_enum, default_value_t = ModelFamily::Llama)]
+    pub model_family: ModelFamily,
     /// Print the report as one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -137,6 +140,7 @@ pub fn config(args: &DemoArgs) -> anyhow::Result<DemoPlan> {
         corpus: args.corpus.clone(),
         sentences: args.sentences.unwrap_or(pick(q, 8000, 600)),
         vocab: pick(q, 1024, 600),
+        model_family: args.model_family,
         layers: pick(q, 4, 2),
         hidden: pick(q, 128, 64),
         heads: 4,
@@ -198,7 +202,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
     println!();
     println!(
-        "exo demo: a tiny Llama ({:.2} M parameters) trained from scratch, then aligned to a sentiment reward.",
+        "exo demo: a tiny {} ({:.2} M parameters) trained from scratch, then aligned to a sentiment reward.",
+        plan.model_family.display_name(),
         report.parameters as f64 / 1e6
     );
     println!(

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::plan::{DemoPlan, MARKER};
+use super::plan::{DemoPlan, MARKER, ModelFamily};
 use super::{corpus, tokenizer};
 
 /// The held-out split of the corpus.
@@ -116,7 +116,8 @@ pub(super) fn write_jsonl(
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Writes the Llama `config.json` of the demo model; returns its parameter count.
+/// Writes the `config.json` of the demo model (its `--model-family`); returns its parameter
+/// count.
 pub(super) fn write_model_config(
     dir: &Path,
     plan: &DemoPlan,
@@ -124,36 +125,99 @@ pub(super) fn write_model_config(
     tok: &tokenizers::Tokenizer,
 ) -> anyhow::Result<usize> {
     let id = |t: &str| tok.token_to_id(t);
-    let config = serde_json::json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "vocab_size": vocab,
-        "hidden_size": plan.hidden,
-        "intermediate_size": plan.intermediate,
-        "num_hidden_layers": plan.layers,
-        "num_attention_heads": plan.heads,
-        "num_key_value_heads": plan.kv_heads,
-        "hidden_act": "silu",
-        "max_position_embeddings": plan.context,
-        "rms_norm_eps": 1e-6,
-        "rope_theta": 10000.0,
-        "tie_word_embeddings": true,
-        "initializer_range": 0.02,
-        "bos_token_id": id(tokenizer::BOS),
-        "eos_token_id": id(tokenizer::EOS),
-        "pad_token_id": id(tokenizer::EOS),
-        "torch_dtype": "float32",
-    });
+    let (bos, eos) = (id(tokenizer::BOS), id(tokenizer::EOS));
+    let config = match plan.model_family {
+        ModelFamily::Llama => serde_json::json!({
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "vocab_size": vocab,
+            "hidden_size": plan.hidden,
+            "intermediate_size": plan.intermediate,
+            "num_hidden_layers": plan.layers,
+            "num_attention_heads": plan.heads,
+            "num_key_value_heads": plan.kv_heads,
+            "hidden_act": "silu",
+            "max_position_embeddings": plan.context,
+            "rms_norm_eps": 1e-6,
+            "rope_theta": 10000.0,
+            "tie_word_embeddings": true,
+            "initializer_range": 0.02,
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+            "pad_token_id": eos,
+            "torch_dtype": "float32",
+        }),
+        ModelFamily::Gpt2 => serde_json::json!({
+            "architectures": ["GPT2LMHeadModel"],
+            "model_type": "gpt2",
+            "vocab_size": vocab,
+            "n_embd": plan.hidden,
+            "n_inner": plan.intermediate,
+            "n_layer": plan.layers,
+            "n_head": plan.heads,
+            "n_positions": plan.context,
+            "activation_function": "gelu_new",
+            "layer_norm_epsilon": 1e-5,
+            "resid_pdrop": 0.0,
+            "embd_pdrop": 0.0,
+            "attn_pdrop": 0.0,
+            "tie_word_embeddings": true,
+            "initializer_range": 0.02,
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+            "pad_token_id": eos,
+            "torch_dtype": "float32",
+        }),
+        ModelFamily::Neox => serde_json::json!({
+            "architectures": ["GPTNeoXForCausalLM"],
+            "model_type": "gpt_neox",
+            "vocab_size": vocab,
+            "hidden_size": plan.hidden,
+            "intermediate_size": plan.intermediate,
+            "num_hidden_layers": plan.layers,
+            "num_attention_heads": plan.heads,
+            "hidden_act": "gelu",
+            "max_position_embeddings": plan.context,
+            "layer_norm_eps": 1e-5,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25},
+            "use_parallel_residual": true,
+            "tie_word_embeddings": false,
+            "initializer_range": 0.02,
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+            "pad_token_id": eos,
+            "torch_dtype": "float32",
+        }),
+    };
     let parsed = exo_lm::LmConfig::from_json(config.clone()).context("the demo's model config")?;
     let text = serde_json::to_string_pretty(&config)?;
     exo_lm::weights::write_atomic(&dir.join("config.json"), format!("{text}\n").as_bytes())?;
-    let d = parsed.hidden_size;
-    let head = parsed.head_dim;
-    let per_layer = 2 * d
-        + d * parsed.num_attention_heads * head * 2
-        + d * parsed.num_key_value_heads * head * 2
-        + 3 * d * parsed.intermediate_size;
-    Ok(parsed.vocab_size * d + parsed.num_hidden_layers * per_layer + d)
+    Ok(parameter_count(&parsed))
+}
+
+/// The number of parameters `config` implies (as `exo_lm`'s parameter list has them).
+fn parameter_count(c: &exo_lm::LmConfig) -> usize {
+    let (d, i, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+    let head = if c.tie_word_embeddings { 0 } else { v * d };
+    match c.architecture {
+        exo_lm::config::Architecture::Gpt2 | exo_lm::config::Architecture::GptNeox => {
+            // Two LayerNorms, the fused q/k/v, the output projection and the MLP, with biases.
+            let per_layer = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * i + i) + (i * d + d);
+            let positions = match c.positions {
+                exo_lm::config::Positions::Learned => c.max_position_embeddings * d,
+                _ => 0,
+            };
+            v * d + positions + c.num_hidden_layers * per_layer + 2 * d + head
+        }
+        _ => {
+            let head_dim = c.head_dim;
+            let per_layer = 2 * d
+                + d * c.num_attention_heads * head_dim * 2
+                + d * c.num_key_value_heads * head_dim * 2
+                + 3 * d * i;
+            v * d + c.num_hidden_layers * per_layer + d + head
+        }
+    }
 }
 
 /// A command line as one shell line (arguments with spaces or quotes are single-quoted).

@@ -9,6 +9,37 @@ use crate::run::backend::Compute;
 /// The marker file that says a folder was written by `exo demo` (and may be overwritten by it).
 pub const MARKER: &str = ".exo-demo";
 
+/// The model family the demo trains (`--model-family`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFamily {
+    /// A Llama (RMSNorm, rotary, grouped-query attention, SwiGLU, tied head).
+    #[default]
+    Llama,
+    /// A GPT-2 (learned positions, LayerNorm, `gelu_new`, tied head; no grouped-query heads).
+    Gpt2,
+    /// A GPT-NeoX / Pythia (rotary on a quarter of each head, parallel residual, exact GELU,
+    /// untied `embed_out`; no grouped-query heads).
+    Neox,
+}
+
+impl ModelFamily {
+    /// Whether this is the default family (left out of the report, so that the default demo's
+    /// report is unchanged).
+    pub fn is_llama(&self) -> bool {
+        *self == Self::Llama
+    }
+
+    /// The family's name in the demo's messages.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Llama => "Llama",
+            Self::Gpt2 => "GPT-2",
+            Self::Neox => "GPT-NeoX",
+        }
+    }
+}
+
 /// The sizes and settings of one demo run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DemoPlan {
@@ -20,13 +51,16 @@ pub struct DemoPlan {
     pub sentences: usize,
     /// BPE vocabulary (at most).
     pub vocab: usize,
+    /// The model family (`llama` unless `--model-family` says otherwise).
+    #[serde(default, skip_serializing_if = "ModelFamily::is_llama")]
+    pub model_family: ModelFamily,
     /// Decoder layers.
     pub layers: usize,
     /// Model width.
     pub hidden: usize,
     /// Attention heads.
     pub heads: usize,
-    /// Key/value heads.
+    /// Key/value heads (Llama only: GPT-2 and GPT-NeoX have one per query head).
     pub kv_heads: usize,
     /// MLP width.
     pub intermediate: usize,

@@ -304,3 +304,39 @@ fn the_default_demo_reproduces_the_committed_report_bit_for_bit() {
         );
     }
 }
+
+/// `--model-family gpt2` and `--model-family neox` run the whole quick pipeline (SFT, sample,
+/// score, align, eval) on a GPT-2 and a GPT-NeoX, shortened to a few steps.
+#[test]
+fn the_quick_demo_trains_and_aligns_gpt2_and_neox() {
+    let root = scratch("demo-families");
+    for (family, model_type) in [("gpt2", "gpt2"), ("neox", "gpt_neox")] {
+        let out = root.join(family);
+        let stdout = ok(&[
+            "demo",
+            "--quick",
+            "--json",
+            "--model-family",
+            family,
+            "--sentences",
+            "200",
+            "--sft-steps",
+            "10",
+            "--align-steps",
+            "2",
+            "--out",
+            &s(&out),
+        ]);
+        let report: serde_json::Value =
+            serde_json::from_str(stdout.trim()).expect("one JSON object");
+        assert_eq!(report["plan"]["model_family"], family);
+        assert_eq!(report["runs"].as_array().map(Vec::len), Some(4));
+        let config: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("exo/config.json")).expect("aligned config"),
+        )
+        .expect("json");
+        assert_eq!(config["model_type"], model_type);
+        assert!(out.join("exo/model.safetensors").is_file());
+        assert!(out.join("eval/exo.json").is_file());
+    }
+}

@@ -7,13 +7,17 @@
 //! `exo_tch::LibTorch`: libtorch's fused `linear`, `silu` and `scaled_dot_product_attention`). Its
 //! primitives (matmul, transpose, concat, embedding lookup, square root, in-place parameter
 //! update, ...) are required; its composites — [`ModelOps::linear`], [`ModelOps::silu`],
-//! [`ModelOps::rms_norm`], [`ModelOps::rotary`] and [`ModelOps::attention`] — are default methods
-//! written once from the primitives in this module's [`attention`], [`rms_norm`] and [`rotary`];
+//! [`ModelOps::gelu_erf`], [`ModelOps::gelu_tanh`], [`ModelOps::rms_norm`],
+//! [`ModelOps::layer_norm`], [`ModelOps::rotary`] and [`ModelOps::attention`] — are default
+//! methods written once from the primitives in this module's [`attention`], [`gelu`],
+//! [`layer_norm`], [`rms_norm`] and [`rotary`];
 //! a backend may override one with a fused kernel **only if that kernel has a backward pass**
 //! (candle-nn's fused `softmax_last_dim`, `rms_norm` and `rope` do not, and are never used: they
 //! would silently cut the graph).
 
 pub mod attention;
+pub mod gelu;
+pub mod layer_norm;
 pub mod rms_norm;
 pub mod rotary;
 
@@ -131,6 +135,37 @@ pub trait ModelOps: Autodiff {
     /// If the shapes disagree or the library fails.
     fn rms_norm(x: &Self::Tensor, weight: &Self::Tensor, eps: f64) -> Result<Self::Tensor> {
         rms_norm::rms_norm_composite::<Self>(x, weight, eps)
+    }
+
+    /// LayerNorm over the last dimension with a gain and a shift (see [`layer_norm`] for the
+    /// maths). `x` `[..., d]`, `weight` and `bias` `[d]`.
+    ///
+    /// # Errors
+    /// If the shapes disagree or the library fails.
+    fn layer_norm(
+        x: &Self::Tensor,
+        weight: &Self::Tensor,
+        bias: &Self::Tensor,
+        eps: f64,
+    ) -> Result<Self::Tensor> {
+        layer_norm::layer_norm_composite::<Self>(x, weight, bias, eps)
+    }
+
+    /// The exact GELU `x · Φ(x)` (transformers' `"gelu"`), elementwise (see [`gelu`]).
+    ///
+    /// # Errors
+    /// If the library fails.
+    fn gelu_erf(t: &Self::Tensor) -> Result<Self::Tensor> {
+        gelu::gelu_erf_composite::<Self>(t)
+    }
+
+    /// The tanh approximation of GELU (transformers' `"gelu_new"`, `"gelu_pytorch_tanh"`),
+    /// elementwise (see [`gelu`]).
+    ///
+    /// # Errors
+    /// If the library fails.
+    fn gelu_tanh(t: &Self::Tensor) -> Result<Self::Tensor> {
+        gelu::gelu_tanh_composite::<Self>(t)
     }
 
     /// Rotary position embedding, Hugging Face half-split convention (see

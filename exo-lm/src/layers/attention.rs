@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! q = x W_qᵀ (+ b_q) → [N, H, T, D]      k, v = x W_kᵀ, x W_vᵀ (+ b) → [N, H_kv, T, D]
-//! q, k = rope(q), rope(k)
+//! q, k = rope(q), rope(k)            (on the first R ≤ D dims of each head; none for GPT-2)
 //! k, v = cat(cache_k, k), cat(cache_v, v)            (along T, when decoding)
 //! out  = attention(q, k, v, bias, 1/√D) → [N, T, H·D] → W_oᵀ (+ b_o)
 //! ```
@@ -80,25 +80,46 @@ pub(crate) struct LayerKv<B: ModelOps> {
     pub(crate) v: B::Tensor,
 }
 
+/// The query, key and value projections.
+#[derive(Debug, Clone)]
+pub(crate) enum Qkv<B: ModelOps> {
+    /// Three layers (Llama, Qwen2, Mistral): `q` `[H·D, d]`, `k`/`v` `[H_kv·D, d]`.
+    Separate {
+        q_proj: Linear<B>,
+        k_proj: Linear<B>,
+        v_proj: Linear<B>,
+    },
+    /// One fused layer with `3·H·D` outputs (`H_kv = H`), laid out as `layout` says.
+    Fused { proj: Linear<B>, layout: FusedQkv },
+}
+
+/// How a fused projection's `3·H·D` outputs are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FusedQkv {
+    /// GPT-2's `c_attn`: `[3, H, D]`, i.e. `cat(q, k, v)`, each `[H·D]`.
+    Blocks,
+    /// GPT-NeoX's `query_key_value`: `[H, 3, D]`, each head's `q`, `k`, `v` in turn.
+    PerHead,
+}
+
 /// One attention block's weights and head layout.
 #[derive(Debug, Clone)]
 pub(crate) struct Attention<B: ModelOps> {
-    pub(crate) q_proj: Linear<B>,
-    pub(crate) k_proj: Linear<B>,
-    pub(crate) v_proj: Linear<B>,
+    pub(crate) qkv: Qkv<B>,
     pub(crate) o_proj: Linear<B>,
     pub(crate) heads: usize,
     pub(crate) kv_heads: usize,
     pub(crate) head_dim: usize,
+    /// `R`: rotary on the first `R` dims of each head (`R = D` for Llama, `D · rotary_pct` for
+    /// GPT-NeoX); `None` for learned absolute positions (GPT-2).
+    pub(crate) rotary_dims: Option<usize>,
 }
 
 /// The per-forward inputs every attention block shares: rotary tables and the mask bias.
 #[derive(Debug, Clone)]
 pub(crate) struct AttentionInputs<B: ModelOps> {
-    /// `[N, 1, T, D]`.
-    pub(crate) cos: B::Tensor,
-    /// `[N, 1, T, D]`.
-    pub(crate) sin: B::Tensor,
+    /// `cos` and `sin`, `[N, 1, T, R]` each (`None` without rotary positions).
+    pub(crate) rotary: Option<(B::Tensor, B::Tensor)>,
     /// `[N, 1, T, T_past + T]`.
     pub(crate) bias: B::Tensor,
     /// The seed of this forward pass's LoRA dropout masks (`None`: no dropout). It rides with
@@ -108,6 +129,57 @@ pub(crate) struct AttentionInputs<B: ModelOps> {
 }
 
 impl<B: ModelOps> Attention<B> {
+    /// `q`, `k`, `v` as `[N, H, T, D]`, `[N, H_kv, T, D]`, `[N, H_kv, T, D]`, before rotary.
+    fn project(
+        &self,
+        x: &B::Tensor,
+        (n, t): (usize, usize),
+        seed: Option<u64>,
+    ) -> Result<(B::Tensor, B::Tensor, B::Tensor)> {
+        let d = self.head_dim;
+        let heads = |y: &B::Tensor, count: usize| -> Result<B::Tensor> {
+            B::transpose(&B::reshape(y, &[n, t, count, d])?, 1, 2)
+        };
+        match &self.qkv {
+            Qkv::Separate {
+                q_proj,
+                k_proj,
+                v_proj,
+            } => Ok((
+                heads(&q_proj.forward(x, seed)?, self.heads)?,
+                heads(&k_proj.forward(x, seed)?, self.kv_heads)?,
+                heads(&v_proj.forward(x, seed)?, self.kv_heads)?,
+            )),
+            Qkv::Fused { proj, layout } => {
+                let y = proj.forward(x, seed)?;
+                let width = self.heads * d;
+                let part = |i: usize| -> Result<B::Tensor> {
+                    match layout {
+                        FusedQkv::Blocks => heads(&B::narrow(&y, 2, i * width, width)?, self.heads),
+                        FusedQkv::PerHead => {
+                            let per_head = B::reshape(&y, &[n, t, self.heads, 3 * d])?;
+                            B::transpose(&B::narrow(&per_head, 3, i * d, d)?, 1, 2)
+                        }
+                    }
+                };
+                Ok((part(0)?, part(1)?, part(2)?))
+            }
+        }
+    }
+
+    /// Rotary on the first `R` dims of each head of `x` `[N, heads, T, D]`; the rest pass.
+    fn rope(&self, x: B::Tensor, inputs: &AttentionInputs<B>) -> Result<B::Tensor> {
+        let (Some(r), Some((cos, sin))) = (self.rotary_dims, inputs.rotary.as_ref()) else {
+            return Ok(x);
+        };
+        if r == self.head_dim {
+            return B::rotary(&x, cos, sin);
+        }
+        let rotated = B::rotary(&B::narrow(&x, 3, 0, r)?, cos, sin)?;
+        let pass = B::narrow(&x, 3, r, self.head_dim - r)?;
+        B::cat(&[&rotated, &pass], 3)
+    }
+
     /// `x` `[N, T, d]` → `[N, T, d]`; with `cache`, prepends the cached keys/values and stores
     /// the extended ones back.
     pub(crate) fn forward(
@@ -120,17 +192,10 @@ impl<B: ModelOps> Attention<B> {
         let &[n, t, _] = dims.as_slice() else {
             return Err(Error::shape("attention", "[N, T, d]", &dims));
         };
-        let heads = |proj: &Linear<B>, count: usize| -> Result<B::Tensor> {
-            let y = proj.forward(x, inputs.dropout_seed)?;
-            B::transpose(&B::reshape(&y, &[n, t, count, self.head_dim])?, 1, 2)
-        };
-        let q = B::rotary(&heads(&self.q_proj, self.heads)?, &inputs.cos, &inputs.sin)?;
-        let mut k = B::rotary(
-            &heads(&self.k_proj, self.kv_heads)?,
-            &inputs.cos,
-            &inputs.sin,
-        )?;
-        let mut v = heads(&self.v_proj, self.kv_heads)?;
+        let (q, k, v) = self.project(x, (n, t), inputs.dropout_seed)?;
+        let q = self.rope(q, inputs)?;
+        let mut k = self.rope(k, inputs)?;
+        let mut v = v;
         if let Some(slot) = cache {
             if let Some(past) = slot.as_ref() {
                 k = B::cat(&[&past.k, &k], 2)?;

@@ -6,11 +6,17 @@ use crate::ModelOps;
 
 /// `y = x · Wᵀ + b` with `W` `[out, in]` and an optional `b` `[out]`; with a LoRA adapter,
 /// `y = x · Wᵀ + b + s · (x · Aᵀ) · Bᵀ` (see [`crate::lora`]).
+///
+/// GPT-2's `Conv1D` stores its weight transposed, `W'` `[in, out]`, and computes
+/// `y = x · W' + b`; such a layer keeps `W'` as stored (so that its parameter and gradient
+/// have the checkpoint's shape) and is marked [`Linear::transposed`].
 #[derive(Debug, Clone)]
 pub(crate) struct Linear<B: ModelOps> {
     pub(crate) weight: B::Tensor,
     pub(crate) bias: Option<B::Tensor>,
     pub(crate) adapter: Option<Adapter<B>>,
+    /// `weight` is `[in, out]` (GPT-2's `Conv1D`), not `[out, in]`.
+    pub(crate) transposed: bool,
 }
 
 /// A LoRA update `s · B · A` of a linear layer.
@@ -35,13 +41,30 @@ impl<B: ModelOps> Linear<B> {
             weight,
             bias,
             adapter: None,
+            transposed: false,
+        }
+    }
+
+    /// A GPT-2 `Conv1D` layer: `weight` `[in, out]`, `y = x · W' + b`.
+    pub(crate) fn conv1d(weight: B::Tensor, bias: Option<B::Tensor>) -> Self {
+        Self {
+            transposed: true,
+            ..Self::new(weight, bias)
         }
     }
 
     /// `x` `[..., in]` → `[..., out]`. `dropout_seed` is the forward pass's seed of the LoRA
     /// dropout masks (`None`: no dropout, as in evaluation).
     pub(crate) fn forward(&self, x: &B::Tensor, dropout_seed: Option<u64>) -> Result<B::Tensor> {
-        let y = B::linear(x, &self.weight, self.bias.as_ref())?;
+        let y = if self.transposed {
+            let y = B::matmul(x, &self.weight)?;
+            match &self.bias {
+                Some(b) => B::add(&y, b)?,
+                None => y,
+            }
+        } else {
+            B::linear(x, &self.weight, self.bias.as_ref())?
+        };
         match &self.adapter {
             None => Ok(y),
             Some(adapter) => {

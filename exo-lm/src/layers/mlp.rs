@@ -1,27 +1,48 @@
-//! The SwiGLU feed-forward block of Llama-family models.
+//! The feed-forward blocks: Llama's SwiGLU and GPT's two-layer GELU MLP.
 
 use exo_core::Result;
 
 use crate::ModelOps;
+use crate::config::MlpKind;
 use crate::layers::linear::Linear;
 
 /// ```text
-/// mlp(x) = W_down ( silu(W_gate x) ⊙ W_up x )
+/// SwiGLU (Llama):  mlp(x) = W_down ( silu(W_gate x) ⊙ W_up x )
+/// GELU (GPT-2, GPT-NeoX):  mlp(x) = W_down gelu(W_up x)
 /// ```
 ///
-/// with `W_gate`, `W_up` `[I, d]` and `W_down` `[d, I]` (optional biases with `mlp_bias`).
+/// with `W_gate`, `W_up` `[I, d]` and `W_down` `[d, I]` in the Linear layout (GPT-2's
+/// Conv1D weights are transposed, see [`Linear`]); biases where the family has them.
 #[derive(Debug, Clone)]
 pub(crate) struct Mlp<B: ModelOps> {
-    pub(crate) gate_proj: Linear<B>,
+    /// SwiGLU's gate (`None` for a GELU MLP).
+    pub(crate) gate_proj: Option<Linear<B>>,
+    /// `up_proj`, GPT-2's `c_fc`, GPT-NeoX's `dense_h_to_4h`.
     pub(crate) up_proj: Linear<B>,
+    /// `down_proj`, GPT-2's `mlp.c_proj`, GPT-NeoX's `dense_4h_to_h`.
     pub(crate) down_proj: Linear<B>,
+    /// Which block this is.
+    pub(crate) kind: MlpKind,
 }
 
 impl<B: ModelOps> Mlp<B> {
     /// `x` `[..., d]` → `[..., d]`.
     pub(crate) fn forward(&self, x: &B::Tensor, dropout_seed: Option<u64>) -> Result<B::Tensor> {
-        let gate = B::silu(&self.gate_proj.forward(x, dropout_seed)?)?;
         let up = self.up_proj.forward(x, dropout_seed)?;
-        self.down_proj.forward(&B::mul(&gate, &up)?, dropout_seed)
+        let hidden = match (self.kind, &self.gate_proj) {
+            (MlpKind::SwiGlu, Some(gate)) => {
+                B::mul(&B::silu(&gate.forward(x, dropout_seed)?)?, &up)?
+            }
+            (MlpKind::SwiGlu, None) => {
+                return Err(exo_core::Error::shape(
+                    "mlp",
+                    "a SwiGLU block with a gate projection",
+                    &B::dims(x),
+                ));
+            }
+            (MlpKind::GeluErf, _) => B::gelu_erf(&up)?,
+            (MlpKind::GeluTanh, _) => B::gelu_tanh(&up)?,
+        };
+        self.down_proj.forward(&hidden, dropout_seed)
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{CausalLm, KvCache, Mode, Recompute};
 use crate::batch::TokenBatch;
+use crate::config::Positions;
 use crate::layers::attention::{AttentionInputs, MASKED, attention_bias, masked_in};
 use crate::layers::rotary::rotary_tensors;
 use crate::lm_head::{CountedRows, LogitRows, chunked_logps, counted_sequence_logps};
@@ -38,7 +39,7 @@ impl<B: ModelOps> CausalLm<B> {
         mut cache: Option<&mut KvCache<B>>,
     ) -> Result<B::Tensor> {
         let inputs = self.attention_inputs(positions, bias, (n, t, past))?;
-        let mut x = B::embedding(&self.embed, ids)?;
+        let mut x = self.embed_input(ids, positions, (n, t))?;
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = match cache.as_deref_mut() {
                 Some(c) => match c.layers.get_mut(i) {
@@ -52,6 +53,37 @@ impl<B: ModelOps> CausalLm<B> {
         Ok(self.norm.forward(&x)?)
     }
 
+    /// The decoder's input `[N, T, d]`: `E[ids]`, plus `P[positions]` with learned positions
+    /// (GPT-2).
+    ///
+    /// # Errors
+    /// [`LmError::Input`] if a position is outside the learned table.
+    pub(crate) fn embed_input(
+        &self,
+        ids: &B::Index,
+        positions: &[i64],
+        (n, t): (usize, usize),
+    ) -> Result<B::Tensor> {
+        let x = B::embedding(&self.embed, ids)?;
+        let Some(table) = &self.positions else {
+            return Ok(x);
+        };
+        let max = self.config.max_position_embeddings;
+        if let Some(p) = positions
+            .iter()
+            .find(|&&p| usize::try_from(p).map_or(true, |p| p >= max))
+        {
+            return Err(LmError::input(
+                "forward",
+                format!(
+                    "position {p} is outside the learned position table of {max} (max_position_embeddings / n_positions)"
+                ),
+            ));
+        }
+        let index = B::index_from_i64s(positions, &[n, t], &self.device)?;
+        Ok(B::add(&x, &B::embedding(table, &index)?)?)
+    }
+
     /// The rotary tables and the attention bias tensor of a forward pass.
     fn attention_inputs(
         &self,
@@ -59,14 +91,17 @@ impl<B: ModelOps> CausalLm<B> {
         bias: &[f32],
         (n, t, past): (usize, usize, usize),
     ) -> Result<AttentionInputs<B>> {
-        let (cos, sin) = rotary_tensors::<B>(
-            positions,
-            (n, t),
-            self.config.head_dim,
-            (self.config.rope_theta, self.config.rope_scaling),
-            self.dtype,
-            &self.device,
-        )?;
+        let rotary = match self.config.positions {
+            Positions::Rotary { dims } => Some(rotary_tensors::<B>(
+                positions,
+                (n, t),
+                dims,
+                (self.config.rope_theta, self.config.rope_scaling),
+                self.dtype,
+                &self.device,
+            )?),
+            Positions::Learned => None,
+        };
         let dims = [n, 1, t, past + t];
         let bias = if self.dtype.is_half() {
             let masked = masked_in(self.dtype);
@@ -79,8 +114,7 @@ impl<B: ModelOps> CausalLm<B> {
             B::from_f32s(bias, &dims, self.dtype, &self.device)?
         };
         Ok(AttentionInputs {
-            cos,
-            sin,
+            rotary,
             bias,
             dropout_seed: self.active_dropout_seed(),
         })
@@ -103,7 +137,7 @@ impl<B: ModelOps> CausalLm<B> {
             return Ok((hidden, None));
         }
         let attention = self.attention_inputs(positions, bias, (n, t, 0))?;
-        let (top, layers) = self.layers_recomputable(ids, attention)?;
+        let (top, layers) = self.layers_recomputable(ids, positions, attention)?;
         Ok((self.norm.forward(&top)?, Some(layers)))
     }
 

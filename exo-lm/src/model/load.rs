@@ -8,129 +8,13 @@ use exo_core::DType;
 
 use super::{CausalLm, Mode};
 use crate::config::LmConfig;
-use crate::layers::attention::Attention;
-use crate::layers::decoder::DecoderLayer;
-use crate::layers::linear::Linear;
-use crate::layers::mlp::Mlp;
-use crate::layers::rms_norm::RmsNorm;
+use crate::families::{self, Spec, canonical_name, is_ignorable, specs};
 use crate::lm_head::LogitRows;
 use crate::params::{Param, ParamKind, Params};
 use crate::rng::HostRng;
 use crate::score::SCORE_WEIGHT;
 use crate::weights::{HostData, HostTensor, read_checkpoint};
 use crate::{LmError, ModelOps, Result};
-
-/// The Hugging Face name and shape of one parameter.
-#[derive(Debug, Clone)]
-pub(super) struct Spec {
-    pub(super) name: String,
-    pub(super) shape: Vec<usize>,
-    pub(super) kind: ParamKind,
-}
-
-/// Every parameter the config implies, in the canonical order.
-pub(super) fn specs(c: &LmConfig) -> Vec<Spec> {
-    let spec = |name: String, shape: Vec<usize>, kind| Spec { name, shape, kind };
-    let (d, q_out, kv_out) = (
-        c.hidden_size,
-        c.num_attention_heads * c.head_dim,
-        c.num_key_value_heads * c.head_dim,
-    );
-    let mut out = vec![spec(
-        "model.embed_tokens.weight".into(),
-        vec![c.vocab_size, d],
-        ParamKind::Embedding,
-    )];
-    for i in 0..c.num_hidden_layers {
-        let p = format!("model.layers.{i}");
-        out.push(spec(
-            format!("{p}.input_layernorm.weight"),
-            vec![d],
-            ParamKind::Norm,
-        ));
-        for (proj, rows, bias) in [
-            ("q_proj", q_out, c.qkv_bias),
-            ("k_proj", kv_out, c.qkv_bias),
-            ("v_proj", kv_out, c.qkv_bias),
-        ] {
-            out.push(spec(
-                format!("{p}.self_attn.{proj}.weight"),
-                vec![rows, d],
-                ParamKind::Matrix,
-            ));
-            if bias {
-                out.push(spec(
-                    format!("{p}.self_attn.{proj}.bias"),
-                    vec![rows],
-                    ParamKind::Bias,
-                ));
-            }
-        }
-        out.push(spec(
-            format!("{p}.self_attn.o_proj.weight"),
-            vec![d, q_out],
-            ParamKind::Matrix,
-        ));
-        if c.o_bias {
-            out.push(spec(
-                format!("{p}.self_attn.o_proj.bias"),
-                vec![d],
-                ParamKind::Bias,
-            ));
-        }
-        out.push(spec(
-            format!("{p}.post_attention_layernorm.weight"),
-            vec![d],
-            ParamKind::Norm,
-        ));
-        for (proj, shape, rows) in [
-            (
-                "gate_proj",
-                vec![c.intermediate_size, d],
-                c.intermediate_size,
-            ),
-            ("up_proj", vec![c.intermediate_size, d], c.intermediate_size),
-            ("down_proj", vec![d, c.intermediate_size], d),
-        ] {
-            out.push(spec(
-                format!("{p}.mlp.{proj}.weight"),
-                shape,
-                ParamKind::Matrix,
-            ));
-            if c.mlp_bias {
-                out.push(spec(
-                    format!("{p}.mlp.{proj}.bias"),
-                    vec![rows],
-                    ParamKind::Bias,
-                ));
-            }
-        }
-    }
-    out.push(spec("model.norm.weight".into(), vec![d], ParamKind::Norm));
-    if let Some(labels) = c.score_labels() {
-        // A sequence classifier: `score` instead of the lm_head (see `crate::score`).
-        out.push(spec(
-            SCORE_WEIGHT.into(),
-            vec![labels, d],
-            ParamKind::Matrix,
-        ));
-    } else if !c.tie_word_embeddings {
-        out.push(spec(
-            "lm_head.weight".into(),
-            vec![c.vocab_size, d],
-            ParamKind::Matrix,
-        ));
-    }
-    out
-}
-
-/// Checkpoint tensors that carry no parameter and are skipped (old transformers versions saved
-/// the rotary frequencies).
-fn is_ignorable(name: &str, config: &LmConfig) -> bool {
-    name.ends_with(".rotary_emb.inv_freq")
-        || ((config.tie_word_embeddings || config.score_labels().is_some())
-            && name == "lm_head.weight")
-}
 
 impl<B: ModelOps> CausalLm<B> {
     /// Loads `config.json` and the safetensors weights (single file, or sharded with
@@ -168,6 +52,12 @@ impl<B: ModelOps> CausalLm<B> {
         mode: Mode,
     ) -> Result<Self> {
         let specs = specs(&config);
+        if !config.architecture.is_llama_like() {
+            tensors = tensors
+                .into_iter()
+                .map(|(name, t)| (canonical_name(&name, &config), t))
+                .collect();
+        }
         let mut built = Vec::with_capacity(specs.len());
         for spec in &specs {
             let Some((file, host)) = tensors.remove(&spec.name) else {
@@ -266,43 +156,12 @@ impl<B: ModelOps> CausalLm<B> {
                 .cloned()
                 .ok_or_else(|| LmError::weights("<model>", name, "missing"))
         };
-        let linear = |prefix: &str, bias: bool| -> Result<Linear<B>> {
-            let bias = if bias {
-                Some(take(&format!("{prefix}.bias"))?)
-            } else {
-                None
-            };
-            Ok(Linear::new(take(&format!("{prefix}.weight"))?, bias))
-        };
-        let norm = |name: &str| -> Result<RmsNorm<B>> {
-            Ok(RmsNorm {
-                weight: take(name)?,
-                eps: config.rms_norm_eps,
-            })
-        };
-        let mut layers = Vec::with_capacity(config.num_hidden_layers);
-        for i in 0..config.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            layers.push(DecoderLayer {
-                input_layernorm: norm(&format!("{p}.input_layernorm.weight"))?,
-                self_attn: Attention {
-                    q_proj: linear(&format!("{p}.self_attn.q_proj"), config.qkv_bias)?,
-                    k_proj: linear(&format!("{p}.self_attn.k_proj"), config.qkv_bias)?,
-                    v_proj: linear(&format!("{p}.self_attn.v_proj"), config.qkv_bias)?,
-                    o_proj: linear(&format!("{p}.self_attn.o_proj"), config.o_bias)?,
-                    heads: config.num_attention_heads,
-                    kv_heads: config.num_key_value_heads,
-                    head_dim: config.head_dim,
-                },
-                post_attention_layernorm: norm(&format!("{p}.post_attention_layernorm.weight"))?,
-                mlp: Mlp {
-                    gate_proj: linear(&format!("{p}.mlp.gate_proj"), config.mlp_bias)?,
-                    up_proj: linear(&format!("{p}.mlp.up_proj"), config.mlp_bias)?,
-                    down_proj: linear(&format!("{p}.mlp.down_proj"), config.mlp_bias)?,
-                },
-            });
-        }
-        let embed = take("model.embed_tokens.weight")?;
+        let layout = families::layout(&config);
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| families::layer::<B>(&config, i, &take))
+            .collect::<Result<Vec<_>>>()?;
+        let embed = take(layout.embed)?;
+        let positions = layout.positions.map(&take).transpose()?;
         // A sequence classifier has no lm_head (its logits are refused; see `logits`).
         let score = match config.score_labels() {
             Some(_) => Some(take(SCORE_WEIGHT)?),
@@ -311,9 +170,9 @@ impl<B: ModelOps> CausalLm<B> {
         let lm_head = if config.tie_word_embeddings || score.is_some() {
             embed.clone()
         } else {
-            take("lm_head.weight")?
+            take(layout.lm_head)?
         };
-        let norm = norm("model.norm.weight")?;
+        let norm = families::norm::<B>(&config, layout.final_norm, &take)?;
         Ok(Self {
             config,
             dtype,
@@ -321,6 +180,7 @@ impl<B: ModelOps> CausalLm<B> {
             mode,
             params: Params::new(list),
             embed,
+            positions,
             layers,
             norm,
             lm_head,

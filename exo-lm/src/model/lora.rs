@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::load::specs;
 use super::{CausalLm, Mode};
+use crate::families::specs;
 use crate::layers::linear::Adapter;
 use crate::lora::{
     ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoraConfig, PEFT_PREFIX, adapter_config_json,
@@ -74,9 +74,13 @@ impl<B: ModelOps> CausalLm<B> {
     /// are the adapters only, trainable if this model is.
     ///
     /// # Errors
-    /// [`LmError::Input`] if the model already has adapters; a tensor error if an upload fails.
+    /// [`LmError::Input`] if the model already has adapters; [`LmError::UnsupportedForFamily`]
+    /// for a GPT-2 or GPT-NeoX model; a tensor error if an upload fails.
     pub fn with_lora(&self, config: LoraConfig, seed: u64) -> Result<Self> {
         self.check_no_adapters("with_lora")?;
+        if !self.config.architecture.is_llama_like() {
+            return Err(self.lora_unsupported());
+        }
         let mut tensors = Vec::new();
         for (i, spec) in adapter_specs(&self.config, &config).iter().enumerate() {
             let count: usize = spec.shape.iter().product();
@@ -106,11 +110,15 @@ impl<B: ModelOps> CausalLm<B> {
     /// [`CausalLm::save_adapter`]): `adapter_config.json` and `adapter_model.safetensors`.
     ///
     /// # Errors
-    /// [`LmError::Input`] if the model already has adapters; [`LmError::Json`] for a config
+    /// [`LmError::Input`] if the model already has adapters; [`LmError::UnsupportedForFamily`]
+    /// for a GPT-2 or GPT-NeoX model; [`LmError::Json`] for a config
     /// exo does not support; [`LmError::Weights`] naming a tensor that is missing, extra or of
     /// the wrong shape; [`LmError::Io`] if a file cannot be read.
     pub fn load_adapter(&self, dir: impl AsRef<Path>) -> Result<Self> {
         self.check_no_adapters("load_adapter")?;
+        if !self.config.architecture.is_llama_like() {
+            return Err(self.lora_unsupported());
+        }
         let dir = dir.as_ref();
         let (config, _) = read_adapter_config(&dir.join(ADAPTER_CONFIG_FILE))?;
         let file = dir.join(ADAPTER_WEIGHTS_FILE);
@@ -310,7 +318,10 @@ impl<B: ModelOps> CausalLm<B> {
                 ) else {
                     return Err(LmError::input("LoRA", format!("no adapter for {path}")));
                 };
-                layer.linear_mut(target).adapter = Some(Adapter {
+                let Some(linear) = layer.linear_mut(target) else {
+                    return Err(self.lora_unsupported());
+                };
+                linear.adapter = Some(Adapter {
                     a: (*a).clone(),
                     b: (*b).clone(),
                     scale: config.scale(),
@@ -341,6 +352,15 @@ impl<B: ModelOps> CausalLm<B> {
             Mode::Frozen,
         )?
         .with_logit_rows(self.logit_rows))
+    }
+
+    /// LoRA's targets are the Llama family's modules: GPT-2 and GPT-NeoX are refused.
+    fn lora_unsupported(&self) -> LmError {
+        LmError::UnsupportedForFamily {
+            feature: "LoRA",
+            model_type: self.config.architecture.model_type(),
+            supported: "llama, qwen2 and mistral",
+        }
     }
 
     fn check_no_adapters(&self, op: &'static str) -> Result<()> {

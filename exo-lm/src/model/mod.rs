@@ -15,7 +15,7 @@ pub(crate) use recompute::Recompute;
 
 use crate::config::LmConfig;
 use crate::layers::decoder::DecoderLayer;
-use crate::layers::rms_norm::RmsNorm;
+use crate::layers::norm::Norm;
 use crate::lm_head::LogitRows;
 use crate::params::Params;
 use crate::{LmError, ModelOps, Result};
@@ -32,12 +32,12 @@ pub enum Mode {
     Frozen,
 }
 
-/// A Llama-family causal language model over backend `B`:
+/// A causal language model of one of the families of [`crate::config`] over backend `B`:
 ///
 /// ```text
-/// h₀ = E[ids]                                  E: [V, d]
-/// h_{l+1} = decoder_layer_l(h_l)               (pre-RMSNorm, GQA + RoPE, SwiGLU)
-/// logits = rms_norm(h_L) · Wᵀ                  W = E when tied, else lm_head: [V, d]
+/// h₀ = E[ids] (+ P[positions])                 E: [V, d]; P: [max_positions, d] (GPT-2)
+/// h_{l+1} = decoder_layer_l(h_l)               (pre-norm; see crate::layers)
+/// logits = norm(h_L) · Wᵀ                      W = E when tied, else lm_head: [V, d]
 /// ```
 ///
 /// Built from a Hugging Face checkpoint ([`CausalLm::from_pretrained`]) or at random
@@ -51,8 +51,10 @@ pub struct CausalLm<B: ModelOps> {
     mode: Mode,
     params: Params<B>,
     embed: B::Tensor,
+    /// GPT-2's learned position embedding `[P, d]`.
+    positions: Option<B::Tensor>,
     layers: Vec<DecoderLayer<B>>,
-    norm: RmsNorm<B>,
+    norm: Norm<B>,
     lm_head: B::Tensor,
     /// A sequence classifier's head `score.weight` `[labels, d]` (then `lm_head` is unused).
     score: Option<B::Tensor>,

@@ -9,7 +9,8 @@
 //! backward   g_L     = ∂L/∂x̃_L, and ∂L/∂ of the final norm, the lm_head (and a tied E)
 //!            for l = L−1 … 0, x̃_l a fresh leaf holding x_l:
 //!              (g_l, ∂L/∂θ_l) = ∂/∂(x̃_l, θ_l) Σ layer_l(x̃_l; θ_l) ⊙ g_{l+1}
-//!            ∂L/∂E  += ∂/∂E Σ E[ids] ⊙ g_0
+//!            ∂L/∂E  += ∂/∂E Σ E[ids] ⊙ g_0      (and ∂L/∂P = ∂/∂P Σ P[positions] ⊙ g_0
+//!                                                for GPT-2's learned positions)
 //! ```
 //!
 //! Each step is the chain rule with the upstream gradient held constant (`∂(Σ y ⊙ g)/∂y = g`),
@@ -23,13 +24,11 @@
 use exo_core::Result as CoreResult;
 
 use super::CausalLm;
+use crate::families::{Layout, layer_of};
 use crate::layers::attention::AttentionInputs;
 use crate::layers::decoder::DecoderLayer;
 use crate::params::{Gradients, Params};
 use crate::{LmError, ModelOps, Result};
-
-/// The Hugging Face name of the token embedding.
-const EMBED: &str = "model.embed_tokens.weight";
 
 /// What the layer-by-layer backward needs: the kept layer inputs and the layers.
 #[derive(Debug)]
@@ -42,7 +41,10 @@ pub(crate) struct Recompute<B: ModelOps> {
     attention: AttentionInputs<B>,
     layers: Vec<DecoderLayer<B>>,
     embed: B::Tensor,
+    /// The learned position table and the positions `[N, T]` (GPT-2).
+    positions: Option<(B::Tensor, B::Index)>,
     tied: bool,
+    layout: Layout,
 }
 
 impl<B: ModelOps> CausalLm<B> {
@@ -52,10 +54,18 @@ impl<B: ModelOps> CausalLm<B> {
     pub(super) fn layers_recomputable(
         &self,
         ids: &B::Index,
+        positions: &[i64],
         attention: AttentionInputs<B>,
     ) -> Result<(B::Tensor, Recompute<B>)> {
         let mut inputs = Vec::with_capacity(self.layers.len());
-        let mut x = B::no_grad(|| B::embedding(&self.embed, ids))?;
+        let dims = B::index_dims(ids);
+        let &[n, t] = dims.as_slice() else {
+            return Err(LmError::input(
+                "gradient checkpointing",
+                format!("ids of shape {dims:?}, not [N, T]"),
+            ));
+        };
+        let mut x = B::no_grad(|| self.embed_input(ids, positions, (n, t)))?;
         x = B::detach(&x)?;
         for layer in &self.layers {
             let next = B::no_grad(|| layer.forward(&x, &attention, None))?;
@@ -72,7 +82,15 @@ impl<B: ModelOps> CausalLm<B> {
                 attention,
                 layers: self.layers.clone(),
                 embed: self.embed.clone(),
+                positions: match &self.positions {
+                    Some(table) => Some((
+                        table.clone(),
+                        B::index_from_i64s(positions, &[n, t], &self.device)?,
+                    )),
+                    None => None,
+                },
                 tied: self.config.tie_word_embeddings,
+                layout: crate::families::layout(&self.config),
             },
         ))
     }
@@ -88,9 +106,14 @@ impl<B: ModelOps> Recompute<B> {
         let list: Vec<_> = params.iter().collect();
         let mut out: Vec<Option<B::Tensor>> = vec![None; list.len()];
         // The top: the final norm, the lm_head (the embedding when tied), and g_L.
+        let layout = self.layout;
+        let is_embedding = |name: &str| name == layout.embed || Some(name) == layout.positions;
         let top: Vec<usize> = (0..list.len())
-            .filter(|&i| layer_of(&list[i].name).is_none())
-            .filter(|&i| self.tied || list[i].name != EMBED)
+            .filter(|&i| layer_of(&layout, &list[i].name).is_none())
+            .filter(|&i| {
+                let name = list[i].name.as_str();
+                (self.tied && name == layout.embed) || !is_embedding(name)
+            })
             .collect();
         let mut g = gradients_into::<B>(loss, &self.top, &top, &list, &mut out)?;
         // The layers, last first.
@@ -102,18 +125,37 @@ impl<B: ModelOps> Recompute<B> {
             let y = layer.forward(&x, &self.attention, None)?;
             let upstream = B::sum_all(&B::mul(&y, &g)?)?;
             let own: Vec<usize> = (0..list.len())
-                .filter(|&i| layer_of(&list[i].name) == Some(l))
+                .filter(|&i| layer_of(&layout, &list[i].name) == Some(l))
                 .collect();
             g = gradients_into::<B>(&upstream, &x, &own, &list, &mut out)?;
         }
-        // The embedding lookup (unless the embedding is frozen, as under LoRA).
-        if let Some(embed) = list.iter().position(|p| p.name == EMBED) {
-            let looked_up = B::sum_all(&B::mul(&B::embedding(&self.embed, &self.ids)?, &g)?)?;
-            let grad = first::<B>(B::grad(&looked_up, &[&self.embed])?)?;
-            out[embed] = Some(match out[embed].take() {
-                Some(head) => B::add(&head, &grad)?,
-                None => grad,
-            });
+        // The embedding lookups (unless frozen, as under LoRA).
+        let mut wrt = Vec::new();
+        let mut at = Vec::new();
+        if let Some(i) = list.iter().position(|p| p.name == layout.embed) {
+            wrt.push(&self.embed);
+            at.push(i);
+        }
+        let mut x0 = B::embedding(&self.embed, &self.ids)?;
+        if let Some((table, index)) = &self.positions {
+            x0 = B::add(&x0, &B::embedding(table, index)?)?;
+            if let Some(i) = list
+                .iter()
+                .position(|p| Some(p.name.as_str()) == layout.positions)
+            {
+                wrt.push(table);
+                at.push(i);
+            }
+        }
+        if !wrt.is_empty() {
+            let looked_up = B::sum_all(&B::mul(&x0, &g)?)?;
+            for (&i, grad) in at.iter().zip(B::grad(&looked_up, &wrt)?) {
+                let grad = B::detach(&grad)?;
+                out[i] = Some(match out[i].take() {
+                    Some(head) => B::add(&head, &grad)?,
+                    None => grad,
+                });
+            }
         }
         let grads = out
             .into_iter()
@@ -156,34 +198,33 @@ fn gradients_into<B: ModelOps>(
     Ok(g_x)
 }
 
-/// The only gradient of a one-tensor `grad` call, detached.
-fn first<B: ModelOps>(grads: Vec<B::Tensor>) -> Result<B::Tensor> {
-    let g = grads
-        .into_iter()
-        .next()
-        .ok_or_else(|| LmError::input("gradient checkpointing", "no embedding gradient"))?;
-    Ok(B::detach(&g)?)
-}
-
-/// `l` for a parameter named `model.layers.{l}.…`.
-fn layer_of(name: &str) -> Option<usize> {
-    name.strip_prefix("model.layers.")?
-        .split('.')
-        .next()?
-        .parse()
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::layer_of;
+    use crate::families::{gpt2, layer_of, llama, neox};
 
     #[test]
     fn layer_numbers_come_from_the_parameter_names() {
-        assert_eq!(layer_of("model.layers.0.mlp.up_proj.weight"), Some(0));
-        assert_eq!(layer_of("model.layers.27.input_layernorm.weight"), Some(27));
-        assert_eq!(layer_of("model.norm.weight"), None);
-        assert_eq!(layer_of("model.embed_tokens.weight"), None);
-        assert_eq!(layer_of("lm_head.weight"), None);
+        let l = &llama::LAYOUT;
+        assert_eq!(layer_of(l, "model.layers.0.mlp.up_proj.weight"), Some(0));
+        assert_eq!(
+            layer_of(l, "model.layers.27.input_layernorm.weight"),
+            Some(27)
+        );
+        assert_eq!(layer_of(l, "model.norm.weight"), None);
+        assert_eq!(layer_of(l, "model.embed_tokens.weight"), None);
+        assert_eq!(layer_of(l, "lm_head.weight"), None);
+        assert_eq!(
+            layer_of(&gpt2::LAYOUT, "transformer.h.3.attn.c_attn.weight"),
+            Some(3)
+        );
+        assert_eq!(layer_of(&gpt2::LAYOUT, "transformer.wpe.weight"), None);
+        assert_eq!(
+            layer_of(&neox::LAYOUT, "gpt_neox.layers.1.mlp.dense_4h_to_h.bias"),
+            Some(1)
+        );
+        assert_eq!(
+            layer_of(&neox::LAYOUT, "gpt_neox.final_layer_norm.weight"),
+            None
+        );
     }
 }

@@ -86,14 +86,61 @@ fn llama3_rope_scaling_parses_and_is_checked() -> exo_lm::Result<()> {
 
 #[test]
 fn unsupported_model_type_is_named() {
-    let err = LmConfig::from_json(with("model_type", json!("gpt2"))).expect_err("gpt2");
+    let err = LmConfig::from_json(with("model_type", json!("falcon"))).expect_err("falcon");
     assert!(
-        matches!(&err, LmError::UnsupportedArchitecture { model_type } if model_type == "gpt2")
+        matches!(&err, LmError::UnsupportedArchitecture { model_type } if model_type == "falcon")
     );
     assert!(
-        err.to_string().contains("llama, qwen2 and mistral"),
+        err.to_string()
+            .contains("llama, qwen2, mistral, gpt2 and gpt_neox"),
         "{err}"
     );
+}
+
+/// GPT-2's own field names (`n_embd`, `n_layer`, `n_head`, `n_inner`, `n_positions`,
+/// `layer_norm_epsilon`, `activation_function`) and GPT-NeoX's legacy `rotary_pct` /
+/// `rotary_emb_base` are read; unimplemented variants are refused by name.
+#[test]
+fn gpt_family_configs_are_read_and_checked() -> exo_lm::Result<()> {
+    use exo_lm::{MlpKind, NormKind, Positions};
+    let gpt2 = LmConfig::from_json(json!({
+        "model_type": "gpt2", "vocab_size": 50, "n_embd": 32, "n_layer": 3, "n_head": 4,
+        "n_inner": null, "n_positions": 128, "layer_norm_epsilon": 1e-5,
+        "activation_function": "gelu_new"
+    }))?;
+    assert_eq!(
+        (
+            gpt2.hidden_size,
+            gpt2.intermediate_size,
+            gpt2.num_hidden_layers
+        ),
+        (32, 128, 3)
+    );
+    assert_eq!(gpt2.max_position_embeddings, 128);
+    assert_eq!(gpt2.positions, Positions::Learned);
+    assert_eq!((gpt2.norm, gpt2.mlp), (NormKind::Layer, MlpKind::GeluTanh));
+    assert!(gpt2.tie_word_embeddings);
+    let neox = LmConfig::from_json(json!({
+        "model_type": "gpt_neox", "vocab_size": 50, "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "intermediate_size": 256, "rotary_pct": 0.25,
+        "rotary_emb_base": 10000, "hidden_act": "gelu", "use_parallel_residual": false
+    }))?;
+    assert_eq!(neox.positions, Positions::Rotary { dims: 4 });
+    assert_eq!(neox.mlp, MlpKind::GeluErf);
+    assert!(!neox.parallel_residual && !neox.tie_word_embeddings);
+    for (field, value) in [
+        ("scale_attn_by_inverse_layer_idx", json!(true)),
+        ("activation_function", json!("relu")),
+    ] {
+        let mut raw = json!({"model_type": "gpt2", "vocab_size": 50, "n_embd": 32,
+            "n_layer": 1, "n_head": 4});
+        raw[field] = value;
+        match LmConfig::from_json(raw) {
+            Err(LmError::Config { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    Ok(())
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod common;
 mod checkpoint;
 mod chunked;
 mod config;
+mod families;
 mod gradients;
 mod lm_head;
 mod lora;

@@ -3,6 +3,8 @@
 
 use exo_core::DType;
 use exo_core::model_ops::attention::attention_composite;
+use exo_core::model_ops::gelu::{gelu_erf_composite, gelu_tanh_composite};
+use exo_core::model_ops::layer_norm::layer_norm_composite;
 use exo_core::model_ops::rms_norm::rms_norm_composite;
 use exo_core::model_ops::rotary::rotary_composite;
 use exo_lm::layers::attention::{MASKED, attention_bias};
@@ -36,6 +38,17 @@ fn same_function<B: TestBackend>(
     f: impl Fn(&[B::Tensor]) -> exo_core::Result<B::Tensor>,
     g: impl Fn(&[B::Tensor]) -> exo_core::Result<B::Tensor>,
 ) -> exo_lm::Result<()> {
+    same_function_within::<B>(what, FUSED_TOL, leaves, f, g)
+}
+
+/// [`same_function`] to a relative tolerance `tol`.
+fn same_function_within<B: TestBackend>(
+    what: &str,
+    tol: f64,
+    leaves: &[B::Tensor],
+    f: impl Fn(&[B::Tensor]) -> exo_core::Result<B::Tensor>,
+    g: impl Fn(&[B::Tensor]) -> exo_core::Result<B::Tensor>,
+) -> exo_lm::Result<()> {
     let (a, b) = (f(leaves)?, g(leaves)?);
     let dims = B::dims(&a);
     assert_eq!(dims, B::dims(&b), "{what}");
@@ -50,13 +63,13 @@ fn same_function<B: TestBackend>(
     let gb = B::grad(&B::sum_all(&B::mul(&b, &weights)?)?, &refs)?;
     let (va, vb) = (B::to_f64s(&a)?, B::to_f64s(&b)?);
     assert!(
-        max_abs_diff(&va, &vb) <= FUSED_TOL * (1.0 + max_abs(&va)),
+        max_abs_diff(&va, &vb) <= tol * (1.0 + max_abs(&va)),
         "{what}: values"
     );
     for (x, y) in ga.iter().zip(&gb) {
         let (x, y) = (B::to_f64s(x)?, B::to_f64s(y)?);
         assert!(
-            max_abs_diff(&x, &y) <= FUSED_TOL * (1.0 + max_abs(&x)),
+            max_abs_diff(&x, &y) <= tol * (1.0 + max_abs(&x)),
             "{what}: gradients"
         );
     }
@@ -119,6 +132,36 @@ fn overrides_match_the_composites<B: TestBackend>() -> exo_lm::Result<()> {
         &norm,
         |l| B::rms_norm(&l[0], &l[1], 1e-5),
         |l| rms_norm_composite::<B>(&l[0], &l[1], 1e-5),
+    )?;
+    let ln = [
+        leaf::<B>(&[2, 3, 4], 14)?,
+        leaf::<B>(&[4], 15)?,
+        leaf::<B>(&[4], 16)?,
+    ];
+    same_function::<B>(
+        "layer_norm",
+        &ln,
+        |l| B::layer_norm(&l[0], &l[1], &l[2], 1e-5),
+        |l| layer_norm_composite::<B>(&l[0], &l[1], &l[2], 1e-5),
+    )?;
+    // Inputs in (−6, 6): both tails of Φ.
+    let wide = [B::require_grad(&B::mul_scalar(
+        &leaf::<B>(&[3, 40], 17)?,
+        3.0,
+    )?)?];
+    same_function::<B>(
+        "gelu_tanh",
+        &wide,
+        |l| B::gelu_tanh(&l[0]),
+        |l| gelu_tanh_composite::<B>(&l[0]),
+    )?;
+    // The composite erf is a Chebyshev fit, relative error below 1.2e-7.
+    same_function_within::<B>(
+        "gelu_erf",
+        5e-7,
+        &wide,
+        |l| B::gelu_erf(&l[0]),
+        |l| gelu_erf_composite::<B>(&l[0]),
     )?;
     let rope = [leaf::<B>(&[1, 2, 3, 4], 11)?];
     let cos = B::from_f64s(&values(12, 12), &[1, 1, 3, 4], DType::F64, &B::cpu())?;

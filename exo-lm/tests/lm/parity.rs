@@ -169,8 +169,32 @@ fn llama3_rope_scaling_matches_transformers<B: TestBackend>() -> exo_lm::Result<
     check::<B>("llama3", DType::F32).map(|_| ())
 }
 
+/// GPT-2: learned positions, Conv1D weights, fused `c_attn`, `gelu_new`, LayerNorm, tied head.
+fn gpt2_matches_transformers<B: TestBackend>() -> exo_lm::Result<()> {
+    check::<B>("gpt2", DType::F32).map(|_| ())
+}
+
+/// GPT-NeoX with the parallel residual and `rotary_pct = 0.25` (exact GELU, untied
+/// `embed_out`, per-head interleaved `query_key_value`).
+fn neox_parallel_matches_transformers<B: TestBackend>() -> exo_lm::Result<()> {
+    check::<B>("neox_parallel", DType::F32).map(|_| ())
+}
+
+/// GPT-NeoX with the sequential residual, `rotary_pct = 0.5` and no attention bias.
+fn neox_sequential_matches_transformers<B: TestBackend>() -> exo_lm::Result<()> {
+    check::<B>("neox_sequential", DType::F32).map(|_| ())
+}
+
 fn every_fixture_matches_transformers_in_f64<B: TestBackend>() -> exo_lm::Result<()> {
-    for name in ["llama", "qwen2", "mistral", "llama3"] {
+    for name in [
+        "llama",
+        "qwen2",
+        "mistral",
+        "llama3",
+        "gpt2",
+        "neox_parallel",
+        "neox_sequential",
+    ] {
         check::<B>(name, DType::F64)?;
     }
     Ok(())
@@ -227,5 +251,8 @@ per_backend!(
     qwen2_sharded_bf16_matches_transformers,
     mistral_f16_matches_transformers,
     llama3_rope_scaling_matches_transformers,
+    gpt2_matches_transformers,
+    neox_parallel_matches_transformers,
+    neox_sequential_matches_transformers,
     every_fixture_matches_transformers_in_f64,
 );

@@ -5,7 +5,7 @@ use exo_lm::{Architecture, CausalLm, Completion, Mode, SampleConfig, TokenBatch,
 
 use crate::common::{TestBackend, tiny};
 
-fn prompts() -> Vec<Vec<u32>> {
+pub(crate) fn prompts() -> Vec<Vec<u32>> {
     vec![vec![1, 5, 9], vec![1, 7], vec![3, 4, 5, 6, 7]]
 }
 
@@ -72,7 +72,7 @@ fn eos_stops_a_completion<B: TestBackend>() -> exo_lm::Result<()> {
 }
 
 /// Greedy decoding by recomputing the whole sequence each step (no cache).
-fn greedy_without_cache<B: TestBackend>(
+pub(crate) fn greedy_without_cache<B: TestBackend>(
     model: &CausalLm<B>,
     prompt: &[u32],
     steps: usize,

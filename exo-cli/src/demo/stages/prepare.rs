@@ -77,8 +77,9 @@ pub(crate) fn tokenizer_stage(
         "tokenizer",
         t,
         format!(
-            "byte-level BPE, {} tokens; tiny Llama {}×{}, {:.2} M parameters",
+            "byte-level BPE, {} tokens; tiny {} {}×{}, {:.2} M parameters",
             tok.get_vocab_size(true),
+            plan.model_family.display_name(),
             plan.layers,
             plan.hidden,
             params as f64 / 1e6
