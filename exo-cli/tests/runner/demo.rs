@@ -338,5 +338,78 @@ fn the_quick_demo_trains_and_aligns_gpt2_and_neox() {
         assert_eq!(config["model_type"], model_type);
         assert!(out.join("exo/model.safetensors").is_file());
         assert!(out.join("eval/exo.json").is_file());
+
+        // The paper's pipeline with a reward model of the family: rm → score → train → eval.
+        let (sft, rm) = (s(&out.join("sft")), s(&root.join(format!("{family}-rm"))));
+        ok(&[
+            "rm",
+            "--model",
+            &sft,
+            "--data",
+            &s(&out.join("scored.json")),
+            "--out",
+            &rm,
+            "--max-steps",
+            "3",
+            "--batch-prompts",
+            "4",
+            "--quiet",
+        ]);
+        let config: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(format!("{family}-rm/config.json"))).expect("rm"),
+        )
+        .expect("json");
+        let class = if family == "gpt2" { "GPT2" } else { "GPTNeoX" };
+        assert_eq!(
+            config["architectures"][0],
+            format!("{class}ForSequenceClassification")
+        );
+        let scored = s(&root.join(format!("{family}-scored.json")));
+        ok(&[
+            "score",
+            "--reward-model",
+            &rm,
+            "--in",
+            &s(&out.join("samples.json")),
+            "--out",
+            &scored,
+        ]);
+        let policy = s(&root.join(format!("{family}-exo")));
+        ok(&[
+            "train",
+            "--objective",
+            "exo",
+            "--model",
+            &sft,
+            "--data",
+            &scored,
+            "--out",
+            &policy,
+            "--max-steps",
+            "1",
+            "--batch-prompts",
+            "4",
+            "--quiet",
+        ]);
+        let eval = ok(&[
+            "eval",
+            "--model",
+            &policy,
+            "--ref",
+            &sft,
+            "--prompts",
+            &s(&out.join("prompts-eval.jsonl")),
+            "-n",
+            "1",
+            "--limit",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--reward-model",
+            &rm,
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(eval.trim()).expect("eval JSON");
+        assert!(v["reward"].as_f64().is_some_and(f64::is_finite), "{v}");
     }
 }

@@ -1,6 +1,6 @@
 //! Sequence classifiers (reward models): scores equal transformers' `*ForSequenceClassification`
-//! on the committed fixtures (`fixtures/make_score_fixtures.py`: a one-label Llama reward model
-//! and a two-label Qwen2 classifier whose pad token is EOS), save/load round trips in the
+//! on the committed fixtures (`fixtures/make_score_fixtures.py`: one-label Llama and GPT-2 reward
+//! models, two-label Qwen2 and GPT-NeoX classifiers whose pad token is EOS), save/load round trips in the
 //! transformers layout, and a causal LM becomes a classifier with a seeded head.
 
 use exo_core::DType;
@@ -52,7 +52,12 @@ fn inputs(name: &str) -> exo_lm::Result<(TokenBatch, Vec<f64>)> {
 }
 
 fn classifiers_match_transformers<B: TestBackend>() -> exo_lm::Result<()> {
-    for (name, labels) in [("llama-rm", 1), ("qwen2-cls", 2)] {
+    for (name, labels) in [
+        ("llama-rm", 1),
+        ("qwen2-cls", 2),
+        ("gpt2-rm", 1),
+        ("neox-cls", 2),
+    ] {
         let (batch, want) = inputs(name)?;
         assert_eq!(want.len(), 3 * labels, "{name}");
         for (dtype, tol) in [(DType::F32, SCORES_ABS_F32), (DType::F64, SCORES_ABS_F64)] {
