@@ -39,7 +39,7 @@ pub enum Schedule {
 /// Optimiser and schedule flags.
 #[derive(Debug, Clone, Args)]
 pub struct OptimArgs {
-    /// Peak learning rate [default: 1e-6 for train (the paper's), 1e-5 for sft].
+    /// Peak learning rate [default: 1e-6 for train (the paper's), 1e-5 for sft and rm].
     #[arg(long, value_parser = adamw(|c, v| c.lr = v))]
     pub lr: Option<f64>,
     /// Learning-rate schedule after the warm-up.
