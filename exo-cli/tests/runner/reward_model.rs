@@ -150,35 +150,24 @@ fn a_reward_model_trains_scores_and_evaluates_on_both_backends() {
         );
 
         // A causal LM is no reward model, and one score has no labels.
-        let output = run(&[
-            "score",
-            "--reward-model",
-            &s(sft),
-            "--in",
-            &s(&samples),
-            "--out",
-            &s(&root.join("never.json")),
-        ]);
-        let err = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            !output.status.success() && err.contains("is not a reward model"),
-            "{err}"
-        );
-        let output = run(&[
-            "score",
-            "--reward-model",
-            &s(&rm),
-            "--reward-label",
-            "1",
-            "--in",
-            &s(&samples),
-            "--out",
-            &s(&root.join("never.json")),
-        ]);
-        let err = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            !output.status.success() && err.contains("has one score"),
-            "{err}"
+        let (samples_arg, never) = (s(&samples), s(&root.join("never.json")));
+        let fails_with = |extra: &[&str], message: &str| {
+            let mut args = vec![
+                "score",
+                "--in",
+                samples_arg.as_str(),
+                "--out",
+                never.as_str(),
+            ];
+            args.extend_from_slice(extra);
+            let output = run(&args);
+            let err = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success() && err.contains(message), "{err}");
+        };
+        fails_with(&["--reward-model", &s(sft)], "is not a reward model");
+        fails_with(
+            &["--reward-model", &s(&rm), "--reward-label", "1"],
+            "has one score",
         );
         assert!(!root.join("never.json").exists());
     }
