@@ -86,6 +86,14 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A collective operation among the processes of a data-parallel run failed.
+    #[error("collective {op}: {message}")]
+    Collective {
+        /// The operation (`all_reduce`, `broadcast`, ...).
+        op: &'static str,
+        /// What went wrong, in words.
+        message: String,
+    },
     /// An error raised by a tensor library, wrapped with the exo op that called it.
     #[error("{backend} backend, op {op}: {message}")]
     Backend {

@@ -42,6 +42,7 @@
 //! ```
 
 mod backend;
+pub mod collective;
 mod dtype;
 mod error;
 pub mod hyper;
