@@ -123,6 +123,11 @@ impl<B: ModelOps> Gradients<B> {
         &self.grads
     }
 
+    /// The gradients in parameter order, to replace in place (same shapes).
+    pub(crate) fn tensors_mut(&mut self) -> &mut [B::Tensor] {
+        &mut self.grads
+    }
+
     /// The global L2 norm over all gradients:
     ///
     /// ```text

@@ -1,13 +1,15 @@
 //! Optimisation, generic over the backend: [`AdamW`], [`LrSchedule`], [`clip_grad_norm`],
-//! [`GradAccumulator`], and a [`Trainer`] that composes them.
+//! [`GradAccumulator`], data-parallel [`all_reduce_mean`], and a [`Trainer`] that composes them.
 
 mod accumulate;
+mod all_reduce;
 mod adamw;
 mod clip;
 mod scaler;
 mod schedule;
 
 pub use accumulate::GradAccumulator;
+pub use all_reduce::{BUCKET_BYTES, all_reduce_mean};
 pub use adamw::{AdamW, AdamWConfig, AdamWState};
 pub use clip::clip_grad_norm;
 pub use scaler::LossScaler;

@@ -1,0 +1,47 @@
+//! Run under `mpirun -np N` (N ≥ 1) by the runner's distributed tests; alone (no launcher) it
+//! is a world of one. Checks every operation against its definition.
+
+use exo_core::collective::{Collective, ReduceOp};
+
+#[test]
+fn every_operation_matches_its_definition() -> Result<(), exo_core::Error> {
+    let (_runtime, world) = exo_mpi::init()?;
+    let (rank, size) = (world.rank(), world.world_size());
+    assert!(rank < size);
+    assert_eq!(
+        exo_mpi::launched_world_size().unwrap_or(1),
+        size,
+        "the launcher's size"
+    );
+
+    let mut f = vec![rank as f32 + 1.0, 2.0];
+    world.all_reduce_f32(&mut f, ReduceOp::Sum)?;
+    let total: f32 = (1..=size).map(|r| r as f32).sum();
+    assert_eq!(f, vec![total, 2.0 * size as f32]);
+
+    let mut d = vec![rank as f64];
+    world.all_reduce_f64(&mut d, ReduceOp::Mean)?;
+    assert_eq!(d, vec![(0..size).map(|r| r as f64).sum::<f64>() / size as f64]);
+    let mut m = vec![rank as f64, -(rank as f64)];
+    world.all_reduce_f64(&mut m, ReduceOp::Max)?;
+    assert_eq!(m, vec![(size - 1) as f64, 0.0]);
+
+    let root = size - 1;
+    let mut b = if rank == root {
+        b"from the last rank".to_vec()
+    } else {
+        vec![7; 3]
+    };
+    world.broadcast(&mut b, root)?;
+    assert_eq!(b, b"from the last rank");
+    assert!(world.broadcast(&mut b, size).is_err());
+
+    let mine = vec![rank as u8; rank + 1];
+    let all = world.all_gather(&mine)?;
+    assert_eq!(all.len(), size);
+    for (r, got) in all.iter().enumerate() {
+        assert_eq!(got, &vec![r as u8; r + 1]);
+    }
+    world.barrier()?;
+    Ok(())
+}
