@@ -47,13 +47,29 @@ fn main() -> ExitCode {
     if let Some(env) = cli.command.process_env() {
         env.apply(&original);
     }
-    match commands::run(cli) {
-        Ok(code) => code,
+    // After the re-execution above: MPI starts in the process that does the work.
+    let runtime = match run::dist::init() {
+        Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("exo: error: {}", one_line(&format!("{err:#}")));
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!(
+                "exo: error: {}{}",
+                run::dist::who(),
+                one_line(&format!("{err:#}"))
+            );
+            // The other ranks may wait in a collective call for this one: stop them all.
+            run::dist::fail();
             ExitCode::FAILURE
         }
-    }
+    };
+    drop(runtime);
+    code
 }
 
 /// Folds a message that spans lines (a library's multi-line error) into one line.

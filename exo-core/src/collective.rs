@@ -132,6 +132,16 @@ impl Collective for Single {
     }
 }
 
+/// The world size an MPI launcher (`mpirun`, `srun`) gave this process, read from the
+/// environment it sets (`OMPI_COMM_WORLD_SIZE` for Open MPI, `PMI_SIZE` for MPICH and Slurm's
+/// PMI, `MV2_COMM_WORLD_SIZE` for MVAPICH), or `None` when no launcher started it. A program
+/// built without MPI uses it to refuse to run N copies of a single-process job.
+pub fn launched_world_size() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+}
+
 /// [`Error::Collective`] unless `root` is a rank of `world`.
 ///
 /// # Errors

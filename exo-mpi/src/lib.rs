@@ -55,14 +55,7 @@ pub struct MpiCollective {
     local_rank: usize,
 }
 
-/// The world size the MPI launcher gave this process, read from its environment
-/// (`OMPI_COMM_WORLD_SIZE` for Open MPI, `PMI_SIZE` for MPICH and Slurm's PMI,
-/// `PMIX_SIZE`-less launchers are not detected), or `None` when no launcher started it.
-pub fn launched_world_size() -> Option<usize> {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.parse().ok())
-}
+pub use exo_core::collective::launched_world_size;
 
 /// Initialises MPI (once per process) and returns the runtime guard and the world.
 ///
@@ -133,7 +126,9 @@ impl Collective for MpiCollective {
     }
 
     fn all_reduce_f32(&self, buf: &mut [f32], op: ReduceOp) -> Result<()> {
-        count(buf.len(), "all_reduce")?;
+        if count(buf.len(), "all_reduce")? == 0 {
+            return Ok(());
+        }
         let send = buf.to_vec();
         comm().all_reduce_into(&send[..], buf, system_op(op));
         if op == ReduceOp::Mean {
@@ -144,7 +139,9 @@ impl Collective for MpiCollective {
     }
 
     fn all_reduce_f64(&self, buf: &mut [f64], op: ReduceOp) -> Result<()> {
-        count(buf.len(), "all_reduce")?;
+        if count(buf.len(), "all_reduce")? == 0 {
+            return Ok(());
+        }
         let send = buf.to_vec();
         comm().all_reduce_into(&send[..], buf, system_op(op));
         if op == ReduceOp::Mean {
@@ -167,7 +164,10 @@ impl Collective for MpiCollective {
         })?;
         count(len, "broadcast")?;
         buf.resize(len, 0);
-        process.broadcast_into(&mut buf[..]);
+        // Open MPI refuses an empty slice's dangling pointer, even for a count of 0.
+        if len > 0 {
+            process.broadcast_into(&mut buf[..]);
+        }
         Ok(())
     }
 
@@ -186,7 +186,14 @@ impl Collective for MpiCollective {
             total += i64::from(c);
         }
         let mut all = vec![0_u8; usize::try_from(total).unwrap_or(0)];
-        {
+        if total > 0 {
+            // (Open MPI refuses an empty slice's dangling pointer.)
+            let placeholder = [0_u8; 1];
+            let mine = if mine.is_empty() {
+                &placeholder[..0]
+            } else {
+                mine
+            };
             let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
             world.all_gather_varcount_into(mine, &mut partition);
         }

@@ -21,7 +21,10 @@ fn every_operation_matches_its_definition() -> Result<(), exo_core::Error> {
 
     let mut d = vec![rank as f64];
     world.all_reduce_f64(&mut d, ReduceOp::Mean)?;
-    assert_eq!(d, vec![(0..size).map(|r| r as f64).sum::<f64>() / size as f64]);
+    assert_eq!(
+        d,
+        vec![(0..size).map(|r| r as f64).sum::<f64>() / size as f64]
+    );
     let mut m = vec![rank as f64, -(rank as f64)];
     world.all_reduce_f64(&mut m, ReduceOp::Max)?;
     assert_eq!(m, vec![(size - 1) as f64, 0.0]);
@@ -42,6 +45,15 @@ fn every_operation_matches_its_definition() -> Result<(), exo_core::Error> {
     for (r, got) in all.iter().enumerate() {
         assert_eq!(got, &vec![r as u8; r + 1]);
     }
+    // Empty buffers (Open MPI refuses an empty slice's dangling pointer: exo-mpi must not pass it).
+    let mut empty = Vec::new();
+    world.broadcast(&mut empty, 0)?;
+    assert!(empty.is_empty());
+    let none = world.all_gather(&[])?;
+    assert_eq!(none, vec![Vec::<u8>::new(); size]);
+    let some = world.all_gather(if rank == 0 { &[] } else { &[1, 2] })?;
+    assert_eq!(some[0], Vec::<u8>::new());
+    world.all_reduce_f32(&mut [], ReduceOp::Sum)?;
     world.barrier()?;
     Ok(())
 }

@@ -19,16 +19,22 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Objectives(args) => objectives::run(&args),
-        Command::Data(args) => data::run(&args),
-        Command::Toy(args) => toy::run(&args),
-        Command::Demo(args) => demo::run(&args),
+        Command::Objectives(args) => single("objectives", || objectives::run(&args)),
+        Command::Data(args) => single("data", || data::run(&args)),
+        Command::Toy(args) => single("toy", || toy::run(&args)),
+        Command::Demo(args) => single("demo", || demo::run(&args)),
         Command::Sft(args) => sft::run(&args),
         Command::Rm(args) => rm::run(&args),
-        Command::Sample(args) => sample::run(&args),
-        Command::Score(args) => score::run(&args),
+        Command::Sample(args) => single("sample", || sample::run(&args)),
+        Command::Score(args) => single("score", || score::run(&args)),
         Command::Train(args) => train::run(&args),
-        Command::Eval(args) => eval::run(&args),
-        Command::Merge(args) => merge::run(&args),
+        Command::Eval(args) => single("eval", || eval::run(&args)),
+        Command::Merge(args) => single("merge", || merge::run(&args)),
     }
+}
+
+/// Runs `f` if this process is alone (see [`crate::run::dist::require_single`]).
+fn single(name: &str, f: impl FnOnce() -> anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    crate::run::dist::require_single(name)?;
+    f()
 }

@@ -135,7 +135,7 @@ pub fn execute(cfg: &RmConfig) -> anyhow::Result<RmOutcome> {
         .as_deref()
         .map(|p| data::load(p, &tokenizer, &cfg.truncation, Shape::Pairs))
         .transpose()?;
-    let order = Order::new(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
+    let order = Order::data_parallel(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
     let pad = tokenizer.special_tokens().pad;
     let plan = plan(
         &cfg.optim,
@@ -165,7 +165,7 @@ pub fn execute(cfg: &RmConfig) -> anyhow::Result<RmOutcome> {
         tokenizer: &tokenizer,
     };
     let report = dispatch(&cfg.compute, job)?;
-    let plots = if cfg.run.plot {
+    let plots = if cfg.run.plot && crate::run::dist::world().is_root() {
         training_plots(&cfg.out, "exo rm")?
     } else {
         Vec::new()
@@ -211,6 +211,10 @@ impl BackendJob for RmJob<'_> {
 pub fn run(args: &RmArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
     let out = execute(&cfg)?;
+    if !crate::run::dist::world().is_root() {
+        // Rank 0 reports for the whole world.
+        return Ok(ExitCode::SUCCESS);
+    }
     print_summary(
         "rm",
         (out.records, out.skipped),

@@ -168,7 +168,7 @@ pub fn execute(cfg: &SftConfig) -> anyhow::Result<SftOutcome> {
         .as_deref()
         .map(|p| data::load(p, &tokenizer, &cfg.truncation, Shape::Sft))
         .transpose()?;
-    let order = Order::new(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
+    let order = Order::data_parallel(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
     let init = if cfg.from_scratch {
         Init::Random {
             dir: cfg.model.clone(),
@@ -204,7 +204,7 @@ pub fn execute(cfg: &SftConfig) -> anyhow::Result<SftOutcome> {
         tokenizer: &tokenizer,
     };
     let report = dispatch(&cfg.compute, job)?;
-    let plots = if cfg.run.plot {
+    let plots = if cfg.run.plot && crate::run::dist::world().is_root() {
         training_plots(&cfg.out, "exo sft")?
     } else {
         Vec::new()
@@ -252,6 +252,10 @@ impl BackendJob for SftJob<'_> {
 pub fn run(args: &SftArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
     let out = execute(&cfg)?;
+    if !crate::run::dist::world().is_root() {
+        // Rank 0 reports for the whole world.
+        return Ok(ExitCode::SUCCESS);
+    }
     print_summary(
         "sft",
         (out.records, out.skipped),

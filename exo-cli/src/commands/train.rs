@@ -237,7 +237,7 @@ pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
         .as_deref()
         .map(|p| data::load(p, &tokenizer, &cfg.truncation, shape))
         .transpose()?;
-    let order = Order::new(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
+    let order = Order::data_parallel(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
     let plan = plan(
         &cfg.optim,
         &cfg.run,
@@ -269,7 +269,7 @@ pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
         tokenizer: &tokenizer,
     };
     let (report, cache) = dispatch(&cfg.compute, job)?;
-    let plots = if cfg.run.plot {
+    let plots = if cfg.run.plot && crate::run::dist::world().is_root() {
         training_plots(&cfg.out, &format!("exo train --objective {}", cfg.spec))?
     } else {
         Vec::new()
@@ -347,6 +347,10 @@ impl BackendJob for TrainJob<'_> {
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
     let out = execute(&cfg)?;
+    if !crate::run::dist::world().is_root() {
+        // Rank 0 reports for the whole world.
+        return Ok(ExitCode::SUCCESS);
+    }
     match &out.cache {
         Some(CacheStatus::Hit(p)) => println!("reference log-probs: cached ({})", p.display()),
         Some(CacheStatus::Computed(p)) => {

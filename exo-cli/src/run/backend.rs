@@ -14,7 +14,8 @@ pub struct ComputeArgs {
     /// Tensor library: tch (libtorch; the default when built with it) or candle.
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
-    /// Device: cpu or cuda:N.
+    /// Device: cpu or cuda:N. Under `mpirun -np N`, `cuda` (any N) puts each process on the GPU
+    /// of its local rank (rank r of a host on cuda:r).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
     /// CPU threads per process (sets CANDLE_NUM_THREADS, RAYON_NUM_THREADS and OMP_NUM_THREADS;
@@ -101,6 +102,8 @@ pub enum Precision {
     Bf16,
     /// IEEE half precision (mixed precision with loss scaling).
     F16,
+    /// IEEE double precision (slow: for checking results to 1e-12, as the equivalence tests do).
+    F64,
 }
 
 impl Precision {
@@ -115,6 +118,7 @@ impl Precision {
             Self::F32 => exo_core::DType::F32,
             Self::Bf16 => exo_core::DType::BF16,
             Self::F16 => exo_core::DType::F16,
+            Self::F64 => exo_core::DType::F64,
         }
     }
 }
@@ -234,10 +238,13 @@ pub fn dispatch<J: BackendJob<Error = anyhow::Error>>(
             pack: compute.packing,
         },
     });
-    exo_backend::dispatch(compute.backend, compute.device, compute.threads, job).map_err(
-        |e| match e {
-            BackendError::Job(e) => e,
-            other => anyhow::anyhow!("{other}"),
-        },
-    )
+    let world = super::dist::world();
+    let device = match compute.device {
+        DeviceSpec::Cuda(_) if world.world_size() > 1 => DeviceSpec::Cuda(world.local_rank()),
+        d => d,
+    };
+    exo_backend::dispatch(compute.backend, device, compute.threads, job).map_err(|e| match e {
+        BackendError::Job(e) => e,
+        other => anyhow::anyhow!("{other}"),
+    })
 }

@@ -44,6 +44,11 @@ pub struct TrainerState {
     pub settings_fingerprint: String,
     /// What the settings were, for people.
     pub settings: serde_json::Value,
+    /// The number of data-parallel processes (1 when absent: checkpoints written before
+    /// data-parallel runs). Each global batch is cut into this many shards, so a run resumes
+    /// with the same number.
+    #[serde(default = "one")]
+    pub world_size: usize,
     /// The loss scale of f16 training (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_scaler: Option<exo_lm::optim::LossScaler>,
@@ -68,6 +73,7 @@ impl TrainerState {
             data_fingerprint: data.into(),
             settings_fingerprint: settings.into(),
             settings: readable,
+            world_size: 1,
             loss_scaler: None,
         }
     }
@@ -92,6 +98,10 @@ impl TrainerState {
         }
         Ok(state)
     }
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The checkpoint folder of step `step`.

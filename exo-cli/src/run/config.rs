@@ -331,7 +331,8 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         obj.insert("lora".into(), settings);
     }
     // So does the compute dtype; f32 runs keep their fingerprint.
-    if let (Precision::Bf16 | Precision::F16, Some(obj)) = (inputs.dtype, settings.as_object_mut())
+    if let (Precision::Bf16 | Precision::F16 | Precision::F64, Some(obj)) =
+        (inputs.dtype, settings.as_object_mut())
     {
         obj.insert("dtype".into(), serde_json::to_value(inputs.dtype)?);
     }

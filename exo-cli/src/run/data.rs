@@ -268,6 +268,22 @@ impl Order {
         })
     }
 
+    /// The order of a data-parallel run: micro-batches of `per_process` records on each of the
+    /// world's processes ([`super::dist::world`]), `per_process × N` in all, cut into `N`
+    /// contiguous shards by the trainer. With one process, [`Order::new`].
+    ///
+    /// # Errors
+    /// If there are fewer records than one micro-batch of all processes.
+    pub fn data_parallel(records: usize, per_process: usize, seed: u64) -> anyhow::Result<Self> {
+        let n = super::dist::world().world_size();
+        if n > 1 && per_process > 0 && records < per_process * n {
+            bail!(
+                "a micro-batch takes {per_process} records on each of {n} processes but the data has only {records} (lower --batch-prompts or the number of processes)"
+            );
+        }
+        Self::new(records, per_process * n, seed)
+    }
+
     /// Micro-batches per epoch.
     pub fn per_epoch(&self) -> u64 {
         (self.records / self.batch) as u64

@@ -1,6 +1,6 @@
 //! The runner's machinery, generic over the backend: compute settings and the one backend
 //! dispatch ([`backend`]), model folders ([`model`]) and model IDs ([`hub`]), training data ([`data`]), the reference
-//! log-prob cache ([`ref_cache`]), the training loop ([`trainer`]) with its losses ([`sft`],
+//! log-prob cache ([`ref_cache`]), data-parallel worlds ([`dist`]), the training loop ([`trainer`]) with its losses ([`sft`],
 //! [`align`], [`rm`]), checkpoints ([`checkpoint`]), metrics ([`metrics`]), progress and plots.
 
 pub mod align;
@@ -8,6 +8,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod hash;
 pub mod hub;
 pub mod metrics;

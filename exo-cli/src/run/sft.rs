@@ -58,6 +58,11 @@ impl<B: ModelOps> StepLoss<B> for SftLoss<'_> {
         self.forward(model, self.train, records)
     }
 
+    /// The counted tokens: N ranks' token means combine into the mean over all their tokens.
+    fn weight(&self, metrics: &Metrics) -> f64 {
+        metrics.get("num_tokens").copied().unwrap_or(1.0)
+    }
+
     fn largest_batch(&self, batch: usize) -> anyhow::Result<BatchShape> {
         largest_batch(self.train, batch, self.pad, self.train_on_prompt)
     }

@@ -20,8 +20,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use exo_core::collective::{Collective, ReduceOp, shard};
 use exo_lm::memory::BatchShape;
-use exo_lm::optim::{AdamW, AdamWConfig, GradAccumulator, LossScaler, LrSchedule, clip_grad_norm};
+use exo_lm::optim::{
+    AdamW, AdamWConfig, GradAccumulator, LossScaler, LrSchedule, all_reduce_mean, clip_grad_norm,
+};
 use exo_lm::{CausalLm, DeferredLogps, Mode, ModelOps};
 
 use super::checkpoint::{self, OPTIMIZER_FILE, TrainerState};
@@ -42,6 +45,14 @@ pub trait StepLoss<B: ModelOps> {
         model: &CausalLm<B>,
         records: &[usize],
     ) -> anyhow::Result<(B::Tensor, DeferredLogps<B>, Metrics)>;
+
+    /// The weight of a micro-batch's loss when the ranks of a data-parallel run average their
+    /// losses: the loss of the whole micro-batch is `Σ_r w_r · loss_r / Σ_r w_r`. 1 for losses
+    /// that are means over records (equal shards: the plain mean); SFT's mean over tokens
+    /// weighs each rank by its token count, so that N ranks equal one process.
+    fn weight(&self, _metrics: &Metrics) -> f64 {
+        1.0
+    }
 
     /// The shape of the largest micro-batch of `batch` records (for the memory estimate).
     ///
@@ -252,22 +263,13 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
     device: &B::Device,
 ) -> anyhow::Result<FitReport> {
     let started = Instant::now();
-    std::fs::create_dir_all(&plan.out)
-        .with_context(|| format!("creating {}", plan.out.display()))?;
-    checkpoint::remove_stale(&plan.out);
-    let earlier = checkpoint::list(&plan.out);
-    if plan.resume.is_none() && !earlier.is_empty() {
-        if !plan.overwrite {
-            bail!(
-                "--out {} holds checkpoints of an earlier run: --resume {} continues it, --overwrite starts afresh",
-                plan.out.display(),
-                plan.out.display()
-            );
-        }
-        for (_, dir) in earlier {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-        }
+    let world = super::dist::world();
+    let root = world.is_root();
+    if root {
+        prepare_out(plan)?;
     }
+    // The others start once rank 0 has made (or cleaned) the output folder.
+    world.barrier()?;
 
     let (model, mut optimizer, state, resumed_from) = match &plan.resume {
         Some(dir) => {
@@ -287,13 +289,14 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
                 None => model,
             };
             let optimizer = AdamW::new(model.params(), plan.adamw)?;
-            let state = TrainerState::new(
+            let mut state = TrainerState::new(
                 plan.kind,
                 plan.seed,
                 &plan.data_fingerprint,
                 &plan.settings_fingerprint,
                 plan.settings.clone(),
             );
+            state.world_size = world.world_size();
             (model, optimizer, state, None)
         }
     };
@@ -315,12 +318,34 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         }
         state.loss_scaler = Some(scaler);
     }
-    if !plan.quiet {
-        let batch = loss.largest_batch(order.batch())?;
+    let shard_of = |records: Vec<usize>| -> Vec<usize> {
+        records[shard(records.len(), world.rank(), world.world_size())].to_vec()
+    };
+    if !plan.quiet && root {
+        let batch = loss.largest_batch(order.batch() / world.world_size())?;
         print!("{}", memory_report(plan.kind, &model, batch));
     }
-    let mut writer = MetricsWriter::open(&plan.out.join("metrics.jsonl"), resumed_from)?;
-    let progress = Progress::new(plan.kind, plan.max_steps, state.step, plan.quiet);
+    if root {
+        if world.world_size() > 1 {
+            println!(
+                "exo {}: data-parallel over {} processes ({}): {} records per process per micro-batch, {} in all",
+                plan.kind,
+                world.world_size(),
+                world.name(),
+                order.batch() / world.world_size(),
+                order.batch()
+            );
+        }
+    }
+    let mut writer = if root {
+        Some(MetricsWriter::open(
+            &plan.out.join("metrics.jsonl"),
+            resumed_from,
+        )?)
+    } else {
+        None
+    };
+    let progress = Progress::new(plan.kind, plan.max_steps, state.step, plan.quiet || !root);
     let per_epoch = order.per_epoch() as f64;
     let mut last = Metrics::new();
     let mut last_checkpoint = checkpoint::list(&plan.out)
@@ -337,8 +362,13 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         let mut mean = MetricMean::default();
         for _ in 0..plan.grad_accum {
             let (_, records) = order.micro_batch(state.micro_batches);
-            // LoRA dropout's masks: a function of the seed and the position, as the data order.
-            model.set_dropout_seed(Some(dropout_seed(plan.seed, state.micro_batches)));
+            let records = shard_of(records);
+            // LoRA dropout's masks: a function of the seed, the rank and the position, as the
+            // data order.
+            model.set_dropout_seed(Some(dropout_seed(
+                rank_seed(plan.seed, world.rank()),
+                state.micro_batches,
+            )));
             state.micro_batches += 1;
             let (value, logps, metrics) = loss
                 .loss(&model, &records)
@@ -347,6 +377,14 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
             if !l.is_finite() {
                 bail!("{}", not_finite(step, "loss", l, last_checkpoint.as_ref()));
             }
+            // This rank's share of the micro-batch's loss (1 when the ranks' losses are means
+            // of equally many records).
+            let share = rank_share(world, loss.weight(&metrics))?;
+            let value = if share == 1.0 {
+                value
+            } else {
+                B::mul_scalar(&value, share)?
+            };
             let scaled = match state.loss_scaler {
                 Some(scaler) => B::mul_scalar(&value, scaler.scale)?,
                 None => value,
@@ -357,12 +395,14 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
                     .with_context(|| format!("step {step}: backward"))?,
             )?;
             let mut metrics = metrics;
-            metrics.insert("loss".into(), l);
+            metrics.insert("loss".into(), l * share);
             mean.add(&metrics, 1.0);
         }
         let Some(mut grads) = acc.take_mean()? else {
             bail!("step {step}: no gradient (grad_accum is 0)");
         };
+        // Data-parallel: the mean over ranks, so every rank clips and applies the same update.
+        all_reduce_mean(&mut grads, world).with_context(|| format!("step {step}: all-reduce"))?;
         if let Some(scaler) = state.loss_scaler {
             grads.scale(1.0 / scaler.scale)?;
         }
@@ -393,7 +433,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         state.step = step;
         state.epoch = state.micro_batches / order.per_epoch();
 
-        let mut metrics = mean.mean();
+        let mut metrics = reduce_metrics(world, mean.mean())?;
         metrics.insert("learning_rate".into(), lr);
         metrics.insert("grad_norm".into(), grad_norm);
         if let Some(scale) = scale {
@@ -411,31 +451,42 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
                 }
             }
         }
-        writer.write(step, &metrics)?;
+        if let Some(writer) = &mut writer {
+            writer.write(step, &metrics)?;
+        }
         progress.step(step, metrics.get("loss").copied().unwrap_or(f64::NAN));
         last = metrics;
 
         let at_end = step == plan.max_steps;
         if at_end || (plan.save_every > 0 && step % plan.save_every == 0) {
-            let dir = checkpoint::save(plan, &model, &optimizer, &state)?;
-            progress.println(&format!("checkpoint: {}", dir.display()));
+            let dir = if root {
+                let dir = checkpoint::save(plan, &model, &optimizer, &state)?;
+                progress.println(&format!("checkpoint: {}", dir.display()));
+                dir
+            } else {
+                checkpoint::checkpoint_dir(&plan.out, state.step)
+            };
             last_checkpoint = Some(dir);
         }
         #[cfg(feature = "test-hooks")]
         if plan.abort_after_step == Some(step) {
-            // As if killed: no final save, no cleanup.
-            std::process::exit(137);
+            test_kill(world);
         }
     }
     progress.finish();
     let checkpoint = match last_checkpoint {
         Some(dir) if dir == checkpoint::checkpoint_dir(&plan.out, state.step) => dir,
+        _ if !root => checkpoint::checkpoint_dir(&plan.out, state.step),
         _ => checkpoint::save(plan, &model, &optimizer, &state)?,
     };
-    // The final model at the top of OUT: a complete Hugging Face folder (or PEFT adapter).
-    save_model(&model, &plan.out, plan.init.dir(), plan.save_dtype)
-        .with_context(|| format!("saving the final model to {}", plan.out.display()))?;
-    copy_tokenizer_files(&plan.tokenizer_json, &plan.out)?;
+    if root {
+        // The final model at the top of OUT: a complete Hugging Face folder (or PEFT adapter).
+        save_model(&model, &plan.out, plan.init.dir(), plan.save_dtype)
+            .with_context(|| format!("saving the final model to {}", plan.out.display()))?;
+        copy_tokenizer_files(&plan.tokenizer_json, &plan.out)?;
+    }
+    // Every rank returns once the outputs are complete.
+    world.barrier()?;
     Ok(FitReport {
         steps: state.step,
         resumed_from,
@@ -444,6 +495,92 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         elapsed: started.elapsed(),
         step_times,
     })
+}
+
+/// Makes the output folder ready (rank 0 only): created, temporaries of a killed run removed,
+/// and the checkpoints of an earlier run refused, or removed with `--overwrite`.
+fn prepare_out(plan: &Plan) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&plan.out)
+        .with_context(|| format!("creating {}", plan.out.display()))?;
+    checkpoint::remove_stale(&plan.out);
+    let earlier = checkpoint::list(&plan.out);
+    if plan.resume.is_none() && !earlier.is_empty() {
+        if !plan.overwrite {
+            bail!(
+                "--out {} holds checkpoints of an earlier run: --resume {} continues it, --overwrite starts afresh",
+                plan.out.display(),
+                plan.out.display()
+            );
+        }
+        for (_, dir) in earlier {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// This rank's factor on its micro-batch loss: `N · w_r / Σ_s w_s`, so that the mean over ranks
+/// of the factored losses is the weighted mean `Σ_r w_r · loss_r / Σ_r w_r` (exactly 1 when the
+/// weights are equal, and in a world of one).
+fn rank_share(world: &dyn Collective, weight: f64) -> anyhow::Result<f64> {
+    if world.world_size() <= 1 {
+        return Ok(1.0);
+    }
+    let mut total = [weight];
+    world.all_reduce_f64(&mut total, ReduceOp::Sum)?;
+    let share = weight * world.world_size() as f64 / total[0];
+    Ok(if share.is_finite() { share } else { 1.0 })
+}
+
+/// Metrics that add up over ranks rather than average.
+const SUMMED_METRICS: [&str; 1] = ["num_tokens"];
+
+/// The step's metrics over all ranks: means, except the counts of [`SUMMED_METRICS`]. Every rank
+/// reports the same names (same loss), so they travel as one vector in name order.
+fn reduce_metrics(world: &dyn Collective, metrics: Metrics) -> anyhow::Result<Metrics> {
+    if world.world_size() <= 1 {
+        return Ok(metrics);
+    }
+    let n = world.world_size() as f64;
+    let mut values: Vec<f64> = metrics
+        .iter()
+        .map(|(k, v)| {
+            if SUMMED_METRICS.contains(&k.as_str()) {
+                v * n
+            } else {
+                *v
+            }
+        })
+        .collect();
+    let mut count = [values.len() as f64];
+    world.all_reduce_f64(&mut count, ReduceOp::Sum)?;
+    if count[0] != n * values.len() as f64 {
+        bail!("the ranks report different metrics (a rank's loss differs)");
+    }
+    world.all_reduce_f64(&mut values, ReduceOp::Mean)?;
+    Ok(metrics.into_keys().zip(values).collect())
+}
+
+/// The seed of rank `rank`'s randomness in a run seeded `seed` (`seed` itself for rank 0, so a
+/// world of one draws what a single process always drew).
+pub fn rank_seed(seed: u64, rank: usize) -> u64 {
+    seed ^ (rank as u64).wrapping_mul(0xA076_1D64_78BD_642F)
+}
+
+/// Test hook: as if killed right after this step's update (no final save, no cleanup). In a
+/// world of several processes the last rank is killed for real (`kill -9` of itself), and the
+/// launcher must stop the others.
+#[cfg(feature = "test-hooks")]
+fn test_kill(world: &dyn Collective) {
+    if world.world_size() > 1 {
+        if world.rank() + 1 == world.world_size() {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &std::process::id().to_string()])
+                .status();
+        }
+        return;
+    }
+    std::process::exit(137);
 }
 
 /// The seed of the LoRA dropout masks of micro-batch `position` of a run seeded `seed`.
@@ -482,6 +619,15 @@ fn check_resumable(plan: &Plan, state: &TrainerState, dir: &std::path::Path) -> 
         bail!(
             "{}: the settings differ from the checkpoint's (resume with the same flags; the checkpoint's are in its trainer_state.json)",
             dir.display()
+        );
+    }
+    let world = super::dist::world().world_size();
+    if state.world_size != world {
+        bail!(
+            "{}: the checkpoint was written by a run of {} process(es) and this run has {world}; resume with `mpirun -np {}` (each global batch is cut into that many shards)",
+            dir.display(),
+            state.world_size,
+            state.world_size
         );
     }
     if state.step > plan.max_steps {

@@ -12,6 +12,7 @@ mod common;
 mod commands;
 mod conventions;
 mod demo;
+mod distributed;
 mod errors;
 mod resume;
 mod reward_model;

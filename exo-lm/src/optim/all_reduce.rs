@@ -29,7 +29,10 @@ pub const BUCKET_BYTES: usize = 25 << 20;
 ///
 /// # Errors
 /// If a host copy or the collective fails.
-pub fn all_reduce_mean<B: ModelOps>(grads: &mut Gradients<B>, world: &dyn Collective) -> Result<()> {
+pub fn all_reduce_mean<B: ModelOps>(
+    grads: &mut Gradients<B>,
+    world: &dyn Collective,
+) -> Result<()> {
     if world.world_size() <= 1 {
         return Ok(());
     }

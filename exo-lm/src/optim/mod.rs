@@ -2,15 +2,15 @@
 //! [`GradAccumulator`], data-parallel [`all_reduce_mean`], and a [`Trainer`] that composes them.
 
 mod accumulate;
-mod all_reduce;
 mod adamw;
+mod all_reduce;
 mod clip;
 mod scaler;
 mod schedule;
 
 pub use accumulate::GradAccumulator;
-pub use all_reduce::{BUCKET_BYTES, all_reduce_mean};
 pub use adamw::{AdamW, AdamWConfig, AdamWState};
+pub use all_reduce::{BUCKET_BYTES, all_reduce_mean};
 pub use clip::clip_grad_norm;
 pub use scaler::LossScaler;
 pub use schedule::LrSchedule;
