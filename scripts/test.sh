@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/libtorch-env.sh
 source scripts/libtorch-env.sh
+# Open MPI and libclang for exo-mpi and the data-parallel tests (Debian packages, when missing).
+# shellcheck source=scripts/mpi-env.sh
+source scripts/mpi-env.sh
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -20,10 +23,10 @@ if [ "${1:-}" != "--quick" ]; then
   env -u LIBTORCH cargo build --locked --quiet
   env -u LIBTORCH cargo build --locked --quiet -p exo-cli --no-default-features
   step "cargo clippy (all targets, warnings are errors)"
-  cargo clippy --workspace --all-targets --locked --features exo-cli/test-hooks -- -D warnings
+  cargo clippy --workspace --all-targets --locked --features exo-cli/test-hooks,exo-cli/mpi -- -D warnings
   step "cargo doc (warnings are errors)"
   RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
   RUSTDOCFLAGS=-Dwarnings cargo doc -p exo-core --features testing --no-deps --locked
 fi
 step "cargo test --workspace (exo-cli with its test hooks)"
-cargo test --workspace --locked --features exo-cli/test-hooks
+cargo test --workspace --locked --features exo-cli/test-hooks,exo-cli/mpi

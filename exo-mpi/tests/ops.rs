@@ -1,5 +1,8 @@
-//! Run under `mpirun -np N` (N ≥ 1) by the runner's distributed tests; alone (no launcher) it
-//! is a world of one. Checks every operation against its definition.
+//! Every operation against its definition, in a world of one (no launcher) and of three
+//! (`three_processes_under_mpirun_agree` starts this binary under `mpirun -np 3`).
+
+// Test code: a failed call is a failed test.
+#![allow(clippy::expect_used)]
 
 use exo_core::collective::{Collective, ReduceOp};
 
@@ -56,4 +59,29 @@ fn every_operation_matches_its_definition() -> Result<(), exo_core::Error> {
     world.all_reduce_f32(&mut [], ReduceOp::Sum)?;
     world.barrier()?;
     Ok(())
+}
+
+/// Runs the test above in 3 processes under `mpirun` (Open MPI, as scripts/test.sh installs it);
+/// when this process is itself one of them, there is nothing more to do.
+#[test]
+fn three_processes_under_mpirun_agree() {
+    if exo_mpi::launched_world_size().is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = std::process::Command::new("mpirun")
+        .args(["--oversubscribe", "-np", "3"])
+        .arg(exe)
+        .args(["--exact", "every_operation_matches_its_definition"])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .expect("mpirun runs (scripts/test.sh installs Open MPI)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.matches("1 passed").count(), 3, "{text}");
 }
