@@ -6,6 +6,7 @@ use exo_data::Tokenizer;
 use exo_lm::{CausalLm, ModelOps, SampleConfig};
 
 use crate::run::data::SplitMix64;
+use crate::run::dist;
 
 /// How to sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,7 +35,7 @@ pub struct SampleSettings {
 pub const RESAMPLE_TRIES: u64 = 10;
 
 /// One prompt's completions.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Generated {
     /// The prompt's ids (BOS included).
     pub prompt_ids: Vec<u32>,
@@ -44,7 +45,8 @@ pub struct Generated {
     pub texts: Vec<String>,
 }
 
-/// Samples `settings.k` completions for every prompt.
+/// Samples `settings.k` completions for every prompt. In a data-parallel world the prompts'
+/// batches are split over the processes and every process gets all the results, in order.
 ///
 /// # Errors
 /// If a prompt cannot be encoded or the sampler fails.
@@ -70,8 +72,14 @@ pub fn sample_prompts<B: ModelOps>(
             Ok(ids)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut out = Vec::with_capacity(prompts.len());
+    // Data-parallel: process r of N samples chunks r, r + N, …; each chunk's seeds depend on its
+    // index alone, so the samples are the same for every N.
+    let mut mine: Vec<(usize, Vec<Generated>)> = Vec::new();
     for (c, chunk) in encoded.chunks(settings.batch_prompts.max(1)).enumerate() {
+        if !dist::is_mine(c) {
+            continue;
+        }
+        let mut out = Vec::with_capacity(chunk.len());
         // Each chunk has its own stream of seeds (the sampler seeds row r of a call with
         // (seed, r)).
         let seed = SplitMix64::new(settings.seed ^ (c as u64).wrapping_mul(0xA076_1D64_78BD_642F))
@@ -128,6 +136,7 @@ pub fn sample_prompts<B: ModelOps>(
                 texts,
             });
         }
+        mine.push((c, out));
     }
-    Ok(out)
+    Ok(dist::gather_ordered(mine)?.into_iter().flatten().collect())
 }

@@ -183,7 +183,12 @@ pub fn execute(cfg: &EvalConfig) -> anyhow::Result<Summary> {
             given,
         },
     )?;
-    if let Some(dir) = &cfg.save_samples {
+    // Data-parallel: the processes split the sampling (see `sample_prompts`); rank 0 writes.
+    if let Some(dir) = cfg
+        .save_samples
+        .as_ref()
+        .filter(|_| crate::run::dist::world().is_root())
+    {
         write_scored(&dir.join("policy.json"), &prompts, &policy)?;
         if let Some(samples) = reference_samples {
             let scored = Scored {
@@ -312,6 +317,9 @@ struct EvalJson<'a> {
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
     let summary = execute(&cfg)?;
+    if !crate::run::dist::world().is_root() {
+        return Ok(ExitCode::SUCCESS);
+    }
     let s = &summary;
     if args.json {
         let json = EvalJson {

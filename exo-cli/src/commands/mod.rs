@@ -25,10 +25,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => single("demo", || demo::run(&args)),
         Command::Sft(args) => sft::run(&args),
         Command::Rm(args) => rm::run(&args),
-        Command::Sample(args) => single("sample", || sample::run(&args)),
+        Command::Sample(args) => sample::run(&args),
         Command::Score(args) => single("score", || score::run(&args)),
         Command::Train(args) => train::run(&args),
-        Command::Eval(args) => single("eval", || eval::run(&args)),
+        Command::Eval(args) => eval::run(&args),
         Command::Merge(args) => single("merge", || merge::run(&args)),
     }
 }

@@ -161,7 +161,9 @@ pub fn execute(cfg: &SampleConfig) -> anyhow::Result<(Vec<KSamples>, GenerationT
             prompts: &prompts,
         },
     )?;
-    samples::write(&cfg.out, &records)?;
+    if crate::run::dist::world().is_root() {
+        samples::write(&cfg.out, &records)?;
+    }
     Ok((records, time))
 }
 
@@ -215,6 +217,9 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
     let started = Instant::now();
     let (records, time) = execute(&cfg)?;
+    if !crate::run::dist::world().is_root() {
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "exo sample: {} prompts × {} completions at τ = {} in {:.1} s → {}",
         records.len(),

@@ -79,6 +79,36 @@ pub fn fail() {
     }
 }
 
+/// Whether item `i` of a list split round-robin over the world is this process's (all items in
+/// a world of one).
+pub fn is_mine(i: usize) -> bool {
+    let w = world();
+    i % w.world_size() == w.rank()
+}
+
+/// The items that [`is_mine`] gave each process, computed there as `(index, value)`, on every
+/// process, in index order (`mine` as it is in a world of one).
+///
+/// # Errors
+/// If a value cannot be encoded or decoded, or the collective call fails.
+pub fn gather_ordered<T: serde::Serialize + serde::de::DeserializeOwned>(
+    mine: Vec<(usize, T)>,
+) -> anyhow::Result<Vec<T>> {
+    let w = world();
+    if w.world_size() == 1 {
+        return Ok(mine.into_iter().map(|(_, v)| v).collect());
+    }
+    let bytes = serde_json::to_vec(&mine)?;
+    let mut all: Vec<(usize, T)> = Vec::new();
+    for (rank, share) in w.all_gather(&bytes)?.iter().enumerate() {
+        let items: Vec<(usize, T)> = serde_json::from_slice(share)
+            .map_err(|e| anyhow::anyhow!("the results of rank {rank}: {e}"))?;
+        all.extend(items);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, v)| v).collect())
+}
+
 /// Errors unless the command `name` may run in this world: commands that write their outputs
 /// from every process (`exo data`, `exo merge`, ...) would race in a world of several.
 ///

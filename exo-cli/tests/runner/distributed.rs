@@ -208,6 +208,26 @@ fn two_processes_with_half_batches_equal_one_process() {
                 "--quiet",
             ];
             compare(&format!("{backend}-{dtype}-sft"), &args, 4, tolerance);
+            // A reward model (Bradley–Terry on best vs worst of each group; a seeded new head).
+            let args = [
+                "rm",
+                "--model",
+                &model,
+                "--data",
+                &scored,
+                "--max-steps",
+                "2",
+                "--lr",
+                "1e-4",
+                "--backend",
+                backend,
+                "--dtype",
+                dtype,
+                "--save-dtype",
+                dtype,
+                "--quiet",
+            ];
+            compare(&format!("{backend}-{dtype}-rm"), &args, 4, tolerance);
         }
     }
 }
@@ -323,4 +343,78 @@ fn single_process_commands_refuse_a_world_of_several() {
         stderr.contains("`exo objectives` runs in one process; it was started as 2"),
         "{stderr}"
     );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "mpi"),
+    ignore = "needs exo built with --features mpi (scripts/test.sh does)"
+)]
+fn sampling_and_evaluation_split_over_processes_give_one_process_results() {
+    let demo = demo();
+    for backend in BACKENDS {
+        let root = scratch(&format!("dp-sample-{backend}"));
+        let model = s(sft_model(backend));
+        let prompts = s(&demo.join("prompts-align.jsonl"));
+        // 16 prompts in batches of 3: 6 batches, the last one short, split 3 + 3.
+        let args = |out: &Path| -> Vec<String> {
+            [
+                "sample",
+                "--model",
+                &model,
+                "--prompts",
+                &prompts,
+                "-k",
+                "2",
+                "--max-new-tokens",
+                "8",
+                "--batch-prompts",
+                "3",
+                "--seed",
+                "11",
+                "--backend",
+                backend,
+                "--out",
+                &s(out),
+            ]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect()
+        };
+        let (one, two) = (root.join("one.json"), root.join("two.json"));
+        let a = args(&one);
+        single_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let b = args(&two);
+        let stdout = mpi_ok(2, &b.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            stdout.matches("exo sample:").count(),
+            1,
+            "rank 0 alone reports: {stdout}"
+        );
+        assert_eq!(
+            std::fs::read(&one).expect("one"),
+            std::fs::read(&two).expect("two"),
+            "{backend}: the samples differ"
+        );
+
+        let eval = [
+            "eval",
+            "--model",
+            &model,
+            "--ref",
+            &model,
+            "--prompts",
+            &s(&demo.join("prompts-eval.jsonl")),
+            "--max-new-tokens",
+            "8",
+            "-n",
+            "3",
+            "--backend",
+            backend,
+            "--json",
+        ];
+        let single = single_ok(&eval);
+        let world = mpi_ok(2, &eval);
+        assert_eq!(single, world, "{backend}: eval");
+    }
 }
