@@ -163,6 +163,11 @@ pub struct LoopArgs {
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true)]
     pub abort_after_step: Option<u64>,
+    /// Test hook (feature `test-hooks`): the last process fails (an error, not a kill) right
+    /// after this step, while the others go on to the next step's collective calls.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true)]
+    pub fail_after_step: Option<u64>,
     /// Test hook (feature `test-hooks`): the first loss scale of an f16 run (to make its
     /// gradients overflow).
     #[cfg(feature = "test-hooks")]
@@ -372,6 +377,8 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         resume: lp.resume.clone(),
         #[cfg(feature = "test-hooks")]
         abort_after_step: lp.abort_after_step,
+        #[cfg(feature = "test-hooks")]
+        fail_after_step: lp.fail_after_step,
         #[cfg(feature = "test-hooks")]
         initial_loss_scale: lp.initial_loss_scale,
         overwrite: lp.overwrite,

@@ -173,6 +173,10 @@ pub struct Plan {
     /// this step's update.
     #[cfg(feature = "test-hooks")]
     pub abort_after_step: Option<u64>,
+    /// Test hook (feature `test-hooks`): the last process returns an error right after this
+    /// step.
+    #[cfg(feature = "test-hooks")]
+    pub fail_after_step: Option<u64>,
     /// Test hook (feature `test-hooks`): the first loss scale of an f16 run.
     #[cfg(feature = "test-hooks")]
     pub initial_loss_scale: Option<f64>,
@@ -471,6 +475,10 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         #[cfg(feature = "test-hooks")]
         if plan.abort_after_step == Some(step) {
             test_kill(world);
+        }
+        #[cfg(feature = "test-hooks")]
+        if plan.fail_after_step == Some(step) && world.rank() + 1 == world.world_size() {
+            bail!("test hook: failing after step {step}");
         }
     }
     progress.finish();

@@ -304,6 +304,23 @@ fn a_rank_killed_stops_the_world_and_resume_finishes_bit_for_bit() {
         assert!(killed.join("checkpoint-2").is_dir() && !killed.join("checkpoint-4").exists());
         assert!(!killed.join("model.safetensors").exists());
 
+        // A rank whose work fails (an error, not a kill) stops the others too, with its line.
+        let failed = root.join("failed");
+        let mut failed_args = strs(&args(&failed));
+        failed_args.extend(["--fail-after-step".to_owned(), "1".to_owned()]);
+        let started = Instant::now();
+        let out = mpirun(
+            2,
+            &failed_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(60));
+        assert!(
+            stderr.contains("exo: error: rank 1 of 2: test hook: failing after step 1"),
+            "{stderr}"
+        );
+
         // Another world size is refused with the size to use.
         let mut resume_args = strs(&args(&killed));
         resume_args.extend(["--resume".to_owned(), s(&killed)]);
