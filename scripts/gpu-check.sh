@@ -30,11 +30,36 @@ for line in sys.stdin:
         shutil.copy(exe, sys.argv[1] + "/" + msg["package_id"].split("#")[0].split("/")[-1] + "-" + name)
         print("built", name, file=sys.stderr)
 ' "$out"
+    # exo-nccl (own cargo call, so that cudarc's features do not mix with other crates'): cudarc
+    # loads libcuda and libnccl at run time, so nothing of CUDA is needed to build it here.
+    cargo test --release --locked --no-run -p exo-nccl --message-format=json \
+      | python3 -c '
+import json, sys, shutil
+for line in sys.stdin:
+    msg = json.loads(line)
+    exe = msg.get("executable")
+    if msg.get("reason") == "compiler-artifact" and exe and msg["target"]["kind"] != ["bin"]:
+        shutil.copy(exe, sys.argv[1] + "/exo-nccl-" + msg["target"]["name"])
+        print("built exo-nccl", msg["target"]["name"], file=sys.stderr)
+' "$out"
     du -sh "$out"
     ;;
   run)
     torch_lib="$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
     export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # exo-nccl: cudarc dlopens libnccl.so, and the nvidia-nccl-cu13 wheel (a torch dependency)
+    # ships only libnccl.so.2, in site-packages/nvidia/nccl/lib (or nvidia/cu13/lib): link it under
+    # that name, put the link first on the path, and make the exo-nccl tests fail rather than skip
+    # if NCCL does not load.
+    site="$(dirname "$(dirname "$torch_lib")")"
+    nccl_so="$(ls "$site"/nvidia/nccl/lib/libnccl.so.2 "$site"/nvidia/cu13/lib/libnccl.so.2 2>/dev/null | head -n 1 || true)"
+    if [ -n "$nccl_so" ]; then
+      nccl_link="$(mktemp -d)"
+      ln -s "$nccl_so" "$nccl_link/libnccl.so"
+      export LD_LIBRARY_PATH="$nccl_link:$(dirname "$nccl_so"):$LD_LIBRARY_PATH" EXO_NCCL_REQUIRE=1
+    else
+      echo "no libnccl.so.2 under $site/nvidia: the exo-nccl tests will skip" >&2
+    fi
     python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
     status=0

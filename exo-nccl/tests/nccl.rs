@@ -1,0 +1,396 @@
+//! NcclCollective end to end. On a host without a CUDA driver, NCCL or enough GPUs the GPU tests
+//! print why they skipped and pass; `EXO_NCCL_REQUIRE=1` (set by scripts/gpu-check.sh on GPU
+//! hosts) turns a missing driver, device or NCCL library into a failure instead.
+
+use std::sync::{Arc, Barrier, Mutex, PoisonError};
+use std::thread;
+
+use exo_core::collective::{Collective, ReduceOp, Single};
+use exo_nccl::{NcclCollective, device_count};
+
+/// Whether a missing driver, device or NCCL library fails the tests instead of skipping them.
+fn required() -> bool {
+    std::env::var("EXO_NCCL_REQUIRE").is_ok_and(|v| v == "1")
+}
+
+/// Skips (or, under `EXO_NCCL_REQUIRE=1`, fails) `test` because of `why`.
+fn skip(test: &str, why: &str) {
+    assert!(!required(), "{test}: EXO_NCCL_REQUIRE=1 but {why}");
+    eprintln!("{test}: skipped: {why}");
+}
+
+/// A world of `n` threads of this process: the bootstrap that NcclCollective::new rendezvouses
+/// through in these tests (MPI's part in a real run).
+#[derive(Debug)]
+struct ThreadWorld {
+    rank: usize,
+    world: usize,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    barrier: Barrier,
+    slots: Mutex<Vec<Vec<u8>>>,
+}
+
+impl ThreadWorld {
+    /// The `n` ranks of a new world, in rank order.
+    fn new(n: usize) -> Vec<Self> {
+        let shared = Arc::new(Shared {
+            barrier: Barrier::new(n),
+            slots: Mutex::new(vec![Vec::new(); n]),
+        });
+        (0..n)
+            .map(|rank| Self {
+                rank,
+                world: n,
+                shared: Arc::clone(&shared),
+            })
+            .collect()
+    }
+
+    /// Every rank's bytes, in rank order.
+    fn exchange(&self, mine: &[u8]) -> Vec<Vec<u8>> {
+        let slots = || {
+            self.shared
+                .slots
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        slots()[self.rank] = mine.to_vec();
+        self.shared.barrier.wait();
+        let all = slots().clone();
+        // Nobody writes the next exchange before everyone has read this one.
+        self.shared.barrier.wait();
+        all
+    }
+
+    fn reduce<T: Elem>(&self, buf: &mut [T], op: ReduceOp) {
+        let mine: Vec<u8> = buf.iter().flat_map(|x| x.to_bytes()).collect();
+        let all = self.exchange(&mine);
+        for (i, x) in buf.iter_mut().enumerate() {
+            let mut values = all
+                .iter()
+                .map(|bytes| T::from_bytes(&bytes[i * T::N..(i + 1) * T::N]));
+            let first = values.next().unwrap_or(*x);
+            let combined = match op {
+                ReduceOp::Max => values.fold(first, T::max),
+                ReduceOp::Sum | ReduceOp::Mean => values.fold(first, T::add),
+            };
+            *x = if op == ReduceOp::Mean {
+                combined.div(self.world)
+            } else {
+                combined
+            };
+        }
+    }
+}
+
+/// f32 and f64 for [`ThreadWorld`]'s all-reduce.
+trait Elem: Copy {
+    const N: usize;
+    fn to_bytes(self) -> Vec<u8>;
+    fn from_bytes(b: &[u8]) -> Self;
+    fn add(self, other: Self) -> Self;
+    fn max(self, other: Self) -> Self;
+    fn div(self, n: usize) -> Self;
+}
+
+macro_rules! elem {
+    ($t:ty) => {
+        impl Elem for $t {
+            const N: usize = std::mem::size_of::<$t>();
+            fn to_bytes(self) -> Vec<u8> {
+                self.to_le_bytes().to_vec()
+            }
+            fn from_bytes(b: &[u8]) -> Self {
+                let mut a = [0_u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(b);
+                <$t>::from_le_bytes(a)
+            }
+            fn add(self, other: Self) -> Self {
+                self + other
+            }
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+            fn div(self, n: usize) -> Self {
+                self / n as $t
+            }
+        }
+    };
+}
+elem!(f32);
+elem!(f64);
+
+impl Collective for ThreadWorld {
+    fn name(&self) -> &'static str {
+        "threads"
+    }
+
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn world_size(&self) -> usize {
+        self.world
+    }
+
+    fn all_reduce_f32(&self, buf: &mut [f32], op: ReduceOp) -> exo_core::Result<()> {
+        self.reduce(buf, op);
+        Ok(())
+    }
+
+    fn all_reduce_f64(&self, buf: &mut [f64], op: ReduceOp) -> exo_core::Result<()> {
+        self.reduce(buf, op);
+        Ok(())
+    }
+
+    fn broadcast(&self, buf: &mut Vec<u8>, root: usize) -> exo_core::Result<()> {
+        exo_core::collective::check_root(self, "broadcast", root)?;
+        let mut all = self.exchange(buf);
+        *buf = std::mem::take(&mut all[root]);
+        Ok(())
+    }
+
+    fn all_gather(&self, mine: &[u8]) -> exo_core::Result<Vec<Vec<u8>>> {
+        Ok(self.exchange(mine))
+    }
+
+    fn barrier(&self) -> exo_core::Result<()> {
+        self.shared.barrier.wait();
+        Ok(())
+    }
+}
+
+#[test]
+fn thread_world_bootstrap_is_a_collective() {
+    let results: Vec<_> = ThreadWorld::new(3)
+        .into_iter()
+        .map(|w| {
+            thread::spawn(move || {
+                let mut v = [w.rank as f32 + 1.0];
+                w.all_reduce_f32(&mut v, ReduceOp::Mean).unwrap();
+                let mut b = if w.rank == 2 {
+                    b"two".to_vec()
+                } else {
+                    Vec::new()
+                };
+                w.broadcast(&mut b, 2).unwrap();
+                (v, b, w.all_gather(&[w.rank as u8]).unwrap())
+            })
+        })
+        .collect::<Vec<_>>() // every rank runs before any is joined
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    for (v, b, all) in results {
+        assert_eq!(v, [2.0]);
+        assert_eq!(b, b"two");
+        assert_eq!(all, [[0], [1], [2]]);
+    }
+}
+
+/// On any host, an impossible device is an error naming CUDA, never a panic; on a host without a
+/// driver (this machine's CI) the error names the missing driver.
+#[test]
+fn an_impossible_device_is_an_error_not_a_panic() {
+    let e = NcclCollective::new(&Single, 1_000_000).expect_err("device 1000000 does not exist");
+    let message = e.to_string();
+    eprintln!("NcclCollective::new(&Single, 1000000): {message}");
+    assert!(message.starts_with("collective init: "), "{message}");
+    assert!(message.contains("CUDA"), "{message}");
+    match device_count() {
+        Ok(n) => eprintln!("the driver sees {n} CUDA device(s)"),
+        Err(e) => {
+            let message = e.to_string();
+            eprintln!("device_count(): {message}");
+            assert!(message.contains("CUDA"), "{message}");
+        }
+    }
+}
+
+/// A failure on every rank of a multi-rank bootstrap is an error on every rank (agreed through
+/// the bootstrap), not a hang in NCCL's rendezvous.
+#[test]
+fn a_failed_rendezvous_errs_on_every_rank() {
+    let outcomes: Vec<_> = ThreadWorld::new(2)
+        .into_iter()
+        .map(|w| thread::spawn(move || NcclCollective::new(&w, 1_000_000 + w.rank).map(drop)))
+        .collect::<Vec<_>>() // every rank runs before any is joined
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    for (rank, outcome) in outcomes.into_iter().enumerate() {
+        let message = outcome.expect_err("no rank has device 1000000").to_string();
+        eprintln!("rank {rank}: {message}");
+        assert!(message.contains("CUDA"), "{message}");
+    }
+}
+
+/// World size 1 on GPU 0 (bootstrap `Single`): every operation is the identity, through NCCL.
+#[test]
+fn world_of_one_on_gpu_0() {
+    const TEST: &str = "world_of_one_on_gpu_0";
+    let world = match NcclCollective::new(&Single, 0) {
+        Ok(world) => world,
+        Err(e) => return skip(TEST, &e.to_string()),
+    };
+    assert_eq!(
+        (world.name(), world.rank(), world.world_size()),
+        ("nccl", 0, 1)
+    );
+    assert_eq!(world.device_ordinal(), 0);
+
+    for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max] {
+        let mut f = [1.5_f32, -2.0, 3.25];
+        world.all_reduce_f32(&mut f, op).unwrap();
+        assert_eq!(f, [1.5, -2.0, 3.25], "{op:?}");
+        let mut d = [0.1_f64, 1e300, -7.0];
+        world.all_reduce_f64(&mut d, op).unwrap();
+        assert_eq!(d, [0.1, 1e300, -7.0], "{op:?}");
+    }
+    let mut empty: [f32; 0] = [];
+    world.all_reduce_f32(&mut empty, ReduceOp::Sum).unwrap();
+
+    let mut bytes = b"hello".to_vec();
+    world.broadcast(&mut bytes, 0).unwrap();
+    assert_eq!(bytes, b"hello");
+    let mut none = Vec::new();
+    world.broadcast(&mut none, 0).unwrap();
+    assert!(none.is_empty());
+    assert!(world.broadcast(&mut bytes, 1).is_err());
+
+    assert_eq!(world.all_gather(b"abc").unwrap(), [b"abc".to_vec()]);
+    assert_eq!(world.all_gather(b"").unwrap(), [Vec::<u8>::new()]);
+    world.barrier().unwrap();
+
+    // Device buffers.
+    let stream = world.stream();
+    let mut dev = stream.clone_htod(&[1.0_f32, 2.0, 3.0]).unwrap();
+    for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max] {
+        world.all_reduce_in_place(&mut dev, op).unwrap();
+    }
+    world.broadcast_in_place(&mut dev, 0).unwrap();
+    assert_eq!(stream.clone_dtoh(&dev).unwrap(), [1.0, 2.0, 3.0]);
+    assert!(world.broadcast_in_place(&mut dev, 1).is_err());
+    let mut dev64 = stream.clone_htod(&[4.0_f64]).unwrap();
+    world
+        .all_reduce_in_place(&mut dev64, ReduceOp::Sum)
+        .unwrap();
+    assert_eq!(stream.clone_dtoh(&dev64).unwrap(), [4.0]);
+    eprintln!("{TEST}: ran on GPU 0: {world:?}");
+}
+
+/// What one rank of the two-GPU test saw.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    sum: Vec<f32>,
+    mean: Vec<f32>,
+    max: Vec<f64>,
+    mean64: Vec<f64>,
+    broadcast: Vec<u8>,
+    gathered: Vec<Vec<u8>>,
+    device_sum: Vec<f32>,
+    device_mean: Vec<f64>,
+    device_broadcast: Vec<f32>,
+}
+
+#[allow(clippy::unwrap_used)] // test helper: a failure is a test failure
+fn two_ranks(world: &NcclCollective) -> Seen {
+    let r = world.rank();
+    let x = r as f32 + 1.0; // 1 on rank 0, 2 on rank 1
+    let mut sum = vec![x, 10.0 * x, -x];
+    world.all_reduce_f32(&mut sum, ReduceOp::Sum).unwrap();
+    let mut mean = vec![x, 0.1 * x];
+    world.all_reduce_f32(&mut mean, ReduceOp::Mean).unwrap();
+    let mut max = vec![f64::from(x), -f64::from(x)];
+    world.all_reduce_f64(&mut max, ReduceOp::Max).unwrap();
+    let mut mean64 = vec![f64::from(x) / 3.0];
+    world.all_reduce_f64(&mut mean64, ReduceOp::Mean).unwrap();
+
+    // Rank 1's bytes (longer than rank 0's buffer) replace rank 0's.
+    let mut broadcast = if r == 1 {
+        b"from rank one".to_vec()
+    } else {
+        b"x".to_vec()
+    };
+    world.broadcast(&mut broadcast, 1).unwrap();
+    // Lengths differ by rank, one of them empty.
+    let mine: &[u8] = if r == 0 { b"" } else { b"rank one's bytes" };
+    let gathered = world.all_gather(mine).unwrap();
+    world.barrier().unwrap();
+
+    let stream = world.stream();
+    let mut dev = stream.clone_htod(&[x, 2.0 * x]).unwrap();
+    world.all_reduce_in_place(&mut dev, ReduceOp::Sum).unwrap();
+    let device_sum = stream.clone_dtoh(&dev).unwrap();
+    let mut dev64 = stream.clone_htod(&[f64::from(x)]).unwrap();
+    world
+        .all_reduce_in_place(&mut dev64, ReduceOp::Mean)
+        .unwrap();
+    let device_mean = stream.clone_dtoh(&dev64).unwrap();
+    let mut devb = stream.clone_htod(&[x; 4]).unwrap();
+    world.broadcast_in_place(&mut devb, 0).unwrap();
+    let device_broadcast = stream.clone_dtoh(&devb).unwrap();
+    Seen {
+        sum,
+        mean,
+        max,
+        mean64,
+        broadcast,
+        gathered,
+        device_sum,
+        device_mean,
+        device_broadcast,
+    }
+}
+
+/// World size 2 on GPUs 0 and 1, one thread each, rendezvous through [`ThreadWorld`].
+#[test]
+fn two_gpus_two_threads() {
+    const TEST: &str = "two_gpus_two_threads";
+    match device_count() {
+        Err(e) => return skip(TEST, &e.to_string()),
+        Ok(n) if n < 2 => {
+            // One GPU is a complete GPU host: not a reason to fail under EXO_NCCL_REQUIRE.
+            eprintln!("{TEST}: skipped: the driver sees {n} CUDA device(s), the test needs 2");
+            return;
+        }
+        Ok(_) => {}
+    }
+    let outcomes: Vec<_> = ThreadWorld::new(2)
+        .into_iter()
+        .map(|w| {
+            thread::spawn(move || {
+                let world = NcclCollective::new(&w, w.rank)?;
+                Ok::<_, exo_core::Error>(two_ranks(&world))
+            })
+        })
+        .collect::<Vec<_>>() // every rank runs before any is joined
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let mut seen = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(s) => seen.push(s),
+            Err(e) => return skip(TEST, &e.to_string()),
+        }
+    }
+    let expected = Seen {
+        sum: vec![3.0, 30.0, -3.0],
+        mean: vec![1.5, (0.1_f32 + 0.2_f32) / 2.0],
+        max: vec![2.0, -1.0],
+        mean64: vec![(1.0_f64 / 3.0 + 2.0 / 3.0) / 2.0],
+        broadcast: b"from rank one".to_vec(),
+        gathered: vec![Vec::new(), b"rank one's bytes".to_vec()],
+        device_sum: vec![3.0, 6.0],
+        device_mean: vec![1.5],
+        device_broadcast: vec![1.0; 4],
+    };
+    assert_eq!(seen[0], expected);
+    assert_eq!(seen[1], expected);
+    eprintln!("{TEST}: ran on GPUs 0 and 1");
+}
