@@ -57,6 +57,7 @@ pub fn sample_prompts<B: ModelOps>(
     settings: &SampleSettings,
 ) -> anyhow::Result<Vec<Generated>> {
     let special = tokenizer.special_tokens();
+    let context = model.config().max_position_embeddings;
     let encoded = prompts
         .iter()
         .enumerate()
@@ -68,6 +69,12 @@ pub fn sample_prompts<B: ModelOps>(
                 !ids.is_empty(),
                 "prompt {} is empty and the tokenizer adds no BOS token: nothing to condition on",
                 i + 1
+            );
+            anyhow::ensure!(
+                ids.len() < context,
+                "prompt {} has {} tokens and the model's context is {context} (max_position_embeddings): no room for a new token",
+                i + 1,
+                ids.len()
             );
             Ok(ids)
         })

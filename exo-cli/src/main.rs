@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     let runtime = match run::dist::init() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("exo: error: {}", one_line(&format!("{err:#}")));
+            eprintln!("exo: error: {}", one_line(&render(&err)));
             return ExitCode::FAILURE;
         }
     };
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "exo: error: {}{}",
                 run::dist::who(),
-                one_line(&format!("{err:#}"))
+                one_line(&render(&err))
             );
             // The other ranks may wait in a collective call for this one: stop them all.
             run::dist::fail();
@@ -72,6 +72,24 @@ fn main() -> ExitCode {
     code
 }
 
+/// The error and its causes, `outer: cause: …`, each cause once: a cause whose text the message
+/// already holds (an I/O error that its wrapper prints, and that is also its `source`) is not
+/// repeated.
+fn render(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// Folds a message that spans lines (a library's multi-line error) into one line.
 fn one_line(message: &str) -> String {
     message
@@ -80,4 +98,21 @@ fn one_line(message: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_os_error_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device");
+        let lm = exo_lm::LmError::Io {
+            path: "x/.tmp/model.safetensors".into(),
+            source: io,
+        };
+        let err = anyhow::Error::new(lm).context("writing the checkpoint x/checkpoint-2");
+        assert_eq!(
+            super::render(&err),
+            "writing the checkpoint x/checkpoint-2: x/.tmp/model.safetensors: No space left on device"
+        );
+    }
 }

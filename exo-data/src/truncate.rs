@@ -10,6 +10,7 @@
 //! 2. max_length L:         |P| + |C_i| > L  →  C_i keeps its first L − |P| tokens (its EOS is lost);
 //!                          |P| ≥ L  →  no room for any completion: the record is dropped
 //! OverLength::Drop:        a record that step 1 or 2 would cut is dropped instead
+//! OverLength::Refuse:      as Drop; the caller refuses the input (nothing is silently cut)
 //! ```
 //!
 //! A completion is never cut at its start: the model must see where its answer begins.
@@ -60,6 +61,9 @@ pub enum OverLength {
     Truncate,
     /// Drop it.
     Drop,
+    /// Report it as [`OverLength::Drop`] does, for the caller to refuse the whole input (exo's
+    /// `--no-truncate`): nothing is cut.
+    Refuse,
 }
 
 /// Why a record was dropped.
@@ -146,7 +150,7 @@ impl Truncation {
         let prompt_cut = self.max_prompt_length.filter(|&m| prompt.len() > m);
         let prompt_after = prompt_cut.unwrap_or(prompt.len());
         let row_cut = self.max_length.filter(|&l| prompt_after + longest > l);
-        if self.over_length == OverLength::Drop {
+        if matches!(self.over_length, OverLength::Drop | OverLength::Refuse) {
             if prompt_cut.is_some() {
                 return Fit::Dropped(DropReason::PromptTooLong);
             }

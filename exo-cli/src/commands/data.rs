@@ -279,6 +279,7 @@ fn limits(t: &Truncation, f: &Findings) {
     let show = |x: Option<usize>| x.map_or_else(|| "none".to_owned(), |n| n.to_string());
     let policy = match t.over_length {
         OverLength::Drop => "drop",
+        OverLength::Refuse => "refuse",
         _ => "truncate",
     };
     println!(

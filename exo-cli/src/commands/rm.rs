@@ -102,7 +102,9 @@ pub fn config(args: &RmArgs) -> anyhow::Result<RmConfig> {
         data: args.data.clone(),
         eval_data: args.run.eval_data.clone(),
         tokenizer: args.tokens.tokenizer.clone(),
-        truncation: args.tokens.truncation(),
+        truncation: args
+            .tokens
+            .truncation(crate::run::model::context_length(&args.model)),
         compute: args.compute.compute(Kernels::default())?,
         optim: args.optim.clone(),
         run: args.run.clone(),
@@ -119,6 +121,8 @@ pub struct RmOutcome {
     pub records: usize,
     /// Records read but left out.
     pub skipped: usize,
+    /// Records cut to the length limits (kept).
+    pub truncated: usize,
     /// Plots written.
     pub plots: Vec<PathBuf>,
 }
@@ -174,6 +178,7 @@ pub fn execute(cfg: &RmConfig) -> anyhow::Result<RmOutcome> {
         report,
         records: train.groups.len(),
         skipped: train.skipped,
+        truncated: train.truncated,
         plots,
     })
 }
@@ -217,7 +222,7 @@ pub fn run(args: &RmArgs) -> anyhow::Result<ExitCode> {
     }
     print_summary(
         "rm",
-        (out.records, out.skipped),
+        (out.records, out.skipped, out.truncated),
         &out.report,
         &cfg.out,
         &out.plots,

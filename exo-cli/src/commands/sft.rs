@@ -103,7 +103,9 @@ pub fn config(args: &SftArgs) -> anyhow::Result<SftConfig> {
         data: args.data.clone(),
         eval_data: args.run.eval_data.clone(),
         tokenizer: args.tokens.tokenizer.clone(),
-        truncation: args.tokens.truncation(),
+        truncation: args
+            .tokens
+            .truncation(crate::run::model::context_length(&args.model)),
         from_scratch: args.from_scratch,
         train_on_prompt: args.train_on_prompt,
         compute: args.compute.compute(Kernels::default())?,
@@ -152,6 +154,8 @@ pub struct SftOutcome {
     pub records: usize,
     /// Records read but left out.
     pub skipped: usize,
+    /// Records cut to the length limits (kept).
+    pub truncated: usize,
     /// Plots written.
     pub plots: Vec<PathBuf>,
 }
@@ -213,6 +217,7 @@ pub fn execute(cfg: &SftConfig) -> anyhow::Result<SftOutcome> {
         report,
         records: train.groups.len(),
         skipped: train.skipped,
+        truncated: train.truncated,
         plots,
     })
 }
@@ -258,7 +263,7 @@ pub fn run(args: &SftArgs) -> anyhow::Result<ExitCode> {
     }
     print_summary(
         "sft",
-        (out.records, out.skipped),
+        (out.records, out.skipped, out.truncated),
         &out.report,
         &cfg.out,
         &out.plots,
@@ -269,7 +274,7 @@ pub fn run(args: &SftArgs) -> anyhow::Result<ExitCode> {
 /// The closing lines of a training command.
 pub fn print_summary(
     kind: &str,
-    (records, skipped): (usize, usize),
+    (records, skipped, truncated): (usize, usize, usize),
     report: &FitReport,
     out: &Path,
     plots: &[PathBuf],
@@ -279,10 +284,21 @@ pub fn print_summary(
         .map(|s| format!(", resumed from step {s}"))
         .unwrap_or_default();
     let secs = report.elapsed.as_secs_f64();
-    let skipped = if skipped > 0 {
-        format!(" ({skipped} left out: truncated away, empty, or without a preference)")
-    } else {
+    let mut notes = Vec::new();
+    if skipped > 0 {
+        notes.push(format!(
+            "{skipped} left out: truncated away, empty, or without a preference"
+        ));
+    }
+    if truncated > 0 {
+        notes.push(format!(
+            "{truncated} cut to --max-length / --max-prompt-length"
+        ));
+    }
+    let skipped = if notes.is_empty() {
         String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
     };
     println!(
         "exo {kind}: {} steps on {records} records{skipped} in {secs:.1} s{resumed}; final loss {:.4}",

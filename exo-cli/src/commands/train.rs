@@ -190,7 +190,9 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         data: args.data.clone(),
         eval_data: args.run.eval_data.clone(),
         tokenizer: args.tokens.tokenizer.clone(),
-        truncation: args.tokens.truncation(),
+        truncation: args
+            .tokens
+            .truncation(crate::run::model::context_length(&args.model)),
         temperature: args.logit_temperature.get(),
         ref_cache: args
             .ref_cache
@@ -212,6 +214,8 @@ pub struct TrainOutcome {
     pub groups: usize,
     /// Records read but left out.
     pub skipped: usize,
+    /// Records cut to the length limits (kept).
+    pub truncated: usize,
     /// Completions per group.
     pub k: usize,
     /// Where the reference log-probs came from.
@@ -278,6 +282,7 @@ pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
         report,
         groups: train.groups.len(),
         skipped: train.skipped,
+        truncated: train.truncated,
         k: train.k,
         cache,
         plots,
@@ -364,7 +369,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let what = format!("train --objective {}", cfg.spec);
     print_summary(
         &what,
-        (out.groups, out.skipped),
+        (out.groups, out.skipped, out.truncated),
         &out.report,
         &cfg.out,
         &out.plots,

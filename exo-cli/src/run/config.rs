@@ -219,7 +219,9 @@ pub struct TokenArgs {
     /// tokenizer.json [default: the one in the model folder].
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
-    /// Longest row (prompt + completion) in tokens; longer completions are cut.
+    /// Longest row (prompt + completion) in tokens [default: the model's context,
+    /// max_position_embeddings]. A longer row's completion is cut to fit (its EOS is lost); a
+    /// prompt that leaves no room drops the record; the run's summary counts both.
     #[arg(long)]
     pub max_length: Option<usize>,
     /// Longest prompt in tokens.
@@ -228,13 +230,21 @@ pub struct TokenArgs {
     /// Which end of an over-long prompt survives: keep-end (the official code) or keep-start.
     #[arg(long, default_value_t = TruncationMode::KeepEnd)]
     pub truncation: TruncationMode,
+    /// Refuse data with a record over --max-length or --max-prompt-length (an error naming it)
+    /// instead of cutting it.
+    #[arg(long)]
+    pub no_truncate: bool,
 }
 
 impl TokenArgs {
-    /// The truncation rule.
-    pub fn truncation(&self) -> Truncation {
+    /// The truncation rule for a model whose context is `context` tokens (the default
+    /// `--max-length`).
+    pub fn truncation(&self, context: Option<usize>) -> Truncation {
         let mut t = Truncation::default().with_mode(self.truncation);
-        if let Some(n) = self.max_length {
+        if self.no_truncate {
+            t = t.with_over_length(exo_data::OverLength::Refuse);
+        }
+        if let Some(n) = self.max_length.or(context) {
             t = t.with_max_length(n);
         }
         if let Some(n) = self.max_prompt_length {

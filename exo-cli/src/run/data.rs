@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use exo_data::{
-    Example, Fit, Group, PairStrategy, ReadOptions, Reader, Record, Sft, TokenizedGroup, Tokenizer,
-    Truncation,
+    Example, Fit, Group, OverLength, PairStrategy, ReadOptions, Reader, Record, Sft,
+    TokenizedGroup, Tokenizer, Truncation,
 };
 use exo_lm::memory::BatchShape;
 use exo_lm::{PackedBatch, Unit};
@@ -47,6 +47,8 @@ pub struct Dataset {
     pub k: usize,
     /// Records left out: dropped by truncation, groups whose rewards all tie (pairs), warnings.
     pub skipped: usize,
+    /// Records cut to the length limits (kept).
+    pub truncated: usize,
     /// SHA-256 of the token ids and rewards, in order.
     pub fingerprint: String,
 }
@@ -81,7 +83,7 @@ pub fn load(
             path.display()
         )
     };
-    let (mut groups, mut read, mut skipped) = (Vec::new(), 0usize, 0usize);
+    let (mut groups, mut read, mut skipped, mut truncated) = (Vec::new(), 0usize, 0usize, 0usize);
     let mut k = None;
     for item in reader {
         let example = match item {
@@ -112,9 +114,17 @@ pub fn load(
         let encoded = tokenizer
             .encode(&example, truncation)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        if matches!(encoded.fit, Fit::Dropped(_)) {
-            skipped += 1;
-            continue;
+        match encoded.fit {
+            Fit::Dropped(reason) if truncation.over_length == OverLength::Refuse => bail!(
+                "{origin}: {reason} ({}); --no-truncate refuses it (raise the limit, or let exo cut it)",
+                describe_limits(truncation)
+            ),
+            Fit::Dropped(_) => {
+                skipped += 1;
+                continue;
+            }
+            Fit::Truncated => truncated += 1,
+            _ => {}
         }
         let group = encoded.group;
         if group.prompt.is_empty() {
@@ -151,8 +161,19 @@ pub fn load(
         groups,
         k,
         skipped,
+        truncated,
         fingerprint: fp.hex(),
     })
+}
+
+/// `max_length 64, max_prompt_length none` for messages.
+fn describe_limits(t: &Truncation) -> String {
+    let show = |x: Option<usize>| x.map_or_else(|| "none".to_owned(), |n| n.to_string());
+    format!(
+        "max_length {}, max_prompt_length {}",
+        show(t.max_length),
+        show(t.max_prompt_length)
+    )
 }
 
 /// One record in the shape a stage needs; `None` when it carries no preference.

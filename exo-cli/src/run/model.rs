@@ -157,6 +157,22 @@ pub fn save_model<B: ModelOps>(
     Ok(())
 }
 
+/// The context a model folder's `config.json` declares (`max_position_embeddings`; `n_positions`
+/// for GPT-2), if it can be read (an unreadable config is reported where the model is loaded).
+/// For an adapter folder: its base's.
+pub fn context_length(dir: &Path) -> Option<usize> {
+    let adapter = dir.join(ADAPTER_CONFIG_FILE);
+    if adapter.is_file()
+        && !dir.join("config.json").is_file()
+        && let Ok((_, Some(base))) = read_adapter_config(&adapter)
+    {
+        return context_length(Path::new(&base));
+    }
+    exo_lm::LmConfig::from_file(dir)
+        .ok()
+        .map(|c| c.max_position_embeddings)
+}
+
 /// The dtype a model folder's weights are stored in, as its `config.json` says (`dtype` or
 /// `torch_dtype`), or f32 when it does not say one exo knows (also for an adapter folder: its
 /// base's).

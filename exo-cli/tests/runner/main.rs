@@ -14,5 +14,6 @@ mod conventions;
 mod demo;
 mod distributed;
 mod errors;
+mod limits;
 mod resume;
 mod reward_model;
