@@ -49,7 +49,8 @@ pub struct TrainArgs {
     /// Training data.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// Output folder: the final model, checkpoint-STEP/ folders, metrics.jsonl, plots, cache/.
+    /// Output folder: the final model, checkpoint-STEP/ folders, metrics.jsonl, plots, cache/;
+    /// one run at a time (locked while it runs).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// β_π: the coefficient of the log-ratios (DPO's β).
@@ -225,6 +226,8 @@ pub struct TrainOutcome {
 /// # Errors
 /// If the data, the models or a step fail.
 pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
+    // --out belongs to this run until it returns (plots included); rank 0 holds the lock.
+    let _lock = crate::run::out_lock::lock_out(&cfg.out)?;
     let (tokenizer, tokenizer_json) = load_tokenizer(&cfg.model, cfg.tokenizer.as_deref())?;
     let shape = if cfg.objective.needs_rewards() {
         Shape::Groups

@@ -15,6 +15,8 @@
 //! ```
 //!
 //! A non-finite loss or gradient stops the run before the update: nothing is applied or saved.
+//!
+//! Rank 0 holds the lock of OUT for the whole run ([`super::out_lock`]).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -258,8 +260,9 @@ pub struct FitReport {
 /// Runs `plan` with `loss` over the micro-batches of `order`.
 ///
 /// # Errors
-/// If the model or checkpoint cannot be loaded, a resumed run's data or settings differ from the
-/// checkpoint's, a step fails or is not finite, or an output cannot be written.
+/// If another run holds the lock of the output folder, the model or checkpoint cannot be loaded,
+/// a resumed run's data or settings differ from the checkpoint's, a step fails or is not finite,
+/// or an output cannot be written.
 pub fn fit<B: ModelOps, L: StepLoss<B>>(
     plan: &Plan,
     order: &mut Order,
@@ -269,6 +272,9 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
     let started = Instant::now();
     let world = super::dist::world();
     let root = world.is_root();
+    // Held to the end of the run (nothing to hold if the command holds it already, or on the
+    // other ranks).
+    let _lock = super::out_lock::lock_out(&plan.out)?;
     if root {
         prepare_out(plan)?;
     }
