@@ -213,6 +213,8 @@ impl BackendJob for RmJob<'_> {
 /// As [`execute`].
 pub fn run(args: &RmArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
+    // SIGTERM/SIGINT: a graceful stop during the training loop, at once outside it.
+    crate::run::stop::install()?;
     let out = execute(&cfg)?;
     if !crate::run::dist::world().is_root() {
         // Rank 0 reports for the whole world.
