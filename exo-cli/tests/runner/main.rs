@@ -16,3 +16,4 @@ mod distributed;
 mod errors;
 mod resume;
 mod reward_model;
+mod stop;
