@@ -339,17 +339,15 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         let batch = loss.largest_batch(order.batch() / world.world_size())?;
         print!("{}", memory_report(plan.kind, &model, batch));
     }
-    if root {
-        if world.world_size() > 1 {
-            println!(
-                "exo {}: data-parallel over {} processes ({}): {} records per process per micro-batch, {} in all",
-                plan.kind,
-                world.world_size(),
-                world.name(),
-                order.batch() / world.world_size(),
-                order.batch()
-            );
-        }
+    if root && world.world_size() > 1 {
+        println!(
+            "exo {}: data-parallel over {} processes ({}): {} records per process per micro-batch, {} in all",
+            plan.kind,
+            world.world_size(),
+            world.name(),
+            order.batch() / world.world_size(),
+            order.batch()
+        );
     }
     let mut writer = if root {
         Some(MetricsWriter::open(
