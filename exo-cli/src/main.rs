@@ -1,6 +1,8 @@
 //! `exo`: align language models with EXO and the DPO family.
 //!
-//! Every failure ends in one line on stderr, `exo: error: …` with its causes, and a non-zero exit.
+//! Every failure ends in one line on stderr, `exo: error: …` with its causes, and a non-zero exit;
+//! a training run stopped by SIGTERM or SIGINT says so in one line, `exo: stopped by …`, and exits
+//! with the status a shell reports for the signal (143 or 130).
 
 mod cli;
 mod commands;
@@ -57,6 +59,18 @@ fn main() -> ExitCode {
     };
     let code = match commands::run(cli) {
         Ok(code) => code,
+        Err(err) if err.downcast_ref::<run::stop::Stopped>().is_some() => {
+            // Every rank stopped after the same step, with a checkpoint: rank 0 says so.
+            let status = err
+                .downcast_ref::<run::stop::Stopped>()
+                .map_or(1, |stopped| {
+                    if run::dist::world().is_root() {
+                        eprintln!("exo: {stopped}");
+                    }
+                    stopped.signal.status()
+                });
+            ExitCode::from(status)
+        }
         Err(err) => {
             eprintln!(
                 "exo: error: {}{}",

@@ -38,7 +38,8 @@ pub struct RmArgs {
     /// Preference pairs (JSON Lines, JSON array or Parquet; any format `exo data inspect` reads).
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// Output folder: the reward model, checkpoint-STEP/ folders, metrics.jsonl, plots.
+    /// Output folder: the reward model, checkpoint-STEP/ folders, metrics.jsonl, plots; one run
+    /// at a time (locked while it runs).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -132,6 +133,8 @@ pub struct RmOutcome {
 /// # Errors
 /// If the data, the model or a step fails.
 pub fn execute(cfg: &RmConfig) -> anyhow::Result<RmOutcome> {
+    // --out belongs to this run until it returns (plots included); rank 0 holds the lock.
+    let _lock = crate::run::out_lock::lock_out(&cfg.out)?;
     let (tokenizer, tokenizer_json) = load_tokenizer(&cfg.model, cfg.tokenizer.as_deref())?;
     let train = data::load(&cfg.data, &tokenizer, &cfg.truncation, Shape::Pairs)?;
     let eval = cfg
@@ -215,6 +218,8 @@ impl BackendJob for RmJob<'_> {
 /// As [`execute`].
 pub fn run(args: &RmArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
+    // SIGTERM/SIGINT: a graceful stop during the training loop, at once outside it.
+    crate::run::stop::install()?;
     let out = execute(&cfg)?;
     if !crate::run::dist::world().is_root() {
         // Rank 0 reports for the whole world.

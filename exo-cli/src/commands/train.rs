@@ -49,7 +49,8 @@ pub struct TrainArgs {
     /// Training data.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// Output folder: the final model, checkpoint-STEP/ folders, metrics.jsonl, plots, cache/.
+    /// Output folder: the final model, checkpoint-STEP/ folders, metrics.jsonl, plots, cache/;
+    /// one run at a time (locked while it runs).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// β_π: the coefficient of the log-ratios (DPO's β).
@@ -229,6 +230,8 @@ pub struct TrainOutcome {
 /// # Errors
 /// If the data, the models or a step fail.
 pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
+    // --out belongs to this run until it returns (plots included); rank 0 holds the lock.
+    let _lock = crate::run::out_lock::lock_out(&cfg.out)?;
     let (tokenizer, tokenizer_json) = load_tokenizer(&cfg.model, cfg.tokenizer.as_deref())?;
     let shape = if cfg.objective.needs_rewards() {
         Shape::Groups
@@ -351,6 +354,8 @@ impl BackendJob for TrainJob<'_> {
 /// As [`execute`].
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
+    // SIGTERM/SIGINT: a graceful stop during the training loop, at once outside it.
+    crate::run::stop::install()?;
     let out = execute(&cfg)?;
     if !crate::run::dist::world().is_root() {
         // Rank 0 reports for the whole world.

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
+use crate::run::out_lock::{LOCK_FILE, OutLock, lock_out};
+
 use super::plan::{DemoPlan, MARKER, ModelFamily};
 use super::{corpus, tokenizer};
 
@@ -73,27 +75,42 @@ pub(super) fn read_corpus(path: &Path) -> anyhow::Result<Vec<String>> {
     Ok(lines)
 }
 
-/// Creates the output folder, clearing it if an earlier demo wrote it.
-pub(super) fn prepare_out(out: &Path) -> anyhow::Result<()> {
-    if out.exists() {
-        let empty = std::fs::read_dir(out)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
-        if !out.join(MARKER).is_file() && !empty {
-            bail!(
-                "--out {} exists and was not written by exo demo; choose another folder",
-                out.display()
-            );
-        }
-        std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
+/// Creates the output folder, clearing it if an earlier demo wrote it, and locks it for this
+/// demo (the lock, held until dropped, refuses a second run into the folder meanwhile).
+pub(super) fn prepare_out(out: &Path) -> anyhow::Result<Option<OutLock>> {
+    // What is in the folder besides its lock file.
+    let contents = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(out)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name() != LOCK_FILE)
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if out.exists() && !out.join(MARKER).is_file() && (!out.is_dir() || !contents().is_empty()) {
+        bail!(
+            "--out {} exists and was not written by exo demo; choose another folder",
+            out.display()
+        );
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // Before anything is removed: another demo may be writing here.
+    let lock = lock_out(out)?;
+    for path in contents() {
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("clearing {}", path.display()))?;
+    }
     std::fs::write(
         out.join(MARKER),
         "written by exo demo; the next exo demo --out here replaces this folder\n",
     )
     .with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
+    Ok(lock)
 }
 
 pub(super) fn write_lines(path: &Path, lines: &[String]) -> anyhow::Result<()> {

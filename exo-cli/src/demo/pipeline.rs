@@ -22,7 +22,8 @@ use super::study::Study;
 pub fn run(plan: &DemoPlan) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let mut log = Log::default();
-    prepare_out(&plan.out)?;
+    // Held until the demo ends.
+    let _lock = prepare_out(&plan.out)?;
     let split = corpus_stage(plan, &mut log)?;
     let (init, parameters) = tokenizer_stage(plan, &split.texts, &mut log)?;
     let sft = sft_stage(plan, &init, &mut log)?;

@@ -133,7 +133,9 @@ pub struct LoopArgs {
     #[arg(long, default_value_t = 1234)]
     pub seed: u64,
     /// Continue from a checkpoint folder, or from the newest checkpoint in a folder; the final
-    /// weights are bit-identical to an uninterrupted run (same flags, CPU).
+    /// weights are bit-identical to an uninterrupted run (same flags, CPU). SIGTERM or SIGINT
+    /// stops a run after its current step with a checkpoint to resume from (a second signal
+    /// stops at once).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Activation (gradient) checkpointing: keep each decoder layer's input only and recompute

@@ -1,7 +1,8 @@
 //! The runner's machinery, generic over the backend: compute settings and the one backend
 //! dispatch ([`backend`]), model folders ([`model`]) and model IDs ([`hub`]), training data ([`data`]), the reference
 //! log-prob cache ([`ref_cache`]), data-parallel worlds ([`dist`]), the training loop ([`trainer`]) with its losses ([`sft`],
-//! [`align`], [`rm`]), checkpoints ([`checkpoint`]), metrics ([`metrics`]), progress and plots.
+//! [`align`], [`rm`]), checkpoints ([`checkpoint`]), the lock of an output folder ([`out_lock`]), graceful stop on a signal
+//! ([`stop`]), metrics ([`metrics`]), progress and plots.
 
 pub mod align;
 pub mod backend;
@@ -13,10 +14,12 @@ pub mod hash;
 pub mod hub;
 pub mod metrics;
 pub mod model;
+pub mod out_lock;
 pub mod plots;
 pub mod progress;
 pub mod ref_cache;
 pub mod rm;
 pub mod sft;
+pub mod stop;
 pub mod trainer;
 pub mod values;

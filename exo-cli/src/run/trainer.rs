@@ -15,6 +15,10 @@
 //! ```
 //!
 //! A non-finite loss or gradient stops the run before the update: nothing is applied or saved.
+//!
+//! Rank 0 holds the lock of OUT for the whole run ([`super::out_lock`]). A SIGTERM or SIGINT
+//! during the loop ([`super::stop`]) ends it after the current step with a checkpoint of that
+//! step (every rank agrees on the step) and the error [`Stopped`]; no final model is written.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -32,6 +36,7 @@ use super::data::Order;
 use super::metrics::{MetricMean, Metrics, MetricsWriter};
 use super::model::{copy_tokenizer_files, load_model, save_model, with_set_logit_rows};
 use super::progress::Progress;
+use super::stop::{self, Stopped};
 
 /// What one micro-batch's loss is.
 pub trait StepLoss<B: ModelOps> {
@@ -258,8 +263,10 @@ pub struct FitReport {
 /// Runs `plan` with `loss` over the micro-batches of `order`.
 ///
 /// # Errors
-/// If the model or checkpoint cannot be loaded, a resumed run's data or settings differ from the
-/// checkpoint's, a step fails or is not finite, or an output cannot be written.
+/// If another run holds the lock of the output folder, the model or checkpoint cannot be loaded,
+/// a resumed run's data or settings differ from the checkpoint's, a step fails or is not finite,
+/// or an output cannot be written; [`Stopped`] (after a checkpoint) if a signal asked the run to
+/// stop.
 pub fn fit<B: ModelOps, L: StepLoss<B>>(
     plan: &Plan,
     order: &mut Order,
@@ -269,6 +276,9 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
     let started = Instant::now();
     let world = super::dist::world();
     let root = world.is_root();
+    // Held to the end of the run (nothing to hold if the command holds it already, or on the
+    // other ranks).
+    let _lock = super::out_lock::lock_out(&plan.out)?;
     if root {
         prepare_out(plan)?;
     }
@@ -357,6 +367,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         .map(|(_, d)| d);
 
     let mut step_times = Vec::new();
+    let graceful = stop::Graceful::enter();
     while state.step < plan.max_steps {
         let step = state.step + 1;
         let step_started = Instant::now();
@@ -478,7 +489,30 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         if plan.fail_after_step == Some(step) && world.rank() + 1 == world.world_size() {
             bail!("test hook: failing after step {step}");
         }
+        // A signal (on any rank) stops every rank here, after the same step; the last step
+        // finishes the run as usual instead.
+        if step < plan.max_steps
+            && let Some(signal) = stop::agreed(world)?
+        {
+            let current = checkpoint::checkpoint_dir(&plan.out, step);
+            let checkpoint = if !root || last_checkpoint.as_ref() == Some(&current) {
+                current
+            } else {
+                checkpoint::save(plan, &model, &optimizer, &state)?
+            };
+            progress.finish();
+            // The others exit once the checkpoint is complete.
+            world.barrier()?;
+            return Err(Stopped {
+                signal,
+                step,
+                checkpoint,
+                out: plan.out.clone(),
+            }
+            .into());
+        }
     }
+    drop(graceful);
     progress.finish();
     let checkpoint = match last_checkpoint {
         Some(dir) if dir == checkpoint::checkpoint_dir(&plan.out, state.step) => dir,

@@ -17,3 +17,4 @@ mod errors;
 mod limits;
 mod resume;
 mod reward_model;
+mod stop;
