@@ -8,9 +8,11 @@
 #
 # Opt-in, not part of scripts/test.sh by default: from a fresh target dir on the 2-core developer
 # machine it took 25 min for `cargo build -p exo-candle --features cuda` (about 13 of them in
-# candle-kernels' build script, nvcc compiling its PTX and its MoE/GGUF kernels) and 7 min more for
-# `cargo test --no-run` (measured while another build shared the machine), well past the 6 min CI
-# can spare. The toolkit is 5 wheels, 105 MB to download and 270 MB on disk.
+# candle-kernels' build script, nvcc compiling its PTX and its MoE/GGUF kernels), 7 min more for
+# `cargo test --no-run`, and 17 min for the clippy step, whose check build runs candle-kernels'
+# build script (nvcc) once more. All measured while other builds shared the machine (load 3 to 7),
+# so a quiet machine is faster, but still far past the 6 min that CI can spare. The toolkit is 5
+# wheels, 105 MB to download and 270 MB on disk (pip takes seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/cuda-toolkit.sh

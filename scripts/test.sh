@@ -5,7 +5,7 @@
 #   scripts/test.sh            # fmt, clippy, docs, all workspace tests (exo-tch included)
 #   scripts/test.sh --quick    # tests only
 #   EXO_CUDA_BUILD=1 scripts/test.sh   # and, in full mode, exo-candle's CUDA build
-#                                      # (scripts/check-cuda-build.sh: about 30 min, so opt-in)
+#                                      # (scripts/check-cuda-build.sh: 30 to 50 min, so opt-in)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/libtorch-env.sh
