@@ -5,22 +5,22 @@
 #   # then, with the device tool: run(command="scripts/gpu-check.sh run", carry=[".gpu"])
 #   scripts/gpu-check.sh run     # there: run the CUDA suites against the host's libtorch
 #
-# The binaries link libtorch with --no-as-needed (EXO_TCH_CUDA=1, see libtorch-env.sh) so that libtorch_cuda.so is
-# loaded and libtorch sees the GPU. They are release builds without debug info, to fit the 64 MiB
-# that a device call can carry.
+# The libtorch binaries link libtorch with --no-as-needed (EXO_TCH_CUDA=1, see libtorch-env.sh) so
+# that libtorch_cuda.so is loaded and libtorch sees the GPU. exo-candle's CUDA suites (the
+# conformance suite on cuda:0 and tests/cuda.rs, CUDA against CPU) are built with the `cuda`
+# feature: nvcc comes from scripts/cuda-toolkit.sh, the kernels are compiled for the H200
+# (CUDA_COMPUTE_CAP=90), and the binaries link against stubs of libcuda, cuBLAS, cuRAND and NVRTC;
+# there they load the driver's libcuda.so.1 and PyTorch cu130's nvidia/cu13/lib. All are release
+# builds without debug info, to fit the 64 MiB that a device call can carry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.gpu
 
 case "${1:-}" in
   build)
-    export EXO_TCH_CUDA=1
-    # shellcheck source=scripts/libtorch-env.sh
-    source scripts/libtorch-env.sh
-    export CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols
-    rm -rf "$out" && mkdir -p "$out"
-    cargo test --release --locked --no-run -p exo-tch -p exo-tests --message-format=json \
-      | python3 -c '
+    # Copies the test binaries of the `cargo test --no-run --message-format=json` on stdin to $out.
+    carry_tests() {
+      python3 -c '
 import json, sys, shutil
 for line in sys.stdin:
     msg = json.loads(line)
@@ -30,23 +30,36 @@ for line in sys.stdin:
         shutil.copy(exe, sys.argv[1] + "/" + msg["package_id"].split("#")[0].split("/")[-1] + "-" + name)
         print("built", name, file=sys.stderr)
 ' "$out"
+    }
+    export CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols
+    rm -rf "$out" && mkdir -p "$out"
+    # candle's CUDA kernels, without libtorch's link flags (a build of its own in target/release).
+    (
+      # shellcheck source=scripts/cuda-toolkit.sh
+      source scripts/cuda-toolkit.sh
+      cargo test --release --locked --no-run -p exo-candle --features cuda \
+        --test conformance --test cuda --message-format=json | carry_tests
+    )
+    # Each holds candle-kernels' sm_90a fatbin (32 MB) and PTX (11 MB): about 50 MB, 10 MB in xz.
+    xz -T0 -6 "$out"/exo-candle-*
+    export EXO_TCH_CUDA=1
+    # shellcheck source=scripts/libtorch-env.sh
+    source scripts/libtorch-env.sh
+    cargo test --release --locked --no-run -p exo-tch -p exo-tests --message-format=json | carry_tests
     # exo-nccl (own cargo call, so that cudarc's features do not mix with other crates'): cudarc
     # loads libcuda and libnccl at run time, so nothing of CUDA is needed to build it here.
-    cargo test --release --locked --no-run -p exo-nccl --message-format=json \
-      | python3 -c '
-import json, sys, shutil
-for line in sys.stdin:
-    msg = json.loads(line)
-    exe = msg.get("executable")
-    if msg.get("reason") == "compiler-artifact" and exe and msg["target"]["kind"] != ["bin"]:
-        shutil.copy(exe, sys.argv[1] + "/exo-nccl-" + msg["target"]["name"])
-        print("built exo-nccl", msg["target"]["name"], file=sys.stderr)
-' "$out"
+    (
+      unset RUSTFLAGS
+      cargo test --release --locked --no-run -p exo-nccl --message-format=json | carry_tests
+    )
     du -sh "$out"
     ;;
   run)
     torch_lib="$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
-    export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # PyTorch cu130's CUDA libraries (cudart, cuBLAS, cuRAND, NVRTC), which candle's CUDA build
+    # links: site-packages/nvidia/cu13/lib, beside torch/.
+    cuda_lib="$(dirname "$(dirname "$torch_lib")")/nvidia/cu13/lib"
+    export LD_LIBRARY_PATH="$torch_lib:$cuda_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     # exo-nccl: cudarc dlopens libnccl.so, and the nvidia-nccl-cu13 wheel (a torch dependency)
     # ships only libnccl.so.2, in site-packages/nvidia/nccl/lib (or nvidia/cu13/lib): link it under
     # that name, put the link first on the path, and make the exo-nccl tests fail rather than skip
@@ -63,10 +76,17 @@ for line in sys.stdin:
     python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
     status=0
+    unpacked="$(mktemp -d)"
     for bin in "$out"/*; do
       echo "==> $bin"
+      if [ "${bin%.xz}" != "$bin" ]; then
+        # Python's lzma, in case the host has no xz.
+        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+          "$bin" "$unpacked/bin" && chmod +x "$unpacked/bin" && bin="$unpacked/bin"
+      fi
       "$bin" --nocapture 2>&1 | tail -n 40 || status=1
     done
+    rm -rf "$unpacked"
     exit $status
     ;;
   *)

@@ -4,6 +4,8 @@
 #
 #   scripts/test.sh            # fmt, clippy, docs, all workspace tests (exo-tch included)
 #   scripts/test.sh --quick    # tests only
+#   EXO_CUDA_BUILD=1 scripts/test.sh   # and, in full mode, exo-candle's CUDA build
+#                                      # (scripts/check-cuda-build.sh: 30 to 50 min, so opt-in)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/libtorch-env.sh
@@ -27,6 +29,10 @@ if [ "${1:-}" != "--quick" ]; then
   step "cargo doc (warnings are errors)"
   RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked
   RUSTDOCFLAGS=-Dwarnings cargo doc -p exo-core --features testing --no-deps --locked
+  if [ "${EXO_CUDA_BUILD:-}" = 1 ]; then
+    step "exo-candle --features cuda: nvcc from PyPI, build, clippy, tests against link stubs"
+    scripts/check-cuda-build.sh
+  fi
 fi
 step "cargo test --workspace (exo-cli with its test hooks)"
 cargo test --workspace --locked --features exo-cli/test-hooks,exo-cli/mpi
