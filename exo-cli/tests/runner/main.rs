@@ -15,5 +15,6 @@ mod demo;
 mod distributed;
 mod errors;
 mod limits;
+mod model_folders;
 mod resume;
 mod reward_model;
