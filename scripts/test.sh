@@ -14,6 +14,17 @@ source scripts/libtorch-env.sh
 # shellcheck source=scripts/mpi-env.sh
 source scripts/mpi-env.sh
 
+# GNU time (Debian package `time`): the model-folder catalogue (exo-cli/tests/runner/model_folders.rs)
+# measures each run's CPU time and peak RSS with /usr/bin/time.
+if [ ! -x /usr/bin/time ]; then
+  echo "exo: installing GNU time (Debian package time)" >&2
+  _exo_sudo=""
+  if [ "$(id -u)" != 0 ]; then _exo_sudo="sudo"; fi
+  $_exo_sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $_exo_sudo apt-get install -y -qq time >/dev/null
+  unset _exo_sudo
+fi
+
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 if [ "${1:-}" != "--quick" ]; then

@@ -318,9 +318,90 @@ struct RawConfig {
 fn required(field: &'static str, value: Option<usize>) -> Result<usize> {
     match value {
         Some(0) => Err(LmError::config(field, "must be positive")),
-        Some(v) => Ok(v),
+        Some(v) => within(field, v),
         None => Err(LmError::config(field, "missing")),
     }
+}
+
+/// Upper bounds on the sizes of a config, so that an absurd `config.json` is refused before
+/// anything proportional to it is allocated. Each admits every released model this crate's
+/// families cover with a wide margin (Llama-3.1-405B: 126 layers, hidden 16384, 128 heads,
+/// intermediate 53248, vocab 128256, context 131072).
+pub mod limits {
+    /// `num_hidden_layers` (`n_layer`).
+    pub const MAX_LAYERS: usize = 1024;
+    /// `hidden_size` (`n_embd`).
+    pub const MAX_HIDDEN: usize = 65_536;
+    /// `intermediate_size` (`n_inner`).
+    pub const MAX_INTERMEDIATE: usize = 262_144;
+    /// `num_attention_heads` and `num_key_value_heads`.
+    pub const MAX_HEADS: usize = 1024;
+    /// `head_dim`.
+    pub const MAX_HEAD_DIM: usize = 1024;
+    /// `vocab_size` (2²⁴).
+    pub const MAX_VOCAB: usize = 1 << 24;
+    /// `max_position_embeddings` (`n_positions`; 2²⁴) and `sliding_window`.
+    pub const MAX_CONTEXT: usize = 1 << 24;
+}
+
+/// The bound of [`limits`] for a size field.
+fn limit_of(field: &str) -> usize {
+    match field {
+        "num_hidden_layers" | "n_layer" => limits::MAX_LAYERS,
+        "hidden_size" | "n_embd" => limits::MAX_HIDDEN,
+        "intermediate_size" | "n_inner" => limits::MAX_INTERMEDIATE,
+        "num_attention_heads" | "n_head" | "num_key_value_heads" => limits::MAX_HEADS,
+        "head_dim" => limits::MAX_HEAD_DIM,
+        "vocab_size" => limits::MAX_VOCAB,
+        _ => limits::MAX_CONTEXT,
+    }
+}
+
+/// The size fields `config.json` may hold; each must be a non-negative integer where present.
+const SIZE_FIELDS: [&str; 13] = [
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "max_position_embeddings",
+    "n_embd",
+    "n_layer",
+    "n_head",
+    "n_inner",
+    "n_positions",
+];
+
+/// `value`, unless it exceeds the bound of [`limits`] for `field`.
+fn within(field: &'static str, value: usize) -> Result<usize> {
+    let max = limit_of(field);
+    if value > max {
+        return Err(LmError::config(
+            field,
+            format!("{value} is beyond the supported maximum of {max}"),
+        ));
+    }
+    Ok(value)
+}
+
+/// Refuses a size field that is not a non-negative integer (negative, fractional, a string),
+/// naming it, before serde's message (which does not) could.
+fn check_size_fields(raw: &Value) -> Result<()> {
+    for field in SIZE_FIELDS {
+        match raw.get(field) {
+            None | Some(Value::Null) => {}
+            Some(v) if v.as_u64().is_some() => {}
+            Some(v) => {
+                return Err(LmError::config(
+                    field,
+                    format!("must be a positive integer, got {v}"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One token id, or `null`.
@@ -432,6 +513,10 @@ impl LmConfig {
     /// something not implemented (RoPE scaling other than llama3's, an activation other than SiLU, attention
     /// dropout, quantisation, an odd head width, `H` not a multiple of `H_kv`).
     pub fn from_json(raw: Value) -> Result<Self> {
+        if !raw.is_object() {
+            return Err(LmError::config("config.json", "must be a JSON object"));
+        }
+        check_size_fields(&raw)?;
         let fields: RawConfig = serde_json::from_value(raw.clone())
             .map_err(|e| LmError::config("config.json", e.to_string()))?;
         let model_type = fields
@@ -450,6 +535,14 @@ impl LmConfig {
             Some(kv) if llama_like => required("num_key_value_heads", Some(kv))?,
             _ => num_attention_heads,
         };
+        if num_key_value_heads > num_attention_heads {
+            return Err(LmError::config(
+                "num_key_value_heads",
+                format!(
+                    "{num_key_value_heads} is more than num_attention_heads = {num_attention_heads}"
+                ),
+            ));
+        }
         if num_attention_heads % num_key_value_heads != 0 {
             return Err(LmError::config(
                 "num_key_value_heads",
@@ -459,7 +552,7 @@ impl LmConfig {
             ));
         }
         let head_dim = match fields.head_dim {
-            Some(d) => d,
+            Some(d) => required("head_dim", Some(d))?,
             None if hidden_size % num_attention_heads == 0 => hidden_size / num_attention_heads,
             None => {
                 return Err(LmError::config(
@@ -603,6 +696,9 @@ impl LmConfig {
             Architecture::Mistral => fields.sliding_window,
             _ => None,
         };
+        if sliding_window == Some(0) {
+            return Err(LmError::config("sliding_window", "must be positive"));
+        }
 
         let eos_token_ids = match raw.get("eos_token_id") {
             Some(Value::Array(ids)) => ids
@@ -643,7 +739,10 @@ impl LmConfig {
                         .or(fields.max_position_embeddings)
                         .or(Some(1024)),
                 )?,
-                _ => fields.max_position_embeddings.unwrap_or(2048),
+                _ => required(
+                    "max_position_embeddings",
+                    Some(fields.max_position_embeddings.unwrap_or(2048)),
+                )?,
             },
             // The defaults of the transformers config classes (GPT-2's is tied).
             tie_word_embeddings: fields
@@ -751,6 +850,13 @@ impl LmConfig {
             "tie_word_embeddings": tie_word_embeddings,
             "initializer_range": 0.02,
         }))
+    }
+
+    /// The number of parameters this config implies (the checkpoint's tensors; a tied head
+    /// counted once), computed arithmetically from one layer's shapes, so it is cheap for any
+    /// config that passed validation.
+    pub fn parameter_count(&self) -> u64 {
+        crate::families::parameter_count(self)
     }
 
     /// `H / H_kv`: how many query heads share one key/value head.

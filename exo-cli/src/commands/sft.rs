@@ -42,6 +42,10 @@ pub struct SftArgs {
     /// tiny model from scratch, as `exo demo` does); --seed seeds them.
     #[arg(long)]
     pub from_scratch: bool,
+    /// With --from-scratch: start even when the weights, gradients and AdamW state (16 bytes
+    /// per parameter) would not fit in the memory this machine has available.
+    #[arg(long, requires = "from_scratch")]
+    pub ignore_memory_check: bool,
     /// Count the prompt's tokens in the loss too (language modelling on the whole text).
     #[arg(long)]
     pub train_on_prompt: bool,
@@ -96,6 +100,9 @@ pub fn config(args: &SftArgs) -> anyhow::Result<SftConfig> {
         require_file(e, "--eval-data")?;
     }
     require_model_dir(&args.model, "--model", false)?;
+    if args.from_scratch && !args.ignore_memory_check {
+        crate::run::model::check_training_memory(&args.model)?;
+    }
     if args.out.is_file() {
         bail!("--out {} is a file, not a folder", args.out.display());
     }
@@ -130,6 +137,7 @@ pub fn require_file(path: &Path, flag: &str) -> anyhow::Result<()> {
 /// # Errors
 /// If the folder is neither.
 pub fn require_model_dir(dir: &Path, flag: &str, adapters: bool) -> anyhow::Result<()> {
+    crate::run::model::check_folder_files(dir)?;
     if dir.join("config.json").is_file() {
         return Ok(());
     }

@@ -18,6 +18,57 @@ pub const TOKENIZER_FILES: [&str; 5] = [
     "chat_template.jinja",
 ];
 
+/// Checks the files of a model folder that are not the model itself, before anything is
+/// loaded: no entry of the folder is a symlink loop, and `generation_config.json`, if present,
+/// is a JSON object.
+///
+/// # Errors
+/// Naming the first symlink that does not resolve for a loop, or the malformed
+/// `generation_config.json`.
+pub fn check_folder_files(dir: &Path) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        // A missing or unreadable folder is reported where its files are looked for.
+        return Ok(());
+    };
+    let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    names.sort();
+    for path in names {
+        let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            continue;
+        }
+        if let Err(err) = std::fs::metadata(&path)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            bail!(
+                "{}: the symlink does not resolve ({err}; a symlink loop?)",
+                path.display()
+            );
+        }
+    }
+    let generation = dir.join("generation_config.json");
+    if generation.is_file() {
+        let text = std::fs::read_to_string(&generation)
+            .with_context(|| format!("reading {}", generation.display()))?;
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(_)) => {}
+            Ok(other) => bail!(
+                "{}: expected a JSON object, found {}",
+                generation.display(),
+                match other {
+                    serde_json::Value::Array(_) => "an array",
+                    serde_json::Value::String(_) => "a string",
+                    serde_json::Value::Number(_) => "a number",
+                    serde_json::Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }
+            ),
+            Err(e) => bail!("{}: invalid json: {e}", generation.display()),
+        }
+    }
+    Ok(())
+}
+
 /// The tokenizer of a model folder, or the one given by `--tokenizer`.
 ///
 /// # Errors
@@ -203,7 +254,63 @@ pub fn with_set_logit_rows<B: ModelOps>(model: CausalLm<B>) -> CausalLm<B> {
 pub fn check_vocab(tokenizer: &exo_data::Tokenizer, vocab_size: usize) -> anyhow::Result<()> {
     let n = tokenizer.inner().get_vocab_size(true);
     if n > vocab_size {
-        bail!("the tokenizer has {n} tokens but the model's vocabulary only {vocab_size}");
+        let outside = tokenizer
+            .inner()
+            .get_vocab(true)
+            .into_iter()
+            .filter(|(_, id)| usize::try_from(*id).map_or(true, |id| id >= vocab_size))
+            .min_by_key(|(_, id)| *id);
+        match outside {
+            Some((token, id)) => bail!(
+                "the tokenizer's token {token:?} has id {id}, outside the model's vocabulary of {vocab_size} (vocab_size in config.json; the tokenizer has {n} tokens)"
+            ),
+            None => {
+                bail!("the tokenizer has {n} tokens but the model's vocabulary only {vocab_size}")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Bytes per parameter of training from scratch: f32 weights, gradients and AdamW's two
+/// moments.
+pub const TRAINING_BYTES_PER_PARAM: u64 = 16;
+
+/// The memory this machine has available (`MemAvailable` of `/proc/meminfo`), if known.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line
+        .trim_start_matches("MemAvailable:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Errors when training the model of `dir/config.json` from scratch would need more memory
+/// (parameters × [`TRAINING_BYTES_PER_PARAM`], computed from the config without allocating)
+/// than this machine has available. Passes where the available memory is unknown.
+///
+/// # Errors
+/// If the config is invalid, or the estimate exceeds the available memory.
+pub fn check_training_memory(dir: &Path) -> anyhow::Result<()> {
+    let config = exo_lm::LmConfig::from_file(dir)?;
+    let params = config.parameter_count();
+    let need = params.saturating_mul(TRAINING_BYTES_PER_PARAM);
+    if let Some(have) = available_memory()
+        && need > have
+    {
+        #[allow(clippy::cast_precision_loss)]
+        let gb = |b: u64| b as f64 / 1e9;
+        bail!(
+            "--from-scratch: {} implies {params} parameters, needing {:.1} GB for weights, gradients and AdamW state ({TRAINING_BYTES_PER_PARAM} bytes per parameter), but this machine has {:.1} GB available; pass --ignore-memory-check to start anyway",
+            dir.join("config.json").display(),
+            gb(need),
+            gb(have)
+        );
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ mod demo;
 mod distributed;
 mod errors;
 mod limits;
+mod model_folders;
 mod resume;
 mod reward_model;
 mod stop;

@@ -229,3 +229,24 @@ pub(crate) fn canonical_name(name: &str, config: &LmConfig) -> String {
         _ => name.to_owned(),
     }
 }
+
+/// The number of parameters the config implies, computed from the shapes of one layer (no
+/// allocation proportional to the model).
+pub(crate) fn parameter_count(c: &LmConfig) -> u64 {
+    let count = |specs: &[Spec]| -> u64 {
+        specs
+            .iter()
+            .map(|s| {
+                s.shape
+                    .iter()
+                    .fold(1u64, |acc, &d| acc.saturating_mul(d as u64))
+            })
+            .fold(0u64, u64::saturating_add)
+    };
+    let mut one = c.clone();
+    one.num_hidden_layers = 0;
+    let outside = count(&specs(&one));
+    one.num_hidden_layers = 1;
+    let per_layer = count(&specs(&one)).saturating_sub(outside);
+    outside.saturating_add(per_layer.saturating_mul(c.num_hidden_layers as u64))
+}

@@ -13,18 +13,31 @@ use crate::lm_head::LogitRows;
 use crate::params::{Param, ParamKind, Params};
 use crate::rng::HostRng;
 use crate::score::SCORE_WEIGHT;
-use crate::weights::{HostData, HostTensor, read_checkpoint};
+use crate::weights::{HostData, HostTensor, check_checkpoint, read_checkpoint};
 use crate::{LmError, ModelOps, Result};
+
+/// How many of `values` are NaN or infinite, and the index of the first.
+fn non_finite(values: impl Iterator<Item = f64>) -> (usize, Option<usize>) {
+    values
+        .enumerate()
+        .filter(|(_, v)| !v.is_finite())
+        .fold((0, None), |(n, first), (i, _)| (n + 1, first.or(Some(i))))
+}
 
 impl<B: ModelOps> CausalLm<B> {
     /// Loads `config.json` and the safetensors weights (single file, or sharded with
     /// `model.safetensors.index.json`) of a Hugging Face checkpoint folder, converting f32, f16,
     /// bf16 or f64 weights to `dtype`.
     ///
+    /// The config is validated and compared with the safetensors headers
+    /// ([`crate::weights::check_checkpoint`]) before any tensor data is read, so that a config
+    /// that disagrees with its checkpoint costs nothing proportional to either.
+    ///
     /// # Errors
-    /// Those of [`LmConfig::from_file`] and [`crate::weights::read_checkpoint`], and
-    /// [`LmError::Weights`] naming the tensor if one is missing, has the wrong shape, or is
-    /// not a parameter of this architecture.
+    /// Those of [`LmConfig::from_file`], [`crate::weights::check_checkpoint`] and
+    /// [`crate::weights::read_checkpoint`], and [`LmError::Weights`] naming the tensor if one
+    /// is missing, has the wrong shape, is not a parameter of this architecture, or holds NaN
+    /// or infinite values (refused).
     pub fn from_pretrained(
         dir: impl AsRef<Path>,
         dtype: DType,
@@ -33,6 +46,7 @@ impl<B: ModelOps> CausalLm<B> {
     ) -> Result<Self> {
         let dir = dir.as_ref();
         let config = LmConfig::from_file(dir)?;
+        check_checkpoint(dir, &config)?;
         let tensors = read_checkpoint(dir)?;
         Self::from_host_tensors(config, tensors, dir, dtype, device, mode)
     }
@@ -41,8 +55,9 @@ impl<B: ModelOps> CausalLm<B> {
     /// the checkpoint in errors.
     ///
     /// # Errors
-    /// [`LmError::Weights`] naming the tensor if one is missing, has the wrong shape, or is not
-    /// a parameter of this architecture; a tensor error if an upload fails.
+    /// [`LmError::Weights`] naming the tensor if one is missing, has the wrong shape, is not
+    /// a parameter of this architecture, or holds NaN or infinite values (refused: such a
+    /// checkpoint cannot be sampled from or trained); a tensor error if an upload fails.
     pub fn from_host_tensors(
         config: LmConfig,
         mut tensors: BTreeMap<String, (PathBuf, HostTensor)>,
@@ -74,6 +89,20 @@ impl<B: ModelOps> CausalLm<B> {
                     format!(
                         "shape {:?}, but the config implies {:?}",
                         host.shape, spec.shape
+                    ),
+                ));
+            }
+            let (bad, first) = match &host.data {
+                HostData::F32(v) => non_finite(v.iter().map(|x| f64::from(*x))),
+                HostData::F64(v) => non_finite(v.iter().copied()),
+            };
+            if let Some(first) = first {
+                return Err(LmError::weights(
+                    file,
+                    &spec.name,
+                    format!(
+                        "{bad} of its {} values are NaN or infinite (the first, at index {first}); refusing to load it",
+                        host.len()
                     ),
                 ));
             }

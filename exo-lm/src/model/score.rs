@@ -71,6 +71,7 @@ impl<B: ModelOps> CausalLm<B> {
     ) -> Result<Self> {
         let dir = dir.as_ref();
         let config = LmConfig::from_file(dir)?;
+        crate::weights::check_checkpoint(dir, &config)?;
         let mut tensors = read_checkpoint(dir)?;
         match config.score_labels() {
             Some(n) if n == labels => {

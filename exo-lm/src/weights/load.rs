@@ -225,3 +225,270 @@ pub fn read_checkpoint(dir: &Path) -> Result<BTreeMap<String, (PathBuf, HostTens
     }
     Ok(out)
 }
+
+/// The largest safetensors header exo-lm reads (100 MB; real headers are well under 1 MB even
+/// for models with tens of thousands of tensors).
+pub const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
+
+/// One tensor entry of a safetensors header, validated against its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderEntry {
+    /// The tensor's name.
+    pub name: String,
+    /// The dtype's safetensors name (`F32`, `F16`, `BF16` or `F64`).
+    pub dtype: String,
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The byte range in the data section.
+    pub offsets: (u64, u64),
+}
+
+/// The bytes per element of a dtype exo-lm reads, by its safetensors name.
+fn dtype_bytes(dtype: &str) -> Option<u64> {
+    match dtype {
+        "F64" => Some(8),
+        "F32" => Some(4),
+        "F16" | "BF16" => Some(2),
+        _ => None,
+    }
+}
+
+/// Parses and validates a safetensors header: `header` is the JSON text (the bytes after the
+/// 8-byte length) and `data_len` the length of the data section that follows it. Checks that
+/// every entry has a dtype exo-lm reads, a shape whose byte size matches its offsets, and
+/// offsets inside the data section that do not overlap another tensor's.
+///
+/// # Errors
+/// [`LmError::WeightsFile`] if the header is not a JSON object; [`LmError::Weights`] naming the
+/// first tensor whose entry is invalid.
+pub fn parse_header(path: &Path, header: &[u8], data_len: u64) -> Result<Vec<HeaderEntry>> {
+    let file_error = |message: String| LmError::WeightsFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::str::from_utf8(header)
+        .map_err(|e| file_error(format!("the safetensors header is not UTF-8: {e}")))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| file_error(format!("the safetensors header is not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(file_error(
+            "the safetensors header is not a JSON object".into(),
+        ));
+    };
+    let mut entries = Vec::with_capacity(map.len());
+    for (name, info) in &map {
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype = info
+            .get("dtype")
+            .and_then(Value::as_str)
+            .ok_or_else(|| LmError::weights(path, name, "no dtype in the header"))?;
+        let Some(size) = dtype_bytes(dtype) else {
+            return Err(LmError::weights(
+                path,
+                name,
+                format!("dtype {dtype:?} is not supported (exo-lm reads F32, F16, BF16 and F64)"),
+            ));
+        };
+        let shape: Vec<usize> = info
+            .get("shape")
+            .and_then(Value::as_array)
+            .and_then(|s| {
+                s.iter()
+                    .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+                    .collect()
+            })
+            .ok_or_else(|| {
+                LmError::weights(path, name, "no valid shape (a list of sizes) in the header")
+            })?;
+        let (start, end) = info
+            .get("data_offsets")
+            .and_then(Value::as_array)
+            .filter(|o| o.len() == 2)
+            .and_then(|o| Some((o.first()?.as_u64()?, o.get(1)?.as_u64()?)))
+            .ok_or_else(|| LmError::weights(path, name, "no valid data_offsets in the header"))?;
+        if end < start {
+            return Err(LmError::weights(
+                path,
+                name,
+                format!("data_offsets [{start}, {end}] end before they start"),
+            ));
+        }
+        if end > data_len {
+            return Err(LmError::weights(
+                path,
+                name,
+                format!(
+                    "bytes {start}..{end} run past the {data_len} data bytes of the file (truncated?)"
+                ),
+            ));
+        }
+        let want = shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+            .and_then(|c| c.checked_mul(size));
+        if want != Some(end - start) {
+            return Err(LmError::weights(
+                path,
+                name,
+                format!(
+                    "shape {shape:?} of {dtype} needs {} bytes but data_offsets give {}",
+                    want.map_or_else(|| "too many".to_owned(), |w| w.to_string()),
+                    end - start
+                ),
+            ));
+        }
+        entries.push(HeaderEntry {
+            name: name.clone(),
+            dtype: dtype.to_owned(),
+            shape,
+            offsets: (start, end),
+        });
+    }
+    let mut ranges: Vec<&HeaderEntry> = entries
+        .iter()
+        .filter(|e| e.offsets.0 < e.offsets.1)
+        .collect();
+    ranges.sort_by_key(|e| e.offsets);
+    for pair in ranges.windows(2) {
+        if let [a, b] = pair
+            && b.offsets.0 < a.offsets.1
+        {
+            return Err(LmError::weights(
+                path,
+                &b.name,
+                format!(
+                    "bytes {}..{} overlap those of {} ({}..{})",
+                    b.offsets.0, b.offsets.1, a.name, a.offsets.0, a.offsets.1
+                ),
+            ));
+        }
+    }
+    Ok(entries)
+}
+
+/// Reads and validates only the header of a safetensors file (at most [`MAX_HEADER_BYTES`]),
+/// not its tensor data.
+///
+/// # Errors
+/// [`LmError::Io`] if the file cannot be opened or read; [`LmError::WeightsFile`] if it is
+/// shorter than its header says or the header is too large or malformed; those of
+/// [`parse_header`].
+pub fn read_header(path: &Path) -> Result<Vec<HeaderEntry>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(LmError::io(path))?;
+    let file_len = file.metadata().map_err(LmError::io(path))?.len();
+    let file_error = |message: String| LmError::WeightsFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut len_bytes = [0u8; 8];
+    if file_len < 8 {
+        return Err(file_error(format!(
+            "not a safetensors file ({file_len} bytes, shorter than the 8-byte header length)"
+        )));
+    }
+    file.read_exact(&mut len_bytes).map_err(LmError::io(path))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > file_len - 8 {
+        return Err(file_error(format!(
+            "the header length {header_len} runs past the end of the file ({file_len} bytes)"
+        )));
+    }
+    if header_len > MAX_HEADER_BYTES {
+        return Err(file_error(format!(
+            "the header length {header_len} is beyond the {MAX_HEADER_BYTES}-byte maximum"
+        )));
+    }
+    let mut header = vec![0u8; usize::try_from(header_len).unwrap_or(0)];
+    file.read_exact(&mut header).map_err(LmError::io(path))?;
+    parse_header(path, &header, file_len - 8 - header_len)
+}
+
+/// Checks a checkpoint folder against `config` from the safetensors headers alone, before any
+/// tensor data is read: every file the index names exists, no tensor is in two files or in a
+/// shard the index does not list it for, every header is valid ([`read_header`]), and the
+/// tensors are exactly those the config implies, with its shapes.
+///
+/// # Errors
+/// The first disagreement: those of [`checkpoint_files`] and [`read_header`];
+/// [`LmError::WeightsFile`] for a shard the index names that is not in the folder;
+/// [`LmError::Weights`] naming the tensor that is duplicated, missing, unexpected or of the
+/// wrong shape.
+pub fn check_checkpoint(dir: &Path, config: &crate::LmConfig) -> Result<()> {
+    use crate::families::{canonical_name, is_ignorable, specs};
+    let mut found: BTreeMap<String, (PathBuf, Vec<usize>)> = BTreeMap::new();
+    let files = checkpoint_files(dir)?;
+    if let Some((path, _)) = files
+        .iter()
+        .find(|(path, expected)| expected.is_some() && !path.is_file())
+    {
+        return Err(LmError::WeightsFile {
+            path: path.clone(),
+            message: format!("named in {INDEX_FILE} but not in the folder"),
+        });
+    }
+    for (path, expected) in files {
+        let entries = read_header(&path)?;
+        if let Some(expected) = &expected {
+            let present: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+            if let Some(missing) = expected.iter().find(|n| !present.contains(n.as_str())) {
+                return Err(LmError::weights(
+                    &path,
+                    missing,
+                    "listed in the index for this shard but not in it",
+                ));
+            }
+        }
+        for entry in entries {
+            let name = if config.architecture.is_llama_like() {
+                entry.name.clone()
+            } else {
+                canonical_name(&entry.name, config)
+            };
+            if let Some((first, _)) = found.get(&name) {
+                return Err(LmError::weights(
+                    &path,
+                    &entry.name,
+                    format!("also in {}", first.display()),
+                ));
+            }
+            if expected.as_ref().is_some_and(|e| !e.contains(&entry.name)) {
+                return Err(LmError::weights(
+                    &path,
+                    &entry.name,
+                    format!("in this shard but the index does not list it here ({INDEX_FILE})"),
+                ));
+            }
+            found.insert(name, (path.clone(), entry.shape));
+        }
+    }
+    for spec in specs(config) {
+        let Some((file, shape)) = found.remove(&spec.name) else {
+            return Err(LmError::weights(
+                dir,
+                &spec.name,
+                "missing from the checkpoint",
+            ));
+        };
+        if shape != spec.shape {
+            return Err(LmError::weights(
+                file,
+                &spec.name,
+                format!("shape {shape:?}, but the config implies {:?}", spec.shape),
+            ));
+        }
+    }
+    if let Some((name, (file, _))) = found.iter().find(|(n, _)| !is_ignorable(n, config)) {
+        return Err(LmError::weights(
+            file,
+            name,
+            format!(
+                "not a parameter of a {} model with this config",
+                config.architecture.model_type()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -11,5 +11,8 @@ mod load;
 mod save;
 
 pub use host::{HostData, HostTensor};
-pub use load::{INDEX_FILE, SINGLE_FILE, checkpoint_files, read_checkpoint, read_safetensors};
+pub use load::{
+    HeaderEntry, INDEX_FILE, MAX_HEADER_BYTES, SINGLE_FILE, check_checkpoint, checkpoint_files,
+    parse_header, read_checkpoint, read_header, read_safetensors,
+};
 pub use save::{write_atomic, write_safetensors, write_safetensors_as};
