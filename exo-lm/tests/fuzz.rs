@@ -124,7 +124,11 @@ fn check_config(config: &LmConfig) {
     assert!(config.hidden_size <= limits::MAX_HIDDEN);
     assert!(config.vocab_size <= limits::MAX_VOCAB);
     assert!(config.num_attention_heads <= limits::MAX_HEADS);
-    assert!(config.num_attention_heads % config.num_key_value_heads == 0);
+    assert!(
+        config
+            .num_attention_heads
+            .is_multiple_of(config.num_key_value_heads)
+    );
     let _ = config.parameter_count();
 }
 
