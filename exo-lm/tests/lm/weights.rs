@@ -253,7 +253,12 @@ fn shard_index_mismatches_are_named() {
     // A shard missing altogether.
     let dir = copy_fixture("qwen2").expect("copy");
     std::fs::remove_file(dir.path().join("model-00002-of-00002.safetensors")).expect("rm");
-    assert!(matches!(load_error(dir.path()), LmError::Io { .. }));
+    // Found by the header check, before any tensor data is read: the message names the file.
+    let err = load_error(dir.path()).to_string();
+    assert!(
+        err.contains("model-00002-of-00002.safetensors") && err.contains("not in the folder"),
+        "{err}"
+    );
 
     // No weights at all.
     let dir = tempfile::tempdir().expect("tempdir");
