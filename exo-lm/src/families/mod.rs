@@ -200,6 +200,24 @@ pub(crate) fn linear<B: ModelOps>(
     Ok(Linear::new(take(&format!("{module}.weight"))?, b))
 }
 
+/// The error for a checkpoint tensor `name` (in `file`) that is not a parameter of a model with
+/// `config` and that [`is_ignorable`] does not excuse: one message, whether the headers or the
+/// loaded tensors show it.
+pub(crate) fn unexpected_tensor(
+    file: &std::path::Path,
+    name: &str,
+    config: &crate::config::LmConfig,
+) -> crate::LmError {
+    crate::LmError::weights(
+        file,
+        name,
+        format!(
+            "not a parameter of a {} model with this config",
+            config.architecture.model_type()
+        ),
+    )
+}
+
 /// Checkpoint tensors that carry no parameter and are skipped: saved rotary frequencies, a
 /// tied head, GPT-2's and GPT-NeoX's causal-mask buffers (`attn.bias`, `attn.masked_bias`).
 pub(crate) fn is_ignorable(name: &str, config: &LmConfig) -> bool {

@@ -113,14 +113,7 @@ impl<B: ModelOps> CausalLm<B> {
             built.push(t);
         }
         if let Some((name, (file, _))) = tensors.iter().find(|(n, _)| !is_ignorable(n, &config)) {
-            return Err(LmError::weights(
-                file,
-                name,
-                format!(
-                    "not a parameter of a {} model with this config",
-                    config.architecture.model_type()
-                ),
-            ));
+            return Err(families::unexpected_tensor(file, name, &config));
         }
         Self::assemble(config, specs, built, dtype, device, mode)
     }

@@ -481,14 +481,7 @@ pub fn check_checkpoint(dir: &Path, config: &crate::LmConfig) -> Result<()> {
         }
     }
     if let Some((name, (file, _))) = found.iter().find(|(n, _)| !is_ignorable(n, config)) {
-        return Err(LmError::weights(
-            file,
-            name,
-            format!(
-                "not a parameter of a {} model with this config",
-                config.architecture.model_type()
-            ),
-        ));
+        return Err(crate::families::unexpected_tensor(file, name, config));
     }
     Ok(())
 }
