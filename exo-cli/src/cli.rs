@@ -16,7 +16,12 @@ pub struct Cli {
 }
 
 /// The subcommands.
-#[derive(Debug, Subcommand)]
+///
+/// The commands that take `--config` are also (de)serialisable, as `{"train": {flag: value}}`
+/// with the flags' ids as keys: that is how a config file's values reach them
+/// ([`crate::config_file`]).
+#[derive(Debug, Subcommand, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// The whole pipeline offline on a tiny model, in minutes: corpus, tokenizer, SFT, K
@@ -37,12 +42,16 @@ pub enum Command {
     /// Evaluate a policy against a reference: mean reward, KL, win rate (the official protocol).
     Eval(commands::eval::EvalArgs),
     /// Fold a LoRA adapter (exo's or PEFT's) into its base model: a plain Hugging Face folder.
+    #[serde(skip)]
     Merge(commands::merge::MergeArgs),
     /// List the alignment objectives with their formulas and default hyper-parameters.
+    #[serde(skip)]
     Objectives(commands::objectives::ObjectivesArgs),
     /// Work with preference data files (inspect: format, counts, token lengths, errors).
+    #[serde(skip)]
     Data(commands::data::DataArgs),
     /// Reproduce the EXO paper's figure exactly: EXO is mode-seeking, DPO mean-seeking.
+    #[serde(skip)]
     Toy(commands::toy::ToyArgs),
 }
 

@@ -20,27 +20,22 @@ mod toy;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     let original: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let args = match config_file::expand(original.clone()) {
-        Ok(args) => args,
-        Err(err) => {
-            eprintln!("exo: error: {err:#}");
+    let cli = match config_file::parse(original.clone()) {
+        Ok(cli) => cli,
+        Err(config_file::ParseError::Other(err)) => {
+            eprintln!("exo: error: {}", one_line(&format!("{err:#}")));
             return ExitCode::FAILURE;
         }
-    };
-    let cli = match cli::Cli::try_parse_from(&args) {
-        Ok(cli) => cli,
-        Err(err) if err.use_stderr() => {
+        Err(config_file::ParseError::Clap(err)) if err.use_stderr() => {
             // One clear line for bad arguments (clap's own rendering adds usage and hints).
             let rendered = err.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid arguments");
             eprintln!("exo: {first} (see exo --help)");
             return ExitCode::from(2);
         }
-        Err(err) => {
+        Err(config_file::ParseError::Clap(err)) => {
             // --help and --version.
             let _ = err.print();
             return ExitCode::SUCCESS;

@@ -26,7 +26,7 @@ pub const KERNELS: Kernels = Kernels::Portable;
 /// K), dpo (best vs worst) and exo-pair on the same data and budget (`exo train`), and evaluates
 /// SFT and each aligned policy (mean reward, KL to SFT, win rate vs SFT). Everything goes under
 /// --out; OUT/commands.sh lists every stage as a command.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct DemoArgs {
     /// Output folder (replaced if an earlier exo demo wrote it).
@@ -34,6 +34,7 @@ pub struct DemoArgs {
     pub out: PathBuf,
     /// Your own corpus instead of the generated one: one text per line.
     #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub corpus: Option<PathBuf>,
     /// A scaled-down run in seconds (a smaller model, fewer steps and prompts): checks that
     /// everything works, not a result.
@@ -47,61 +48,81 @@ pub struct DemoArgs {
     pub json: bool,
     /// Generated sentences [default: 8000; quick: 600].
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sentences: Option<usize>,
     /// SFT steps [default: 700; quick: 30].
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sft_steps: Option<u64>,
     /// Alignment steps per method [default: 60; quick: 4].
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub align_steps: Option<u64>,
     /// Held-out prompts sampled K times for alignment [default: 256; quick: 16].
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub align_prompts: Option<usize>,
     /// Held-out prompts for evaluation [default: 128; quick: 8].
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eval_prompts: Option<usize>,
     /// Completions per prompt for alignment.
     #[arg(short = 'k', long = "num-completions", default_value_t = 4)]
     pub k: usize,
     /// Samples per prompt for evaluation.
     #[arg(long, default_value_t = 4, value_parser = at_least_one::<usize>())]
+    #[serde(with = "crate::run::file_values::count")]
     pub eval_samples: usize,
     /// Alignment learning rate [default: 1e-4].
     #[arg(long, value_parser = adamw(|c, v| c.lr = v))]
+    #[serde(
+        default,
+        with = "crate::run::file_values::lr::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub align_lr: Option<f64>,
     /// β_π of every method (DPO's β); with --betas, the β whose runs the single-run tables
     /// show (if it is one of them; else the first of --betas).
     #[arg(long, default_value = "0.1", value_parser = hyper(Beta::new))]
+    #[serde(with = "crate::run::file_values::beta")]
     pub beta: Beta,
     /// A β sweep: align every method at each of these β_π (comma-separated, e.g.
     /// 0.05,0.1,0.2,0.5), so that each method's reward-vs-KL frontier is traced by β as well as
     /// by step.
     #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 1.., value_parser = hyper(Beta::new))]
+    #[serde(default, with = "crate::run::file_values::beta::vec")]
     pub betas: Vec<Beta>,
     /// Repeat sampling, alignment and evaluation with N seeds (--seed, --seed + 1, …; the
     /// corpus, tokenizer and SFT model are made once, with --seed) and report each method's
     /// mean reward and KL with standard errors across seeds, and EXO against the others at
     /// equal KL with 95% intervals.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one::<usize>())]
+    #[serde(with = "crate::run::file_values::count")]
     pub seeds: usize,
     /// β_r of exo.
     #[arg(long, default_value = "0.1", value_parser = hyper(Beta::new))]
+    #[serde(with = "crate::run::file_values::beta")]
     pub beta_r: Beta,
     /// Sampling temperature, also the logit temperature of training and of the KL.
     #[arg(long, default_value = "0.8", value_parser = hyper(Beta::new))]
+    #[serde(with = "crate::run::file_values::beta")]
     pub temperature: Beta,
     /// New tokens per completion [default: 24; quick: 12].
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_new_tokens: Option<usize>,
     /// Seed of everything.
     #[arg(long, default_value_t = 1234)]
     pub seed: u64,
     /// Training and evaluation runs at once [default: the number of CPUs].
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jobs: Option<usize>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub compute: ComputeArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub config: ConfigArg,
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::sample::SamplingArgs;
 use super::sft::{require_file, require_model_dir};
-use crate::config_file::ConfigArg;
+use crate::config_file::{ConfigArg, required};
 use crate::eval::{self, Scores, Summary};
 use crate::generate::{Generated, SampleSettings, sample_prompts};
 use crate::reward::{Reward, RewardArgs};
@@ -28,38 +28,54 @@ use crate::samples::{self, KSamples};
 /// win rate against the reference's samples: per prompt, the fraction of (policy, reference)
 /// sample pairs whose policy score is strictly higher, averaged over prompts (the EXO authors'
 /// definition).
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct EvalArgs {
     /// The policy to evaluate (a folder, or a model ID in the local Hugging Face cache).
-    #[arg(long, value_name = "DIR", value_parser = model_location)]
-    pub model: PathBuf,
+    #[arg(long, value_name = "DIR", value_parser = model_location, required = true)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::model_dir::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub model: Option<PathBuf>,
     /// The reference (usually the SFT model).
-    #[arg(long = "ref", value_name = "DIR", value_parser = model_location)]
-    pub reference: PathBuf,
+    #[arg(long = "ref", value_name = "DIR", value_parser = model_location, required = true)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::model_dir::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reference: Option<PathBuf>,
     /// Prompts (as for `exo sample`); the official protocol uses the first 512 test prompts.
-    #[arg(long, value_name = "FILE")]
-    pub prompts: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    pub prompts: Option<PathBuf>,
     /// Samples per prompt, for the policy and for the reference.
     #[arg(short = 'n', long = "num-samples", default_value_t = 4)]
     pub n: usize,
     /// Scored reference samples to compare against instead of sampling the reference (a file
     /// written by --save-samples, or by `exo sample` + `exo score` on the same prompts).
     #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ref_samples: Option<PathBuf>,
     /// Write the scored samples to DIR/policy.json and DIR/reference.json.
     #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub save_samples: Option<PathBuf>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    #[serde(flatten)]
     pub sampling: SamplingArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub reward: RewardArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub compute: ComputeArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub config: ConfigArg,
 }
 
@@ -93,21 +109,24 @@ pub struct EvalConfig {
 /// # Errors
 /// On a missing file or folder, or a value out of range.
 pub fn config(args: &EvalArgs) -> anyhow::Result<EvalConfig> {
+    let model = required(&args.model, "--model")?;
+    let reference = required(&args.reference, "--ref")?;
+    let prompts = required(&args.prompts, "--prompts")?;
     if args.n == 0 {
         bail!("-n must be at least 1");
     }
-    require_file(&args.prompts, "--prompts")?;
+    require_file(prompts, "--prompts")?;
     if let Some(p) = &args.ref_samples {
         require_file(p, "--ref-samples")?;
     }
-    for (flag, dir) in [("--model", &args.model), ("--ref", &args.reference)] {
+    for (flag, dir) in [("--model", model), ("--ref", reference)] {
         require_model_dir(dir, flag, true)?;
     }
     let compute = args.compute.compute(Kernels::default())?;
     Ok(EvalConfig {
-        model: args.model.clone(),
-        reference: args.reference.clone(),
-        prompts: args.prompts.clone(),
+        model: model.clone(),
+        reference: reference.clone(),
+        prompts: prompts.clone(),
         limit: args.sampling.limit,
         tokenizer: args.sampling.tokenizer.clone(),
         settings: args.sampling.settings(args.n, 1.0)?,

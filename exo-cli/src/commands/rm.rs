@@ -9,7 +9,7 @@ use exo_data::Truncation;
 use exo_lm::ModelOps;
 
 use super::sft::{print_summary, require_file, require_model_dir};
-use crate::config_file::ConfigArg;
+use crate::config_file::{ConfigArg, required};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
 use crate::run::data::{self, Dataset, Order, Shape};
@@ -28,29 +28,39 @@ use crate::run::trainer::{FitReport, Init, Plan, fit};
 /// the official files; K-sample files give best against worst). Logs `accuracy` and `margin`
 /// as TRL does. Saves a `*ForSequenceClassification` checkpoint (`num_labels = 1`,
 /// `pad_token_id` set) that transformers loads and `exo score|eval --reward-model` reads.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct RmArgs {
     /// The model to start from: a causal LM (usually the SFT model; its lm_head is dropped and a
     /// score head drawn as transformers does, seeded by --seed) or a reward model to continue.
-    #[arg(long, value_name = "DIR", value_parser = model_location)]
-    pub model: PathBuf,
+    #[arg(long, value_name = "DIR", value_parser = model_location, required = true)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::model_dir::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub model: Option<PathBuf>,
     /// Preference pairs (JSON Lines, JSON array or Parquet; any format `exo data inspect` reads).
-    #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    pub data: Option<PathBuf>,
     /// Output folder: the reward model, checkpoint-STEP/ folders, metrics.jsonl, plots; one run
     /// at a time (locked while it runs).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub tokens: TokenArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub optim: OptimArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub run: LoopArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub compute: ComputeArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub config: ConfigArg,
 }
 
@@ -82,15 +92,18 @@ pub struct RmConfig {
 /// # Errors
 /// On a missing file or folder, or a lever reward models do not take yet.
 pub fn config(args: &RmArgs) -> anyhow::Result<RmConfig> {
+    let model = required(&args.model, "--model")?;
+    let data = required(&args.data, "--data")?;
+    let out = required(&args.out, "--out")?;
     args.run.validate()?;
     args.optim.validate(&args.run)?;
-    require_file(&args.data, "--data")?;
+    require_file(data, "--data")?;
     if let Some(e) = &args.run.eval_data {
         require_file(e, "--eval-data")?;
     }
-    require_model_dir(&args.model, "--model", false)?;
-    if args.out.is_file() {
-        bail!("--out {} is a file, not a folder", args.out.display());
+    require_model_dir(model, "--model", false)?;
+    if out.is_file() {
+        bail!("--out {} is a file, not a folder", out.display());
     }
     if args.run.lora.lora_r.is_some() {
         bail!("--lora-r: exo rm trains every weight (LoRA reward models are not implemented)");
@@ -99,17 +112,17 @@ pub fn config(args: &RmArgs) -> anyhow::Result<RmConfig> {
         bail!("--gradient-checkpointing: not implemented for exo rm");
     }
     Ok(RmConfig {
-        model: args.model.clone(),
-        data: args.data.clone(),
+        model: model.clone(),
+        data: data.clone(),
         eval_data: args.run.eval_data.clone(),
         tokenizer: args.tokens.tokenizer.clone(),
         truncation: args
             .tokens
-            .truncation(crate::run::model::context_length(&args.model)),
+            .truncation(crate::run::model::context_length(model)),
         compute: args.compute.compute(Kernels::default())?,
         optim: args.optim.clone(),
         run: args.run.clone(),
-        out: args.out.clone(),
+        out: out.clone(),
     })
 }
 

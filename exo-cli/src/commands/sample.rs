@@ -9,7 +9,7 @@ use exo_data::ReadOptions;
 use exo_lm::{Mode, ModelOps};
 
 use super::sft::{require_file, require_model_dir};
-use crate::config_file::ConfigArg;
+use crate::config_file::{ConfigArg, required};
 use crate::generate::{SampleSettings, sample_prompts};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::hub::model_location;
@@ -18,32 +18,51 @@ use crate::run::values::{at_least_one, sampling};
 use crate::samples::{self, KSamples};
 
 /// Sampling flags shared by `exo sample` and `exo eval`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct SamplingArgs {
     /// Sampling temperature τ (0: greedy) [default: 0.8 in `exo sample`, the official
     /// pipeline's; 1 in `exo eval`, as TRL and `generate` do].
     #[arg(long, value_parser = sampling(|c, v| c.temperature = v))]
+    #[serde(
+        default,
+        with = "crate::run::file_values::temperature::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub temperature: Option<f64>,
     /// The most new tokens per completion (EOS included).
     #[arg(long, default_value_t = 64, value_parser = at_least_one::<usize>())]
+    #[serde(with = "crate::run::file_values::count")]
     pub max_new_tokens: usize,
     /// Keep only the k most likely tokens [default: all, the official top_k=0].
     #[arg(long, value_parser = at_least_one::<usize>())]
+    #[serde(
+        default,
+        with = "crate::run::file_values::count::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub top_k: Option<usize>,
     /// Nucleus sampling: keep the most likely tokens up to this mass [default: off].
     #[arg(long, value_parser = sampling(|c, v| c.top_p = Some(v)))]
+    #[serde(
+        default,
+        with = "crate::run::file_values::top_p::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub top_p: Option<f64>,
     /// Seed (the official evaluation uses 42).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Prompts per sampling batch.
     #[arg(long, default_value_t = 16, value_parser = at_least_one::<usize>())]
+    #[serde(with = "crate::run::file_values::count")]
     pub batch_prompts: usize,
     /// Use only the first N prompts.
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
     /// tokenizer.json [default: the one in the model folder].
     #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<PathBuf>,
 }
 
@@ -71,31 +90,40 @@ impl SamplingArgs {
 ///
 /// Draws K completions for every prompt and writes {"prompt", "completions"} records (a JSON
 /// array, or JSON Lines for a .jsonl file), ready for `exo score`.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct SampleArgs {
     /// The model folder, or a model ID (`org/name`) in the local Hugging Face cache.
-    #[arg(long, value_name = "DIR", value_parser = model_location)]
-    pub model: PathBuf,
+    #[arg(long, value_name = "DIR", value_parser = model_location, required = true)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::model_dir::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub model: Option<PathBuf>,
     /// Prompts: any data file (its records' prompts), {"prompt"} JSON lines, or a .txt file with
     /// one prompt per line.
-    #[arg(long, value_name = "FILE")]
-    pub prompts: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    pub prompts: Option<PathBuf>,
     /// Completions per prompt.
     #[arg(short = 'k', long = "num-completions", default_value_t = 4, value_parser = at_least_one::<usize>())]
+    #[serde(with = "crate::run::file_values::count")]
     pub k: usize,
     /// Keep completions that are empty (EOS first). By default they are drawn again (up to 10
     /// times), as min_new_tokens=1 would: training data cannot hold empty completions.
     #[arg(long)]
     pub allow_empty: bool,
     /// Output file (.json: a JSON array as the official code; .jsonl: JSON Lines).
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub sampling: SamplingArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub compute: ComputeArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub config: ConfigArg,
 }
 
@@ -123,18 +151,21 @@ pub struct SampleConfig {
 /// # Errors
 /// On a missing file or a value out of range.
 pub fn config(args: &SampleArgs) -> anyhow::Result<SampleConfig> {
-    require_file(&args.prompts, "--prompts")?;
-    require_model_dir(&args.model, "--model", true)?;
+    let model = required(&args.model, "--model")?;
+    let prompts = required(&args.prompts, "--prompts")?;
+    let out = required(&args.out, "--out")?;
+    require_file(prompts, "--prompts")?;
+    require_model_dir(model, "--model", true)?;
     Ok(SampleConfig {
-        model: args.model.clone(),
-        prompts: args.prompts.clone(),
+        model: model.clone(),
+        prompts: prompts.clone(),
         limit: args.sampling.limit,
         tokenizer: args.sampling.tokenizer.clone(),
         settings: SampleSettings {
             nonempty: !args.allow_empty,
             ..args.sampling.settings(args.k, 0.8)?
         },
-        out: args.out.clone(),
+        out: out.clone(),
         compute: args.compute.compute(Kernels::default())?,
     })
 }

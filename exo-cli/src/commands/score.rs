@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::sft::require_file;
-use crate::config_file::ConfigArg;
+use crate::config_file::{ConfigArg, required};
 use crate::reward::{Item, Reward, RewardArgs};
 use crate::run::backend::{ComputeArgs, Kernels};
 use crate::samples::{self, KSamples};
@@ -16,20 +16,23 @@ use crate::samples::{self, KSamples};
 /// Reads {"prompt", "completions"} records (what `exo sample` writes), scores every completion
 /// and writes {"prompt", "completions", "rewards"}: the official training format of `exo train`.
 /// The compute flags (--backend, --device, --threads, --dtype) run a --reward-model.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct ScoreArgs {
     /// The K-sample file to score.
-    #[arg(long = "in", value_name = "FILE")]
-    pub input: PathBuf,
+    #[arg(long = "in", value_name = "FILE", required = true)]
+    pub input: Option<PathBuf>,
     /// Output file (.json: a JSON array; .jsonl: JSON Lines); may be the input file.
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub reward: RewardArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub compute: ComputeArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub config: ConfigArg,
 }
 
@@ -49,10 +52,12 @@ pub struct ScoreConfig {
 /// # Errors
 /// On a missing input or an empty command.
 pub fn config(args: &ScoreArgs) -> anyhow::Result<ScoreConfig> {
-    require_file(&args.input, "--in")?;
+    let input = required(&args.input, "--in")?;
+    let out = required(&args.out, "--out")?;
+    require_file(input, "--in")?;
     Ok(ScoreConfig {
-        input: args.input.clone(),
-        out: args.out.clone(),
+        input: input.clone(),
+        out: out.clone(),
         reward: args
             .reward
             .reward(&args.compute.compute(Kernels::default())?)?,

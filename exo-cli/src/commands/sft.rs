@@ -8,7 +8,7 @@ use clap::Args;
 use exo_data::Truncation;
 use exo_lm::ModelOps;
 
-use crate::config_file::ConfigArg;
+use crate::config_file::{ConfigArg, required};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
 use crate::run::data::{self, Dataset, Order, Shape};
@@ -24,40 +24,50 @@ use crate::run::trainer::{FitReport, Init, Plan, fit};
 /// official {"prompt", "chosen"}), the chosen completion of preference pairs, or the best-rewarded
 /// completion of K-sample files. The loss is the mean negative log-likelihood per completion
 /// token (EOS included).
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct SftArgs {
     /// The model folder (config.json, model.safetensors, tokenizer.json), or a model ID
     /// (`org/name`) in the local Hugging Face cache.
-    #[arg(long, value_name = "DIR", value_parser = model_location)]
-    pub model: PathBuf,
+    #[arg(long, value_name = "DIR", value_parser = model_location, required = true)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::model_dir::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub model: Option<PathBuf>,
     /// Training data (JSON Lines, JSON array or Parquet; any format `exo data inspect` reads).
-    #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    pub data: Option<PathBuf>,
     /// Output folder: the final model, checkpoint-STEP/ folders, metrics.jsonl, plots; one run
     /// at a time (locked while it runs).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: Option<PathBuf>,
     /// Start from random weights for DIR/config.json instead of loading its weights (training a
     /// tiny model from scratch, as `exo demo` does); --seed seeds them.
     #[arg(long)]
     pub from_scratch: bool,
     /// With --from-scratch: start even when the weights, gradients and AdamW state (16 bytes
     /// per parameter) would not fit in the memory this machine has available.
-    #[arg(long, requires = "from_scratch")]
+    #[arg(long)]
     pub ignore_memory_check: bool,
     /// Count the prompt's tokens in the loss too (language modelling on the whole text).
     #[arg(long)]
     pub train_on_prompt: bool,
     #[command(flatten)]
+    #[serde(flatten)]
     pub tokens: TokenArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub optim: OptimArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub run: LoopArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub compute: ComputeArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub config: ConfigArg,
 }
 
@@ -93,33 +103,36 @@ pub struct SftConfig {
 /// # Errors
 /// On a missing file or folder, or an invalid backend.
 pub fn config(args: &SftArgs) -> anyhow::Result<SftConfig> {
+    let model = required(&args.model, "--model")?;
+    let data = required(&args.data, "--data")?;
+    let out = required(&args.out, "--out")?;
     args.run.validate()?;
     args.optim.validate(&args.run)?;
-    require_file(&args.data, "--data")?;
+    require_file(data, "--data")?;
     if let Some(e) = &args.run.eval_data {
         require_file(e, "--eval-data")?;
     }
-    require_model_dir(&args.model, "--model", false)?;
+    require_model_dir(model, "--model", false)?;
     if args.from_scratch && !args.ignore_memory_check {
-        crate::run::model::check_training_memory(&args.model)?;
+        crate::run::model::check_training_memory(model)?;
     }
-    if args.out.is_file() {
-        bail!("--out {} is a file, not a folder", args.out.display());
+    if out.is_file() {
+        bail!("--out {} is a file, not a folder", out.display());
     }
     Ok(SftConfig {
-        model: args.model.clone(),
-        data: args.data.clone(),
+        model: model.clone(),
+        data: data.clone(),
         eval_data: args.run.eval_data.clone(),
         tokenizer: args.tokens.tokenizer.clone(),
         truncation: args
             .tokens
-            .truncation(crate::run::model::context_length(&args.model)),
+            .truncation(crate::run::model::context_length(model)),
         from_scratch: args.from_scratch,
         train_on_prompt: args.train_on_prompt,
         compute: args.compute.compute(Kernels::default())?,
         optim: args.optim.clone(),
         run: args.run.clone(),
-        out: args.out.clone(),
+        out: out.clone(),
     })
 }
 

@@ -12,7 +12,7 @@ use exo_data::Truncation;
 use exo_lm::ModelOps;
 
 use super::sft::{print_summary, require_file, require_model_dir};
-use crate::config_file::ConfigArg;
+use crate::config_file::{ConfigArg, required};
 use crate::run::align::{AlignLoss, Split};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
@@ -32,7 +32,7 @@ use crate::run::values::hyper;
 /// "rejected"}). Reward objectives (exo, dpo-rw) use all K completions with their rewards;
 /// pairwise ones (dpo, exo-pair, ...) use pairs as they are and the best against the worst
 /// completion of each group. The reference log-probs are computed once and cached.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, serde::Serialize, serde::Deserialize)]
 #[command(args_override_self = true, allow_negative_numbers = true, after_help = super::objectives::catalog_help())]
 pub struct TrainArgs {
     /// The objective: exo, exo-pair, dpo, dpo-rw, or any name of `exo objectives`, or a
@@ -41,59 +41,84 @@ pub struct TrainArgs {
     pub objective: String,
     /// The model to train (config.json, model.safetensors, tokenizer.json), or a model ID
     /// (`org/name`) in the local Hugging Face cache.
-    #[arg(long, value_name = "DIR", value_parser = model_location)]
-    pub model: PathBuf,
+    #[arg(long, value_name = "DIR", value_parser = model_location, required = true)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::model_dir::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub model: Option<PathBuf>,
     /// The reference model [default: --model].
     #[arg(long = "ref", value_name = "DIR", value_parser = model_location)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::model_dir::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reference: Option<PathBuf>,
     /// Training data.
-    #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    pub data: Option<PathBuf>,
     /// Output folder: the final model, checkpoint-STEP/ folders, metrics.jsonl, plots, cache/;
     /// one run at a time (locked while it runs).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    pub out: Option<PathBuf>,
     /// β_π: the coefficient of the log-ratios (DPO's β).
     #[arg(long, default_value = "0.1", value_parser = hyper(Beta::new))]
+    #[serde(with = "crate::run::file_values::beta")]
     pub beta_pi: Beta,
     /// β_r: the reward temperature of exo and dpo-rw.
     #[arg(long, default_value = "0.1", value_parser = hyper(Beta::new))]
+    #[serde(with = "crate::run::file_values::beta")]
     pub beta_r: Beta,
     /// ε of exo-pair's target (1 − ε, ε), in (0, 0.5); the paper advises 1e-3.
     #[arg(long, default_value = "0.001", value_parser = hyper(Epsilon::new))]
+    #[serde(with = "crate::run::file_values::epsilon")]
     pub epsilon: Epsilon,
     /// Label smoothing of dpo (cDPO), AOT and SimPO, in [0, 0.5]; robust DPO's flip rate, in
     /// [0, 0.5).
     #[arg(long, default_value = "0", value_parser = hyper(LabelSmoothing::new))]
+    #[serde(with = "crate::run::file_values::label_smoothing")]
     pub label_smoothing: LabelSmoothing,
     /// SimPO's target reward margin γ (TRL's `simpo_gamma`).
     #[arg(long, default_value = "0.5", value_parser = hyper(NonNegative::new))]
+    #[serde(with = "crate::run::file_values::non_negative")]
     pub simpo_gamma: NonNegative,
     /// ORPO's weight λ of the odds-ratio term (TRL ORPO's `beta`).
     #[arg(long, default_value = "0.1", value_parser = hyper(Beta::new))]
+    #[serde(with = "crate::run::file_values::beta")]
     pub orpo_lambda: Beta,
     /// DiscoPOP's temperature τ (TRL's `discopop_tau`).
     #[arg(long, default_value = "0.05", value_parser = hyper(Beta::new))]
+    #[serde(with = "crate::run::file_values::beta")]
     pub discopop_tau: Beta,
     /// BCO's reward shift δ (held fixed during training).
     #[arg(long, default_value = "0", value_parser = hyper(Finite::new))]
+    #[serde(with = "crate::run::file_values::finite")]
     pub bco_delta: Finite,
     /// τ: log-probs are taken under softmax(logits / τ), for the policy and the reference (1, as
     /// TRL; the official recipe sets its sampling temperature, 0.8).
     #[arg(long, default_value = "1", value_parser = hyper(Beta::new))]
+    #[serde(with = "crate::run::file_values::beta")]
     pub logit_temperature: Beta,
     /// Where the reference log-probs are cached [default: OUT/cache].
     #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ref_cache: Option<PathBuf>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub tokens: TokenArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub optim: OptimArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub run: LoopArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub compute: ComputeArgs,
     #[command(flatten)]
+    #[serde(flatten)]
     pub config: ConfigArg,
 }
 
@@ -157,6 +182,9 @@ pub fn parse_objective(
 /// # Errors
 /// On a missing file, an invalid objective or a rule between flags.
 pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let model = required(&args.model, "--model")?;
+    let data = required(&args.data, "--data")?;
+    let out = required(&args.out, "--out")?;
     let objective_config = ObjectiveConfig {
         beta: args.beta_pi,
         beta_r: args.beta_r,
@@ -170,39 +198,36 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let (objective_spec, objective) = parse_objective(&args.objective, &objective_config)?;
     args.run.validate()?;
     args.optim.validate(&args.run)?;
-    require_file(&args.data, "--data")?;
+    require_file(data, "--data")?;
     if let Some(e) = &args.run.eval_data {
         require_file(e, "--eval-data")?;
     }
-    let reference = args.reference.clone().unwrap_or_else(|| args.model.clone());
-    for (flag, dir) in [("--model", &args.model), ("--ref", &reference)] {
+    let reference = args.reference.clone().unwrap_or_else(|| model.clone());
+    for (flag, dir) in [("--model", model), ("--ref", &reference)] {
         require_model_dir(dir, flag, false)?;
     }
-    if args.out.is_file() {
-        bail!("--out {} is a file, not a folder", args.out.display());
+    if out.is_file() {
+        bail!("--out {} is a file, not a folder", out.display());
     }
     Ok(TrainConfig {
         spec: args.objective.clone(),
         objective_spec,
         objective_config,
         objective,
-        model: args.model.clone(),
+        model: model.clone(),
         reference,
-        data: args.data.clone(),
+        data: data.clone(),
         eval_data: args.run.eval_data.clone(),
         tokenizer: args.tokens.tokenizer.clone(),
         truncation: args
             .tokens
-            .truncation(crate::run::model::context_length(&args.model)),
+            .truncation(crate::run::model::context_length(model)),
         temperature: args.logit_temperature.get(),
-        ref_cache: args
-            .ref_cache
-            .clone()
-            .unwrap_or_else(|| args.out.join("cache")),
+        ref_cache: args.ref_cache.clone().unwrap_or_else(|| out.join("cache")),
         compute: args.compute.compute(Kernels::default())?,
         optim: args.optim.clone(),
         run: args.run.clone(),
-        out: args.out.clone(),
+        out: out.clone(),
     })
 }
 

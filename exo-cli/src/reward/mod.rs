@@ -41,29 +41,43 @@ pub enum ScoredText {
 }
 
 /// `--reward` / `--reward-cmd` / `--reward-model`, shared by `exo score` and `exo eval`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct RewardArgs {
     /// Built-in reward.
-    #[arg(long, value_enum, conflicts_with_all = ["reward_cmd", "reward_model"])]
+    #[arg(long, value_enum)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::value_enum::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reward: Option<Builtin>,
     /// An external reward: a shell command that reads JSON lines {"prompt", "completion"} on
     /// stdin and writes one number per line on stdout, in order.
-    #[arg(long, value_name = "CMD", conflicts_with = "reward_model")]
+    #[arg(long, value_name = "CMD")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_cmd: Option<String>,
     /// A reward model: a *ForSequenceClassification folder or model ID (`exo rm`'s, or one
     /// transformers wrote: Llama, Qwen2, Mistral), reading prompt + completion at the last
     /// token that is not its pad_token_id.
     #[arg(long, value_name = "DIR", value_parser = model_location)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::model_dir::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reward_model: Option<PathBuf>,
     /// With a --reward-model classifier of several labels: the reward is the log-odds of label N
     /// (the IMDB oracle: label 1 of a negative/positive sentiment classifier).
-    #[arg(long, value_name = "N", requires = "reward_model")]
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_label: Option<usize>,
     /// Sequences per --reward-model forward pass.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = at_least_one::<usize>())]
+    #[serde(with = "crate::run::file_values::count")]
     pub reward_batch: usize,
     /// What the sentiment reward scores.
     #[arg(long, value_enum, default_value_t = ScoredText::Completion)]
+    #[serde(with = "crate::run::file_values::value_enum")]
     pub reward_text: ScoredText,
 }
 

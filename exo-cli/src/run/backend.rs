@@ -9,10 +9,11 @@ pub use exo_backend::{BackendJob, BackendKind, DeviceSpec};
 pub use crate::process_env::{Kernels, ProcessEnv};
 
 /// `--backend`, `--device`, `--threads`: shared by every command that runs a model.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct ComputeArgs {
     /// Tensor library: tch (libtorch; the default when built with it) or candle.
     #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendKind>,
     /// Device: cpu or cuda:N. Under `mpirun -np N`, `cuda` (any N) puts each process on the GPU
     /// of its local rank (rank r of a host on cuda:r).
@@ -27,6 +28,7 @@ pub struct ComputeArgs {
     /// ATen, MKL and oneDNN, so that every x86-64 CPU with AVX2 computes the same bits; somewhat
     /// slower) [default: native; exo demo: portable].
     #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kernels: Option<Kernels>,
     /// Where the lm_head runs when log-probs are scored: counted (only at the positions whose
     /// next token counts, in one piece), chunked (the same positions, --logit-chunk of them at
@@ -39,7 +41,8 @@ pub struct ComputeArgs {
     /// Positions per lm_head chunk with --logits chunked: at most this many rows of
     /// vocabulary-sized logits exist at a time.
     #[arg(long, value_name = "ROWS", default_value_t = DEFAULT_LOGIT_CHUNK,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = crate::run::values::at_least_one::<u32>())]
+    #[serde(with = "crate::run::file_values::count_u32")]
     pub logit_chunk: u32,
     /// The dtype of the model's weights and activations: f32, or bf16 / f16 mixed precision
     /// (16-bit weights and activations; RMSNorm statistics, attention softmax, log-probs, the

@@ -37,51 +37,70 @@ pub enum Schedule {
 }
 
 /// Optimiser and schedule flags.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct OptimArgs {
     /// Peak learning rate [default: 1e-6 for train (the paper's), 1e-5 for sft and rm].
     #[arg(long, value_parser = adamw(|c, v| c.lr = v))]
+    #[serde(
+        default,
+        with = "crate::run::file_values::lr::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lr: Option<f64>,
     /// Learning-rate schedule after the warm-up.
     #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
+    #[serde(with = "crate::run::file_values::value_enum")]
     pub lr_schedule: Schedule,
     /// Linear warm-up steps.
     #[arg(long, default_value_t = 0)]
     pub warmup_steps: usize,
     /// AdamW β₁.
     #[arg(long, default_value_t = 0.9, value_parser = adamw(|c, v| c.beta1 = v))]
+    #[serde(with = "crate::run::file_values::adam_beta1")]
     pub adam_beta1: f64,
     /// AdamW β₂ (0.95 as the official EXO code).
     #[arg(long, default_value_t = 0.95, value_parser = adamw(|c, v| c.beta2 = v))]
+    #[serde(with = "crate::run::file_values::adam_beta2")]
     pub adam_beta2: f64,
     /// AdamW ε.
     #[arg(long, default_value_t = 1e-8, value_parser = adamw(|c, v| c.eps = v))]
+    #[serde(with = "crate::run::file_values::adam_eps")]
     pub adam_eps: f64,
     /// Decoupled weight decay (matrices and embeddings only).
     #[arg(long, default_value_t = 0.0, value_parser = adamw(|c, v| c.weight_decay = v))]
+    #[serde(with = "crate::run::file_values::weight_decay")]
     pub weight_decay: f64,
     /// Clip the global gradient norm to this (0: no clipping).
     #[arg(long, default_value = "1", value_parser = hyper(NonNegative::new))]
+    #[serde(with = "crate::run::file_values::non_negative")]
     pub max_grad_norm: NonNegative,
 }
 
 /// LoRA: train low-rank adapters instead of every weight.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct LoraArgs {
     /// Train LoRA adapters of rank R on frozen base weights instead of every weight; the output
     /// and checkpoints hold the adapter in PEFT's layout (adapter_config.json,
     /// adapter_model.safetensors; `exo merge` folds it into a plain model).
     #[arg(long, value_name = "R", value_parser = lora_rank)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::lora_r::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lora_r: Option<usize>,
     /// LoRA's α: the update is scaled by α / r [PEFT's default].
-    #[arg(long, value_name = "ALPHA", default_value = "8", requires = "lora_r", value_parser = lora_alpha)]
+    #[arg(long, value_name = "ALPHA", default_value = "8", value_parser = lora_alpha)]
+    #[serde(with = "crate::run::file_values::lora_a")]
     pub lora_alpha: f64,
     /// The modules LoRA adapts: comma-separated (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,
     /// down_proj) or all-linear [PEFT's default for Llama and Qwen2].
-    #[arg(long, value_name = "LIST", default_value = "q_proj,v_proj", requires = "lora_r", value_parser = lora_targets)]
+    #[arg(long, value_name = "LIST", default_value = "q_proj,v_proj", value_parser = lora_targets)]
+    #[serde(with = "crate::run::file_values::lora_modules")]
     pub lora_targets: LoraTargets,
     /// Dropout probability on the adapters' input while training, in [0, 1) [PEFT's default].
-    #[arg(long, value_name = "P", default_value = "0", requires = "lora_r", value_parser = lora_dropout)]
+    #[arg(long, value_name = "P", default_value = "0", value_parser = lora_dropout)]
+    #[serde(with = "crate::run::file_values::lora_p")]
     pub lora_dropout: f64,
 }
 
@@ -102,20 +121,28 @@ impl LoraArgs {
 }
 
 /// Steps, batches, checkpoints and evaluation.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct LoopArgs {
     /// Prompts (records) per micro-batch; with K completions each, a micro-batch is
     /// batch_prompts × K rows through one forward pass.
     #[arg(long, default_value_t = 8, value_parser = at_least_one::<usize>())]
+    #[serde(with = "crate::run::file_values::count")]
     pub batch_prompts: usize,
     /// Micro-batches per optimiser step.
     #[arg(long, default_value_t = 1, value_parser = at_least_one::<usize>())]
+    #[serde(with = "crate::run::file_values::count")]
     pub grad_accum: usize,
     /// Optimiser steps [default: --epochs passes over the data].
     #[arg(long, value_parser = at_least_one::<u64>())]
+    #[serde(
+        default,
+        with = "crate::run::file_values::count_u64::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_steps: Option<u64>,
     /// Passes over the data, when --max-steps is not given.
     #[arg(long, default_value_t = 1, value_parser = at_least_one::<u64>())]
+    #[serde(with = "crate::run::file_values::count_u64")]
     pub epochs: u64,
     /// Write a checkpoint every N steps (and always at the end; 0: only at the end).
     #[arg(long, default_value_t = 0)]
@@ -128,6 +155,7 @@ pub struct LoopArgs {
     pub eval_every: u64,
     /// Held-out data in the training data's format, for --eval-every.
     #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eval_data: Option<PathBuf>,
     /// Seed of the data order.
     #[arg(long, default_value_t = 1234)]
@@ -137,6 +165,7 @@ pub struct LoopArgs {
     /// stops a run after its current step with a checkpoint to resume from (a second signal
     /// stops at once).
     #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resume: Option<PathBuf>,
     /// Activation (gradient) checkpointing: keep each decoder layer's input only and recompute
     /// the layer in the backward pass (less memory, about one more forward pass of time; the
@@ -147,9 +176,11 @@ pub struct LoopArgs {
     /// config.json; f32 if it names none]. Checkpoints keep the --dtype of the run (and an f32
     /// master copy under mixed precision) so that --resume continues bit for bit.
     #[arg(long, value_enum, value_name = "DTYPE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub save_dtype: Option<Precision>,
     /// LoRA adapters instead of full fine-tuning.
     #[command(flatten)]
+    #[serde(flatten)]
     pub lora: LoraArgs,
     /// Draw OUT/loss.png (and, with rewards, OUT/reward-vs-kl.png).
     #[arg(long)]
@@ -164,16 +195,19 @@ pub struct LoopArgs {
     /// this step, as if killed.
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub abort_after_step: Option<u64>,
     /// Test hook (feature `test-hooks`): the last process fails (an error, not a kill) right
     /// after this step, while the others go on to the next step's collective calls.
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_after_step: Option<u64>,
     /// Test hook (feature `test-hooks`): the first loss scale of an f16 run (to make its
     /// gradients overflow).
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_loss_scale: Option<f64>,
 }
 
@@ -216,21 +250,25 @@ fn warmup_fits(warmup_steps: usize, max_steps: u64) -> anyhow::Result<()> {
 pub const SETTINGS_VERSION: u32 = 1;
 
 /// Tokenizer and length limits.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct TokenArgs {
     /// tokenizer.json [default: the one in the model folder].
     #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<PathBuf>,
     /// Longest row (prompt + completion) in tokens [default: the model's context,
     /// max_position_embeddings]. A longer row's completion is cut to fit (its EOS is lost); a
     /// prompt that leaves no room drops the record; the run's summary counts both.
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_length: Option<usize>,
     /// Longest prompt in tokens.
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_prompt_length: Option<usize>,
     /// Which end of an over-long prompt survives: keep-end (the official code) or keep-start.
     #[arg(long, default_value_t = TruncationMode::KeepEnd)]
+    #[serde(with = "crate::run::file_values::text")]
     pub truncation: TruncationMode,
     /// Refuse data with a record over --max-length or --max-prompt-length (an error naming it)
     /// instead of cutting it.

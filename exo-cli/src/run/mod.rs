@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod dist;
+pub mod file_values;
 pub mod hash;
 pub mod hub;
 pub mod metrics;

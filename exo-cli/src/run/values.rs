@@ -99,6 +99,13 @@ pub fn lora_targets(text: &str) -> Result<LoraTargets, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoraTargets(pub Vec<LoraTarget>);
 
+impl std::fmt::Display for LoraTargets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|t| t.name()).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
 fn lm_rule<C: Default + 'static>(
     set: fn(&mut C, f64),
     validate: fn(&C) -> exo_lm::Result<()>,

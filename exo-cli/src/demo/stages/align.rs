@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::bail;
 
-use super::{Log, compute_flags, p, parallel, parse};
+use super::{Log, StageCommand, parallel};
 use crate::cli::Command;
 use crate::demo::plan::{DemoPlan, METHODS};
 
@@ -30,47 +30,30 @@ pub(crate) fn align_stage(
     for &beta in &plan.betas {
         for method in METHODS {
             let dir = plan.seed_dir(seed).join(plan.run_name(method, beta));
-            let mut argv = vec![
-                "train".into(),
-                "--objective".into(),
-                method.into(),
-                "--model".into(),
-                p(sft),
-                "--data".into(),
-                p(scored),
-                "--out".into(),
-                p(&dir),
-                "--ref-cache".into(),
-                p(&plan.out.join("cache")),
-                "--beta-pi".into(),
-                beta.to_string(),
-                "--beta-r".into(),
-                plan.beta_r.to_string(),
-                "--logit-temperature".into(),
-                plan.temperature.to_string(),
-                "--lr".into(),
-                plan.align_lr.to_string(),
-                "--lr-schedule".into(),
-                "constant".into(),
-                "--batch-prompts".into(),
-                plan.align_batch.to_string(),
-                "--max-steps".into(),
-                plan.align_steps.to_string(),
-                "--seed".into(),
-                seed.to_string(),
-                "--save-every".into(),
-                plan.checkpoint_every().to_string(),
-                "--save-total-limit".into(),
-                "0".into(),
-                "--plot".into(),
-                "--quiet".into(),
-            ];
-            argv.extend(compute_flags(&plan.compute));
-            runs.push((Trained { method, beta, dir }, argv));
+            let command = StageCommand::new("train")
+                .set("objective", method)
+                .path("model", sft)
+                .path("data", scored)
+                .path("out", &dir)
+                .path("ref-cache", &plan.out.join("cache"))
+                .set("beta-pi", beta)
+                .set("beta-r", plan.beta_r)
+                .set("logit-temperature", plan.temperature)
+                .set("lr", plan.align_lr)
+                .set("lr-schedule", "constant")
+                .count("batch-prompts", plan.align_batch)
+                .count("max-steps", plan.align_steps)
+                .count("seed", seed)
+                .count("save-every", plan.checkpoint_every())
+                .count("save-total-limit", 0)
+                .on("plot")
+                .on("quiet")
+                .compute(&plan.compute);
+            runs.push((Trained { method, beta, dir }, command));
         }
     }
-    let results = parallel(plan.jobs, runs.clone(), |(_, argv)| {
-        let Command::Train(args) = parse(&argv)? else {
+    let results = parallel(plan.jobs, runs.clone(), |(_, command)| {
+        let Command::Train(args) = command.args()? else {
             bail!("internal: not a train command")
         };
         crate::commands::train::execute(&crate::commands::train::config(&args)?)
@@ -86,8 +69,8 @@ pub(crate) fn align_stage(
             )
         })
         .collect();
-    let (trained, argvs): (Vec<Trained>, Vec<Vec<String>>) = runs.into_iter().unzip();
-    log.commands.extend(argvs);
+    let (trained, commands): (Vec<Trained>, Vec<StageCommand>) = runs.into_iter().unzip();
+    log.commands.extend(commands.iter().map(StageCommand::argv));
     log.stage(
         "align",
         t,

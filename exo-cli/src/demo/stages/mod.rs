@@ -1,25 +1,24 @@
 //! The stages of `exo demo`, one function each, and what they share: the log of wall times and
-//! commands, the argv helpers (each stage runs the command it writes to `commands.sh`) and the
+//! commands, the typed stage command (each stage runs the arguments of the command it writes to `commands.sh`) and the
 //! bounded thread pool.
 
 mod align;
+mod command;
 mod eval;
 mod prepare;
 mod sample;
 
 pub(crate) use align::align_stage;
+pub(crate) use command::StageCommand;
 pub(crate) use eval::eval_stage;
 pub(crate) use prepare::{corpus_stage, sft_stage, tokenizer_stage};
 pub(crate) use sample::sample_stage;
 
 use std::collections::VecDeque;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use super::report::StageTime;
-use crate::cli::{Cli, Command};
-use crate::run::backend::{Compute, DEFAULT_LOGIT_CHUNK, Logits};
 
 /// What the stages record as they go: wall times and the equivalent commands.
 #[derive(Default)]
@@ -46,54 +45,6 @@ impl Log {
             }),
         }
     }
-}
-
-/// A path as an argument.
-pub(crate) fn p(path: &Path) -> String {
-    path.display().to_string()
-}
-
-/// The `--backend/--device/--threads/--kernels` flags of `compute`.
-pub(crate) fn compute_flags(compute: &Compute) -> Vec<String> {
-    let mut flags: Vec<String> = vec![
-        "--backend".into(),
-        compute.backend.name().into(),
-        "--device".into(),
-        compute.device.to_string(),
-        "--threads".into(),
-        compute.threads.to_string(),
-        "--kernels".into(),
-        compute.kernels.name().into(),
-    ];
-    // The batch layout's levers, when switched off (the defaults need no flag).
-    if compute.logits != Logits::default() {
-        let name = clap::ValueEnum::to_possible_value(&compute.logits)
-            .map_or_else(String::new, |v| v.get_name().to_owned());
-        flags.extend(["--logits".into(), name]);
-    }
-    if compute.logit_chunk != DEFAULT_LOGIT_CHUNK {
-        flags.extend(["--logit-chunk".into(), compute.logit_chunk.to_string()]);
-    }
-    if !compute.shared_prompts {
-        flags.push("--no-shared-prompts".into());
-    }
-    if !compute.packing {
-        flags.push("--no-packing".into());
-    }
-    flags
-}
-
-/// Parses a command line (without the program name) as `exo` would.
-pub(crate) fn parse(argv: &[String]) -> anyhow::Result<Command> {
-    let full = std::iter::once("exo".to_owned()).chain(argv.iter().cloned());
-    let cli = <Cli as clap::Parser>::try_parse_from(full).map_err(|e| {
-        let rendered = e.render().to_string();
-        anyhow::anyhow!(
-            "internal: {}",
-            rendered.lines().next().unwrap_or("bad arguments")
-        )
-    })?;
-    Ok(cli.command)
 }
 
 /// Runs `work` on every item with at most `jobs` at once; results in item order.

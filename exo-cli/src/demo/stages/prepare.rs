@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::bail;
 
-use super::{Log, compute_flags, p, parse};
+use super::{Log, StageCommand};
 use crate::cli::Command;
 use crate::demo::corpus;
 use crate::demo::files::{
@@ -93,36 +93,25 @@ pub(crate) fn sft_stage(plan: &DemoPlan, init: &Path, log: &mut Log) -> anyhow::
     let t = Instant::now();
     let out = &plan.out;
     let sft_dir = out.join("sft");
-    let mut argv = vec![
-        "sft".into(),
-        "--model".into(),
-        p(init),
-        "--data".into(),
-        p(&out.join("sft.jsonl")),
-        "--out".into(),
-        p(&sft_dir),
-        "--from-scratch".into(),
-        "--train-on-prompt".into(),
-        "--max-steps".into(),
-        plan.sft_steps.to_string(),
-        "--batch-prompts".into(),
-        plan.sft_batch.to_string(),
-        "--lr".into(),
-        plan.sft_lr.to_string(),
-        "--warmup-steps".into(),
-        (plan.sft_steps / 20).to_string(),
-        "--max-length".into(),
-        plan.context.to_string(),
-        "--seed".into(),
-        plan.seed.to_string(),
-        "--quiet".into(),
-    ];
-    argv.extend(compute_flags(&plan.compute));
-    let Command::Sft(args) = parse(&argv)? else {
+    let command = StageCommand::new("sft")
+        .path("model", init)
+        .path("data", &out.join("sft.jsonl"))
+        .path("out", &sft_dir)
+        .on("from-scratch")
+        .on("train-on-prompt")
+        .count("max-steps", plan.sft_steps)
+        .count("batch-prompts", plan.sft_batch)
+        .set("lr", plan.sft_lr)
+        .count("warmup-steps", plan.sft_steps / 20)
+        .count("max-length", plan.context)
+        .count("seed", plan.seed)
+        .on("quiet")
+        .compute(&plan.compute);
+    let Command::Sft(args) = command.args()? else {
         bail!("internal: not an sft command")
     };
     let done = crate::commands::sft::execute(&crate::commands::sft::config(&args)?)?;
-    log.commands.push(argv);
+    log.commands.push(command.argv());
     log.stage(
         "sft",
         t,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::bail;
 use exo_lm::{Mode, ModelOps};
 
-use super::{Log, compute_flags, p, parse};
+use super::{Log, StageCommand};
 use crate::cli::Command;
 use crate::demo::plan::DemoPlan;
 use crate::eval;
@@ -26,29 +26,20 @@ pub(crate) fn sample_stage(
     let dir = plan.seed_dir(seed);
     std::fs::create_dir_all(&dir)?;
     let (samples, scored) = (dir.join("samples.json"), dir.join("scored.json"));
-    let mut argv = vec![
-        "sample".into(),
-        "--model".into(),
-        p(sft),
-        "--prompts".into(),
-        p(&plan.out.join("prompts-align.jsonl")),
-        "-k".into(),
-        plan.k.to_string(),
-        "--temperature".into(),
-        plan.temperature.to_string(),
-        "--max-new-tokens".into(),
-        plan.max_new_tokens.to_string(),
-        "--seed".into(),
-        seed.to_string(),
-        "--out".into(),
-        p(&samples),
-    ];
-    argv.extend(compute_flags(&plan.compute));
-    let Command::Sample(args) = parse(&argv)? else {
+    let command = StageCommand::new("sample")
+        .path("model", sft)
+        .path("prompts", &plan.out.join("prompts-align.jsonl"))
+        .count("num-completions", plan.k)
+        .set("temperature", plan.temperature)
+        .count("max-new-tokens", plan.max_new_tokens)
+        .count("seed", seed)
+        .path("out", &samples)
+        .compute(&plan.compute);
+    let Command::Sample(args) = command.args()? else {
         bail!("internal: not a sample command")
     };
     let (sampled, _) = crate::commands::sample::execute(&crate::commands::sample::config(&args)?)?;
-    log.commands.push(argv);
+    log.commands.push(command.argv());
     log.stage(
         "sample",
         t,
@@ -56,20 +47,15 @@ pub(crate) fn sample_stage(
     );
 
     let t = Instant::now();
-    let argv: Vec<String> = vec![
-        "score".into(),
-        "--reward".into(),
-        "sentiment".into(),
-        "--in".into(),
-        p(&samples),
-        "--out".into(),
-        p(&scored),
-    ];
-    let Command::Score(args) = parse(&argv)? else {
+    let command = StageCommand::new("score")
+        .set("reward", "sentiment")
+        .path("in", &samples)
+        .path("out", &scored);
+    let Command::Score(args) = command.args()? else {
         bail!("internal: not a score command")
     };
     let records = crate::commands::score::execute(&crate::commands::score::config(&args)?)?;
-    log.commands.push(argv);
+    log.commands.push(command.argv());
     let all: Vec<f64> = records
         .iter()
         .flat_map(|r| r.rewards.clone().unwrap_or_default())
