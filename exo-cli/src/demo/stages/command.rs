@@ -103,15 +103,24 @@ impl StageCommand {
         }
     }
 
-    /// The command line (without `exo`), for `commands.sh`.
+    /// The command line (without `exo`), for `commands.sh`: a flag with a short form is
+    /// written short (`-k 4`).
     pub(crate) fn argv(&self) -> Vec<String> {
+        let root = Cli::command();
+        let command = root.find_subcommand(self.sub);
+        let name = |flag: &str| {
+            command
+                .and_then(|c| c.get_arguments().find(|a| a.get_long() == Some(flag)))
+                .and_then(clap::Arg::get_short)
+                .map_or_else(|| format!("--{flag}"), |short| format!("-{short}"))
+        };
         let mut argv = vec![self.sub.to_owned()];
         for (flag, value) in &self.flags {
             match value {
                 toml::Value::Boolean(false) => {}
-                toml::Value::Boolean(true) => argv.push(format!("--{flag}")),
-                toml::Value::String(s) => argv.extend([format!("--{flag}"), s.clone()]),
-                other => argv.extend([format!("--{flag}"), other.to_string()]),
+                toml::Value::Boolean(true) => argv.push(name(flag)),
+                toml::Value::String(s) => argv.extend([name(flag), s.clone()]),
+                other => argv.extend([name(flag), other.to_string()]),
             }
         }
         argv
