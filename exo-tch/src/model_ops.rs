@@ -1,10 +1,11 @@
 //! [`ModelOps`] for [`LibTorch`]: fallible `f_*` tch calls, with libtorch's fused (and
 //! differentiable) `linear`, `silu`, `rsqrt` and `scaled_dot_product_attention`.
 
+use exo_core::model_ops::AdamWUpdate;
 use exo_core::{Error, ModelOps, Result};
 use tch::Tensor;
 
-use crate::ops::{dim_i64, size};
+use crate::ops::{dim_i64, same_kind, size};
 use crate::{LibTorch, TchTensor, from_tch};
 
 fn wrap(op: &'static str, r: Result<Tensor, tch::TchError>) -> Result<TchTensor> {
@@ -83,6 +84,43 @@ impl ModelOps for LibTorch {
 
     fn no_grad<R>(f: impl FnOnce() -> R) -> R {
         tch::no_grad(f)
+    }
+
+    /// In place, with the composite's ops in its order (so the same bits): `θ`, `m` and `v` are
+    /// overwritten and returned, and the step's extra memory is two tensors of the weight's size
+    /// at a time (`(1 − β)·g` or `g²`, then the denominator and the update) instead of ten.
+    fn adamw_update(
+        theta: TchTensor,
+        m: TchTensor,
+        v: TchTensor,
+        g: &TchTensor,
+        u: &AdamWUpdate,
+    ) -> Result<(TchTensor, TchTensor, TchTensor)> {
+        const OP: &str = "adamw_update";
+        same_kind(OP, &[&theta.0, &m.0, &v.0, &g.0])?;
+        let (mut theta, mut m, mut v, g) = (theta.0, m.0, v.0, &g.0);
+        tch::no_grad(|| -> std::result::Result<_, tch::TchError> {
+            let _ = m.f_mul_scalar_(u.beta1)?;
+            let _ = m.f_add_(&g.f_mul_scalar(1.0 - u.beta1)?)?;
+            let _ = v.f_mul_scalar_(u.beta2)?;
+            let mut g2 = g.f_mul(g)?;
+            let _ = g2.f_mul_scalar_(1.0 - u.beta2)?;
+            let _ = v.f_add_(&g2)?;
+            drop(g2);
+            let mut denom = v.f_sqrt()?;
+            let _ = denom.f_mul_scalar_(1.0 / u.bias2.sqrt())?;
+            let _ = denom.f_add_scalar_(u.eps)?;
+            let mut update = m.f_div(&denom)?;
+            drop(denom);
+            let _ = update.f_mul_scalar_(u.lr / u.bias1)?;
+            if let Some(factor) = u.decay {
+                let _ = theta.f_mul_scalar_(factor)?;
+            }
+            let _ = theta.f_sub_(&update)?;
+            Ok(())
+        })
+        .map_err(from_tch(OP))?;
+        Ok((TchTensor(theta), TchTensor(m), TchTensor(v)))
     }
 
     fn rsqrt(t: &TchTensor) -> Result<TchTensor> {

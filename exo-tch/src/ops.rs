@@ -62,7 +62,7 @@ fn check_len(op: &'static str, len: usize, dims: &[usize]) -> Result<()> {
 }
 
 /// Errors unless all tensors have one float kind: libtorch would silently promote.
-fn same_kind(op: &'static str, tensors: &[&Tensor]) -> Result<()> {
+pub(crate) fn same_kind(op: &'static str, tensors: &[&Tensor]) -> Result<()> {
     let kinds: Vec<Kind> = tensors
         .iter()
         .map(|t| t.f_kind())

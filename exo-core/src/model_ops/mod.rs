@@ -15,11 +15,14 @@
 //! (candle-nn's fused `softmax_last_dim`, `rms_norm` and `rope` do not, and are never used: they
 //! would silently cut the graph).
 
+pub mod adamw;
 pub mod attention;
 pub mod gelu;
 pub mod layer_norm;
 pub mod rms_norm;
 pub mod rotary;
+
+pub use adamw::AdamWUpdate;
 
 use crate::{Autodiff, Result};
 
@@ -127,6 +130,24 @@ pub trait ModelOps: Autodiff {
             Some(b) => Self::add(&y, b),
             None => Ok(y),
         }
+    }
+
+    /// One AdamW update of a weight `theta` with its moments `m`, `v` and gradient `g` (see
+    /// [`adamw::adamw_update_composite`] for the maths); returns `(θ', m', v')`. The caller gives
+    /// up `theta`, `m` and `v`: a backend may update them in place (and return them), which
+    /// keeps the step's extra memory to about two tensors of the weight's size instead of
+    /// about ten, with the same bits. Not differentiable (run it on detached tensors).
+    ///
+    /// # Errors
+    /// If the shapes or dtypes disagree or the library fails.
+    fn adamw_update(
+        theta: Self::Tensor,
+        m: Self::Tensor,
+        v: Self::Tensor,
+        g: &Self::Tensor,
+        update: &AdamWUpdate,
+    ) -> Result<(Self::Tensor, Self::Tensor, Self::Tensor)> {
+        adamw::adamw_update_composite::<Self>(theta, m, v, g, update)
     }
 
     /// RMSNorm over the last dimension (see [`rms_norm`] for the maths).

@@ -6,7 +6,8 @@ use exo_core::DType;
 
 use super::CausalLm;
 use crate::weights::{
-    HostData, HostTensor, INDEX_FILE, SINGLE_FILE, write_atomic, write_safetensors_as,
+    Deferred, HostData, HostTensor, INDEX_FILE, SINGLE_FILE, write_atomic,
+    write_safetensors_deferred,
 };
 use crate::{LmError, ModelOps, Result};
 
@@ -19,12 +20,14 @@ impl<B: ModelOps> CausalLm<B> {
         self.params
             .iter()
             .map(|p| {
-                let shape = B::dims(&p.tensor);
-                let data = match self.dtype {
-                    DType::F64 => HostData::F64(B::to_f64s(&p.tensor)?),
-                    _ => HostData::F32(B::to_f32s(&p.tensor)?),
-                };
-                Ok((p.name.clone(), HostTensor { shape, data }))
+                let data = host_data::<B>(&p.tensor, self.dtype == DType::F64)?;
+                Ok((
+                    p.name.clone(),
+                    HostTensor {
+                        shape: B::dims(&p.tensor),
+                        data,
+                    },
+                ))
             })
             .collect()
     }
@@ -60,7 +63,20 @@ impl<B: ModelOps> CausalLm<B> {
         }
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(LmError::io(dir))?;
-        write_safetensors_as(&dir.join(SINGLE_FILE), &self.to_host()?, Some(dtype))?;
+        // Each weight is downloaded when the file reaches it: one host copy at a time.
+        let wide = self.dtype == DType::F64;
+        let tensors: Vec<(String, Deferred<'_>)> = self
+            .params
+            .iter()
+            .map(|p| {
+                let fetch = move || host_data::<B>(&p.tensor, wide);
+                (
+                    p.name.clone(),
+                    Deferred::new(B::dims(&p.tensor), wide, fetch),
+                )
+            })
+            .collect();
+        write_safetensors_deferred(&dir.join(SINGLE_FILE), &tensors, Some(dtype))?;
         // A shard index left from an earlier checkpoint would shadow the new file on load.
         let index = dir.join(INDEX_FILE);
         if index.is_file() {
@@ -73,4 +89,13 @@ impl<B: ModelOps> CausalLm<B> {
         })?;
         write_atomic(&dir.join("config.json"), format!("{text}\n").as_bytes())
     }
+}
+
+/// A tensor's values on the host: `f64` when `wide`, else `f32` (exact for f32, bf16 and f16).
+fn host_data<B: ModelOps>(t: &B::Tensor, wide: bool) -> Result<HostData> {
+    Ok(if wide {
+        HostData::F64(B::to_f64s(t)?)
+    } else {
+        HostData::F32(B::to_f32s(t)?)
+    })
 }

@@ -4,8 +4,12 @@ use std::path::Path;
 
 use exo_core::DType;
 
+use exo_core::model_ops::AdamWUpdate;
+
 use crate::error::check_hyper;
-use crate::weights::{HostData, HostTensor, read_safetensors, write_safetensors};
+use crate::weights::{
+    Deferred, HostData, HostTensor, read_safetensors, write_safetensors_deferred,
+};
 use crate::{Gradients, LmError, ModelOps, Params, Result};
 
 /// AdamW hyper-parameters. The defaults are PyTorch's (`lr` 1e-3, β = (0.9, 0.999), ε = 1e-8,
@@ -148,26 +152,21 @@ impl<B: ModelOps> AdamW<B> {
                 Some(slot) => (slot.m, slot.v, slot.master),
                 None => (B::mul_scalar(g, 0.0)?, B::mul_scalar(g, 0.0)?, None),
             };
-            let m = B::add(
-                &B::mul_scalar(&m, c.beta1)?,
-                &B::mul_scalar(g, 1.0 - c.beta1)?,
-            )?;
-            let v = B::add(
-                &B::mul_scalar(&v, c.beta2)?,
-                &B::mul_scalar(&B::mul(g, g)?, 1.0 - c.beta2)?,
-            )?;
-            let denom = B::add_scalar(&B::mul_scalar(&B::sqrt(&v)?, 1.0 / bias2.sqrt())?, c.eps)?;
-            let update = B::mul_scalar(&B::div(&m, &denom)?, lr / bias1)?;
             let theta = match master {
                 Some(master) => master,
                 None => exo_core::upcast::<B>(&B::detach(&param.tensor)?)?,
             };
-            let decayed = if param.kind.decays() && c.weight_decay > 0.0 {
-                B::mul_scalar(&theta, 1.0 - lr * c.weight_decay)?
-            } else {
-                theta
+            let update = AdamWUpdate {
+                beta1: c.beta1,
+                beta2: c.beta2,
+                eps: c.eps,
+                bias1,
+                bias2,
+                lr,
+                decay: (param.kind.decays() && c.weight_decay > 0.0)
+                    .then_some(1.0 - lr * c.weight_decay),
             };
-            let theta = B::sub(&decayed, &update)?;
+            let (theta, m, v) = B::adamw_update(theta, m, v, g, &update)?;
             let master = if dtype.is_half() {
                 B::assign(&param.tensor, &B::to_dtype(&theta, dtype)?)?;
                 Some(theta)
@@ -325,25 +324,31 @@ impl<B: ModelOps> AdamW<B> {
     /// # Errors
     /// If a download or the write fails.
     pub fn save(&self, params: &Params<B>, path: &Path) -> Result<()> {
-        let state = self.state()?;
+        // Each tensor is downloaded when the file reaches it: one host copy at a time.
+        fn deferred<B: ModelOps>(t: &B::Tensor) -> Result<Deferred<'_>> {
+            let wide = B::dtype(t)? == DType::F64;
+            Ok(Deferred::new(B::dims(t), wide, move || {
+                download::<B>(t).map(|h| h.data)
+            }))
+        }
         #[allow(clippy::cast_precision_loss)]
+        let step = [self.step as f64];
         let mut tensors = vec![(
             "step".to_owned(),
-            HostTensor {
-                shape: vec![1],
-                data: HostData::F64(vec![state.step as f64]),
-            },
+            Deferred::new(vec![1], true, move || Ok(HostData::F64(step.to_vec()))),
         )];
-        for ((param, mv), master) in params.iter().zip(state.moments).zip(state.masters) {
-            if let Some((m, v)) = mv {
-                tensors.push((format!("exp_avg.{}", param.name), m));
-                tensors.push((format!("exp_avg_sq.{}", param.name), v));
-            }
-            if let Some(w) = master {
-                tensors.push((format!("master.{}", param.name), w));
+        for (param, slot) in params.iter().zip(&self.moments) {
+            let Some(slot) = slot else { continue };
+            tensors.push((format!("exp_avg.{}", param.name), deferred::<B>(&slot.m)?));
+            tensors.push((
+                format!("exp_avg_sq.{}", param.name),
+                deferred::<B>(&slot.v)?,
+            ));
+            if let Some(w) = &slot.master {
+                tensors.push((format!("master.{}", param.name), deferred::<B>(w)?));
             }
         }
-        write_safetensors(path, &tensors)
+        write_safetensors_deferred(path, &tensors, None)
     }
 
     /// Loads a state saved by [`AdamW::save`] for `params`.

@@ -15,4 +15,6 @@ pub use load::{
     HeaderEntry, INDEX_FILE, MAX_HEADER_BYTES, SINGLE_FILE, check_checkpoint, checkpoint_files,
     parse_header, read_checkpoint, read_header, read_safetensors,
 };
-pub use save::{write_atomic, write_safetensors, write_safetensors_as};
+pub use save::{
+    Deferred, write_atomic, write_safetensors, write_safetensors_as, write_safetensors_deferred,
+};
