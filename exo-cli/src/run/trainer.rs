@@ -162,8 +162,9 @@ pub struct Plan {
     pub gradient_checkpointing: bool,
     /// The compute dtype (`--dtype`).
     pub dtype: exo_core::DType,
-    /// The dtype the final model is stored in (`--save-dtype`, by default the initial model's).
-    pub save_dtype: exo_core::DType,
+    /// The dtype the final model is stored in (`--save-dtype`; by default the initial model's
+    /// for a full model, `None` for LoRA adapters: as trained, f32 or f64).
+    pub save_dtype: Option<exo_core::DType>,
     /// Train LoRA adapters on the frozen initial weights instead of every weight.
     pub lora: Option<exo_lm::lora::LoraConfig>,
     /// Checkpoint every this many steps (0: only at the end).
