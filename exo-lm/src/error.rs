@@ -93,6 +93,15 @@ pub enum LmError {
         /// The rule it broke, in words.
         requirement: &'static str,
     },
+    /// A value a training step needs finite (a gradient norm) is not; the update was not
+    /// applied.
+    #[error("the {what} is {value}, not finite; the update was not applied")]
+    NotFinite {
+        /// What the value is.
+        what: &'static str,
+        /// The value.
+        value: f64,
+    },
 }
 
 impl LmError {

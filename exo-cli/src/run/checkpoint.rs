@@ -133,7 +133,7 @@ pub fn save<B: ModelOps>(
     }
     let written = (|| -> anyhow::Result<()> {
         // The run's own dtype, so that --resume continues bit for bit.
-        save_model(model, &tmp, plan.init.dir(), model.dtype())?;
+        save_model(model, &tmp, plan.init.dir(), None)?;
         optimizer.save(model.params(), &tmp.join(OPTIMIZER_FILE))?;
         let json = serde_json::to_string_pretty(state)?;
         exo_lm::weights::write_atomic(&tmp.join(STATE_FILE), format!("{json}\n").as_bytes())?;

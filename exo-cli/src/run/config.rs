@@ -173,8 +173,10 @@ pub struct LoopArgs {
     #[arg(long)]
     pub gradient_checkpointing: bool,
     /// The dtype the final model in OUT is stored in [default: the initial model's, from its
-    /// config.json; f32 if it names none]. Checkpoints keep the --dtype of the run (and an f32
-    /// master copy under mixed precision) so that --resume continues bit for bit.
+    /// config.json; f32 if it names none]. LoRA adapters are stored as trained (f32) unless this is given
+    /// (a bf16 or f16 adapter loads back in `exo sample`, `exo eval` and `exo merge`).
+    /// Checkpoints keep the --dtype of the run (and an f32 master copy under mixed precision) so
+    /// that --resume continues bit for bit.
     #[arg(long, value_enum, value_name = "DTYPE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub save_dtype: Option<Precision>,
@@ -392,10 +394,14 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         obj.insert("dtype".into(), serde_json::to_value(inputs.dtype)?);
     }
     let dtype = inputs.dtype.dtype();
+    // LoRA adapters are stored as trained (f32) unless asked, whatever the base model's dtype.
     let save_dtype = match (lp.save_dtype, &inputs.init) {
-        (Some(p), _) => p.dtype(),
-        (None, Init::Pretrained(dir) | Init::Scorer { dir, .. }) => super::model::stored_dtype(dir),
-        (None, Init::Random { .. }) => dtype,
+        (Some(p), _) => Some(p.dtype()),
+        (None, _) if lora.is_some() => None,
+        (None, Init::Pretrained(dir) | Init::Scorer { dir, .. }) => {
+            Some(super::model::stored_dtype(dir))
+        }
+        (None, Init::Random { .. }) => Some(dtype),
     };
     // The initial model's path is for people; its weights are not part of the fingerprint
     // (the data fingerprint and the settings are what must agree to resume).

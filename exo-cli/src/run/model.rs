@@ -190,7 +190,9 @@ pub fn load_model<B: ModelOps>(
 }
 
 /// Saves `model` into `dir`: a Hugging Face model folder with its weights stored as `dtype`,
-/// or with LoRA adapters the adapter in PEFT's layout (f32) with `base` as its base model.
+/// or with LoRA adapters the adapter in PEFT's layout stored as `dtype` with `base` as its base
+/// model. `None`: as trained (a full model in its compute dtype; adapters in f32, f64 under
+/// `--dtype f64`).
 ///
 /// # Errors
 /// If a file cannot be written.
@@ -198,12 +200,13 @@ pub fn save_model<B: ModelOps>(
     model: &CausalLm<B>,
     dir: &Path,
     base: &Path,
-    dtype: DType,
+    dtype: Option<DType>,
 ) -> anyhow::Result<()> {
-    if model.lora().is_some() {
-        model.save_adapter(dir, &base.display().to_string())?;
-    } else {
-        model.save_pretrained_as(dir, dtype)?;
+    let base = base.display().to_string();
+    match (model.lora().is_some(), dtype) {
+        (true, Some(dtype)) => model.save_adapter_as(dir, &base, dtype)?,
+        (true, None) => model.save_adapter(dir, &base)?,
+        (false, dtype) => model.save_pretrained_as(dir, dtype.unwrap_or(model.dtype()))?,
     }
     Ok(())
 }

@@ -6,13 +6,14 @@
 //!     for each of grad_accum micro-batches (seeded order, position = micro-batches consumed):
 //!         loss, metrics = L(model, records);  check loss finite;  acc += ∂(S · loss)/∂θ
 //!     g = acc / (grad_accum · S);  ‖g‖ (before clipping) finite?  clip;  AdamW(θ, g, lr · schedule(step))
-//!
-//! `S` is 1, except under `--dtype f16`, where it is the dynamic loss scale
-//! ([`exo_lm::optim::LossScaler`]): a step whose scaled gradients overflow is skipped (no
-//! update, the schedule still advances, `loss_scale` halves) instead of stopping the run.
 //!     metrics.jsonl ← the step's metrics;  every save_every steps: checkpoint
 //! at the end: a last checkpoint, and the final model in OUT/
 //! ```
+//!
+//! `S` is 1, except under `--dtype f16`, where it is the dynamic loss scale
+//! ([`exo_lm::optim::LossScaler`]): a step whose scaled gradients overflow is skipped (no
+//! update, the schedule still advances, `loss_scale` halves) instead of stopping the run
+//! (the rule is [`exo_lm::optim::apply_update`]'s, shared with the library's trainer).
 //!
 //! A non-finite loss or gradient stops the run before the update: nothing is applied or saved.
 //!
@@ -27,7 +28,8 @@ use anyhow::{Context, bail};
 use exo_core::collective::{Collective, ReduceOp, shard};
 use exo_lm::memory::BatchShape;
 use exo_lm::optim::{
-    AdamW, AdamWConfig, GradAccumulator, LossScaler, LrSchedule, all_reduce_mean, clip_grad_norm,
+    AdamW, AdamWConfig, GradAccumulator, LossScaler, LrSchedule, all_reduce_mean, apply_update,
+    scale_loss,
 };
 use exo_lm::{CausalLm, DeferredLogps, Mode, ModelOps};
 
@@ -160,8 +162,9 @@ pub struct Plan {
     pub gradient_checkpointing: bool,
     /// The compute dtype (`--dtype`).
     pub dtype: exo_core::DType,
-    /// The dtype the final model is stored in (`--save-dtype`, by default the initial model's).
-    pub save_dtype: exo_core::DType,
+    /// The dtype the final model is stored in (`--save-dtype`; by default the initial model's
+    /// for a full model, `None` for LoRA adapters: as trained, f32 or f64).
+    pub save_dtype: Option<exo_core::DType>,
     /// Train LoRA adapters on the frozen initial weights instead of every weight.
     pub lora: Option<exo_lm::lora::LoraConfig>,
     /// Checkpoint every this many steps (0: only at the end).
@@ -398,10 +401,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
             } else {
                 B::mul_scalar(&value, share)?
             };
-            let scaled = match state.loss_scaler {
-                Some(scaler) => B::mul_scalar(&value, scaler.scale)?,
-                None => value,
-            };
+            let scaled = scale_loss::<B>(state.loss_scaler.as_ref(), value)?;
             acc.add(
                 logps
                     .backward(&scaled, model.params())
@@ -416,40 +416,36 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         };
         // Data-parallel: the mean over ranks, so every rank clips and applies the same update.
         all_reduce_mean(&mut grads, world).with_context(|| format!("step {step}: all-reduce"))?;
-        if let Some(scaler) = state.loss_scaler {
-            grads.scale(1.0 / scaler.scale)?;
-        }
-        let grad_norm = match plan.max_grad_norm {
-            Some(max) => clip_grad_norm(&mut grads, max)?,
-            None => grads.global_norm()?,
-        };
-        // f16: an overflow of the scaled gradients skips the update and lowers the scale.
-        let scale = state.loss_scaler.map(|s| s.scale);
-        let apply = match &mut state.loss_scaler {
-            Some(scaler) => scaler.update(grad_norm.is_finite()),
-            None => true,
-        };
-        if apply && !grad_norm.is_finite() {
-            bail!(
-                "{}",
-                not_finite(step, "gradient norm", grad_norm, last_checkpoint.as_ref())
-            );
-        }
         let lr = plan.adamw.lr
             * plan
                 .schedule
                 .factor(usize::try_from(state.step).unwrap_or(usize::MAX));
-        if apply {
-            optimizer.step(model.params(), &grads, lr)?;
-        }
+        // Unscale, clip, update; f16: an overflow of the scaled gradients skips the update and
+        // lowers the scale.
+        let update = match apply_update(
+            &mut optimizer,
+            model.params(),
+            grads,
+            lr,
+            plan.max_grad_norm,
+            state.loss_scaler.as_mut(),
+        ) {
+            Err(exo_lm::LmError::NotFinite { what, value }) => {
+                bail!(
+                    "{}",
+                    not_finite(step, what, value, last_checkpoint.as_ref())
+                )
+            }
+            update => update?,
+        };
         step_times.push(step_started.elapsed());
         state.step = step;
         state.epoch = state.micro_batches / order.per_epoch();
 
         let mut metrics = reduce_metrics(world, mean.mean())?;
         metrics.insert("learning_rate".into(), lr);
-        metrics.insert("grad_norm".into(), grad_norm);
-        if let Some(scale) = scale {
+        metrics.insert("grad_norm".into(), update.grad_norm);
+        if let Some(scale) = update.loss_scale {
             metrics.insert("loss_scale".into(), scale);
         }
         metrics.insert("epoch".into(), state.micro_batches as f64 / per_epoch);

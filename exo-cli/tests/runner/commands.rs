@@ -1,7 +1,7 @@
 //! Every stage alone, on both backends: sft → sample → score → train (four objectives) → eval;
 //! metrics names; the reference cache; config files; external rewards.
 
-use crate::common::{BACKENDS, demo, jsonl, ok, s, scratch, sft_model};
+use crate::common::{BACKENDS, demo, header, jsonl, ok, s, scratch, sft_model, stored_dtypes};
 
 /// TRL's names and EXO's own, on every step.
 const METRICS: [&str; 15] = [
@@ -471,26 +471,6 @@ fn lora_trains_an_adapter_that_loads_and_merges() {
         );
         sample(&merged, &root.join("merged-samples.json"));
     }
-}
-
-/// A safetensors file's header, tensor name → `{dtype, shape, data_offsets}`.
-fn header(path: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
-    let bytes = std::fs::read(path).expect("safetensors");
-    let n = usize::try_from(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")))
-        .expect("header length");
-    match serde_json::from_slice(&bytes[8..8 + n]).expect("header") {
-        serde_json::Value::Object(map) => map,
-        other => panic!("{}: header {other}", path.display()),
-    }
-}
-
-/// The safetensors dtypes of a file (from its header).
-fn stored_dtypes(path: &std::path::Path) -> std::collections::BTreeSet<String> {
-    header(path)
-        .iter()
-        .filter(|(k, _)| *k != "__metadata__")
-        .map(|(_, v)| v["dtype"].as_str().expect("dtype").to_owned())
-        .collect()
 }
 
 /// `--dtype bf16|f16` trains on both backends with the f32 run's first loss (no update yet)

@@ -100,3 +100,23 @@ pub fn sft_model(backend: &'static str) -> &'static Path {
         out
     })
 }
+
+/// A safetensors file's header, tensor name → `{dtype, shape, data_offsets}`.
+pub fn header(path: &Path) -> serde_json::Map<String, serde_json::Value> {
+    let bytes = std::fs::read(path).expect("safetensors");
+    let n = usize::try_from(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")))
+        .expect("header length");
+    match serde_json::from_slice(&bytes[8..8 + n]).expect("header") {
+        serde_json::Value::Object(map) => map,
+        other => panic!("{}: header {other}", path.display()),
+    }
+}
+
+/// The safetensors dtypes of a file (from its header).
+pub fn stored_dtypes(path: &Path) -> std::collections::BTreeSet<String> {
+    header(path)
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .map(|(_, v)| v["dtype"].as_str().expect("dtype").to_owned())
+        .collect()
+}

@@ -9,6 +9,7 @@
 
 mod common;
 
+mod adapter_dtype;
 mod commands;
 mod conventions;
 mod demo;

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use exo_core::DType;
+
 use super::{CausalLm, Mode};
 use crate::families::specs;
 use crate::layers::linear::Adapter;
@@ -13,7 +15,7 @@ use crate::lora::{
 };
 use crate::params::{Param, ParamKind, Params};
 use crate::rng::HostRng;
-use crate::weights::{HostData, HostTensor, read_safetensors, write_atomic, write_safetensors};
+use crate::weights::{HostData, HostTensor, read_safetensors, write_atomic, write_safetensors_as};
 use crate::{LmError, ModelOps, Result};
 
 /// A model's adapters: their shape and the frozen base weights they adapt.
@@ -167,26 +169,41 @@ impl<B: ModelOps> CausalLm<B> {
 
     /// Writes the adapters in PEFT's layout into `dir` (`adapter_config.json` naming `base` as
     /// the base model, `adapter_model.safetensors` with PEFT's key names), each file through a
-    /// temporary name: `peft.PeftModel.from_pretrained(base_model, dir)` loads them.
+    /// temporary name: `peft.PeftModel.from_pretrained(base_model, dir)` loads them. The
+    /// matrices are stored in f32 (f64 for an f64 model), whatever the compute dtype; see
+    /// [`CausalLm::save_adapter_as`] for another.
     ///
     /// # Errors
     /// [`LmError::Input`] if the model has no adapters; [`LmError::Io`] if a file cannot be
     /// written.
     pub fn save_adapter(&self, dir: impl AsRef<Path>, base: &str) -> Result<()> {
+        self.write_adapter(dir.as_ref(), base, None)
+    }
+
+    /// [`CausalLm::save_adapter`] with the matrices stored as `dtype` (rounded to nearest;
+    /// [`CausalLm::load_adapter`] and PEFT read every float dtype back).
+    ///
+    /// # Errors
+    /// As [`CausalLm::save_adapter`].
+    pub fn save_adapter_as(&self, dir: impl AsRef<Path>, base: &str, dtype: DType) -> Result<()> {
+        self.write_adapter(dir.as_ref(), base, Some(dtype))
+    }
+
+    /// [`CausalLm::save_adapter`] in `dtype` (`None`: as held on the host).
+    fn write_adapter(&self, dir: &Path, base: &str, dtype: Option<DType>) -> Result<()> {
         let Some(lora) = &self.lora else {
             return Err(LmError::input(
                 "save_adapter",
                 "the model has no LoRA adapters",
             ));
         };
-        let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(LmError::io(dir))?;
         let tensors: Vec<(String, HostTensor)> = self
             .to_host()?
             .into_iter()
             .map(|(name, t)| (format!("{PEFT_PREFIX}{name}"), t))
             .collect();
-        write_safetensors(&dir.join(ADAPTER_WEIGHTS_FILE), &tensors)?;
+        write_safetensors_as(&dir.join(ADAPTER_WEIGHTS_FILE), &tensors, dtype)?;
         let config = adapter_config_json(&lora.config, base);
         let path = dir.join(ADAPTER_CONFIG_FILE);
         let text = serde_json::to_string_pretty(&config).map_err(|e| LmError::Json {

@@ -1,13 +1,13 @@
 //! LoRA adapters ([`CausalLm::with_lora`]) on both backends: a fresh adapter (`B = 0`) and the
 //! adapters switched off give the base model's logits bit for bit; training moves the adapters
 //! only (the base weights track no gradient); merging equals the adapted logits; PEFT's files
-//! round-trip; the deferred backward (gradient checkpointing, the chunked head) gives the
+//! round-trip, in f32 or the dtype asked; the deferred backward (gradient checkpointing, the chunked head) gives the
 //! adapters the same gradients as one graph.
 
 use exo_core::DType;
 use exo_lm::lora::{ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoraConfig, LoraTarget};
 use exo_lm::optim::{AdamWConfig, LrSchedule, Trainer, TrainerConfig};
-use exo_lm::weights::read_safetensors;
+use exo_lm::weights::{read_header, read_safetensors};
 use exo_lm::{Architecture, CausalLm, LmConfig, LmError, LogitRows, Mode, TokenBatch};
 
 use crate::chunked::{assert_same, deferred_value_and_grads, value_and_grads, weighted};
@@ -204,6 +204,40 @@ fn adapters_round_trip_through_peft_files<B: TestBackend>() -> exo_lm::Result<()
     Ok(())
 }
 
+/// `save_adapter` stores f32 whatever the compute dtype; `save_adapter_as` stores the dtype
+/// asked, and loads back as the f32 adapter rounded to it.
+fn adapters_save_in_the_dtype_asked<B: TestBackend>() -> exo_lm::Result<()> {
+    let base = tiny::<B>(Architecture::Llama, false, 8, Mode::Trainable)?;
+    let (model, _, _) = trained(&base, config(&[LoraTarget::VProj])?, 2)?;
+    let dir = tempfile::tempdir().map_err(LmError::io("tempdir"))?;
+    let file = dir.path().join(ADAPTER_WEIGHTS_FILE);
+    let stored = |file: &std::path::Path| -> exo_lm::Result<Vec<String>> {
+        let mut dtypes: Vec<String> = read_header(file)?.into_iter().map(|e| e.dtype).collect();
+        dtypes.dedup();
+        Ok(dtypes)
+    };
+    model.save_adapter(dir.path(), "tiny-base")?;
+    assert_eq!(stored(&file)?, ["F32"]);
+    let values = |m: &CausalLm<B>| -> exo_lm::Result<Vec<Vec<f64>>> {
+        m.params()
+            .iter()
+            .map(|p| Ok(B::to_f64s(&p.tensor)?))
+            .collect()
+    };
+    let want = values(&model)?;
+    for (dtype, name) in [(DType::BF16, "BF16"), (DType::F16, "F16")] {
+        model.save_adapter_as(dir.path(), "tiny-base", dtype)?;
+        assert_eq!(stored(&file)?, [name]);
+        let loaded = base.load_adapter(dir.path())?;
+        assert_eq!(loaded.lora(), model.lora());
+        for (got, want) in values(&loaded)?.iter().zip(&want) {
+            let rounded: Vec<f64> = want.iter().map(|&x| dtype.round(x)).collect();
+            assert_eq!(bits(got), bits(&rounded), "{dtype}");
+        }
+    }
+    Ok(())
+}
+
 /// The deferred backward (checkpointing, chunked head) with a frozen base: the adapters get the
 /// one-graph gradients.
 fn deferred_backward_reaches_the_adapters<B: TestBackend>() -> exo_lm::Result<()> {
@@ -348,5 +382,6 @@ per_backend!(
     training_moves_only_the_adapters,
     merging_equals_the_adapted_model,
     adapters_round_trip_through_peft_files,
+    adapters_save_in_the_dtype_asked,
     deferred_backward_reaches_the_adapters
 );

@@ -11,6 +11,7 @@ mod families;
 mod gradients;
 mod lm_head;
 mod lora;
+mod loss_scaling;
 mod ops;
 mod optim;
 mod overfit;
