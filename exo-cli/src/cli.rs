@@ -62,10 +62,22 @@ impl Command {
     pub fn process_env(&self) -> Option<ProcessEnv> {
         match self {
             Self::Demo(a) => Some(a.compute.process_env(commands::demo::KERNELS)),
-            Self::Sft(a) => Some(a.compute.process_env(Kernels::default())),
-            Self::Rm(a) => Some(a.compute.process_env(Kernels::default())),
+            Self::Sft(a) => Some(
+                a.compute
+                    .process_env(Kernels::default())
+                    .with_checkpointing(a.run.gradient_checkpointing),
+            ),
+            Self::Rm(a) => Some(
+                a.compute
+                    .process_env(Kernels::default())
+                    .with_checkpointing(a.run.gradient_checkpointing),
+            ),
             Self::Sample(a) => Some(a.compute.process_env(Kernels::default())),
-            Self::Train(a) => Some(a.compute.process_env(Kernels::default())),
+            Self::Train(a) => Some(
+                a.compute
+                    .process_env(Kernels::default())
+                    .with_checkpointing(a.run.gradient_checkpointing),
+            ),
             Self::Eval(a) => Some(a.compute.process_env(Kernels::default())),
             Self::Score(a) if a.reward.reward_model.is_some() => {
                 Some(a.compute.process_env(Kernels::default()))

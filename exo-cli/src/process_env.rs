@@ -18,9 +18,23 @@ pub struct ProcessEnv {
     pub threads: usize,
     /// Which CPU kernels libtorch uses.
     pub kernels: Kernels,
+    /// Whether glibc keeps freed memory for reuse instead of returning it to the system (faster
+    /// steps, a higher peak); off for a run that asked for less memory
+    /// (`--gradient-checkpointing`).
+    pub keep_freed_memory: bool,
 }
 
 impl ProcessEnv {
+    /// `self` for a run with activation checkpointing `on`: the user chose memory over time, so
+    /// freed memory goes back to the system (glibc's defaults).
+    #[must_use]
+    pub fn with_checkpointing(self, on: bool) -> Self {
+        Self {
+            keep_freed_memory: self.keep_freed_memory && !on,
+            ..self
+        }
+    }
+
     /// The variables this process needs, with their values.
     pub fn vars(&self) -> Vec<(&'static str, String)> {
         exo_backend::env::compute_vars(self.threads, self.kernels)
@@ -38,12 +52,12 @@ impl ProcessEnv {
         {
             return;
         }
-        reexec(&vars, args);
+        reexec(&vars, self.keep_freed_memory, args);
     }
 }
 
 #[cfg(unix)]
-fn reexec(vars: &[(&'static str, String)], args: &[OsString]) {
+fn reexec(vars: &[(&'static str, String)], keep_freed_memory: bool, args: &[OsString]) {
     use std::os::unix::process::CommandExt;
     let Ok(exe) = std::env::current_exe() else {
         return;
@@ -54,8 +68,9 @@ fn reexec(vars: &[(&'static str, String)], args: &[OsString]) {
         command.env(k, v);
     }
     // glibc: keep freed memory instead of returning it to the OS after every step (fewer page
-    // faults; see exo-lm's README), unless the user chose otherwise.
-    if std::env::var_os("GLIBC_TUNABLES").is_none() {
+    // faults; see exo-lm's README), unless the run asked for less memory or the user chose
+    // otherwise.
+    if keep_freed_memory && std::env::var_os("GLIBC_TUNABLES").is_none() {
         command.env(
             "GLIBC_TUNABLES",
             "glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824",
@@ -66,4 +81,21 @@ fn reexec(vars: &[(&'static str, String)], args: &[OsString]) {
 }
 
 #[cfg(not(unix))]
-fn reexec(_: &[(&'static str, String)], _: &[OsString]) {}
+fn reexec(_: &[(&'static str, String)], _: bool, _: &[OsString]) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpointing_returns_freed_memory_to_the_system() {
+        let env = ProcessEnv {
+            threads: 1,
+            kernels: Kernels::Native,
+            keep_freed_memory: true,
+        };
+        assert!(env.with_checkpointing(false).keep_freed_memory);
+        assert!(!env.with_checkpointing(true).keep_freed_memory);
+        assert_eq!(env.with_checkpointing(true).vars(), env.vars());
+    }
+}

@@ -197,6 +197,7 @@ impl ComputeArgs {
         ProcessEnv {
             threads: self.threads,
             kernels: self.kernels.unwrap_or(kernels),
+            keep_freed_memory: true,
         }
     }
 
