@@ -1,6 +1,8 @@
 //! [`ModelOps`] for [`LibTorch`]: fallible `f_*` tch calls, with libtorch's fused (and
-//! differentiable) `linear`, `silu`, `rsqrt` and `scaled_dot_product_attention`.
+//! differentiable) `linear`, `silu`, `rsqrt` and `scaled_dot_product_attention`, and the
+//! device all-reduce of CUDA tensors ([`crate::collective`]).
 
+use exo_core::collective::{DeviceCollective, ReduceOp};
 use exo_core::{Error, ModelOps, Result};
 use tch::Tensor;
 
@@ -83,6 +85,19 @@ impl ModelOps for LibTorch {
 
     fn no_grad<R>(f: impl FnOnce() -> R) -> R {
         tch::no_grad(f)
+    }
+
+    fn cuda_ordinal(device: &tch::Device) -> Option<usize> {
+        crate::collective::cuda_ordinal(device)
+    }
+
+    // In the tensor's CUDA memory, through its data_ptr (see crate::collective).
+    fn all_reduce_device(
+        t: TchTensor,
+        world: &dyn DeviceCollective,
+        op: ReduceOp,
+    ) -> Result<TchTensor> {
+        crate::collective::all_reduce_device(t, world, op)
     }
 
     fn rsqrt(t: &TchTensor) -> Result<TchTensor> {
