@@ -105,7 +105,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, ParseError> {
     let root = Cli::command();
     let located = locate(&args).and_then(|(sub, path)| {
         let command = root.find_subcommand(&sub)?;
-        takes_config(command).then(|| (command, path))
+        takes_config(command).then_some((command, path))
     });
     match located {
         Some((command, path)) => {
