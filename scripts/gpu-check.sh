@@ -45,6 +45,9 @@ for line in sys.stdin:
     export EXO_TCH_CUDA=1
     # shellcheck source=scripts/libtorch-env.sh
     source scripts/libtorch-env.sh
+    # exo-tests' `nccl` suite is among them: libtorch gradients all-reduced on the GPU through
+    # exo-nccl (exo-lm's device path) against the host path. cudarc loads libcuda and libnccl at
+    # run time there too, so it links like the other libtorch binaries.
     cargo test --release --locked --no-run -p exo-tch -p exo-tests --message-format=json | carry_tests
     # exo-nccl (own cargo call, so that cudarc's features do not mix with other crates'): cudarc
     # loads libcuda and libnccl at run time, so nothing of CUDA is needed to build it here.
@@ -62,8 +65,9 @@ for line in sys.stdin:
     export LD_LIBRARY_PATH="$torch_lib:$cuda_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     # exo-nccl: cudarc dlopens libnccl.so, and the nvidia-nccl-cu13 wheel (a torch dependency)
     # ships only libnccl.so.2, in site-packages/nvidia/nccl/lib (or nvidia/cu13/lib): link it under
-    # that name, put the link first on the path, and make the exo-nccl tests fail rather than skip
-    # if NCCL does not load.
+    # that name, put the link first on the path, and make the NCCL tests (exo-nccl's and
+    # exo-tests' `nccl`) fail rather than skip if NCCL does not load. Their two-rank tests need two
+    # GPUs and say so on a host with one.
     site="$(dirname "$(dirname "$torch_lib")")"
     nccl_so="$(ls "$site"/nvidia/nccl/lib/libnccl.so.2 "$site"/nvidia/cu13/lib/libnccl.so.2 2>/dev/null | head -n 1 || true)"
     if [ -n "$nccl_so" ]; then

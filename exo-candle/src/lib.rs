@@ -26,6 +26,7 @@
 //! at run time with [`cuda_device`] or `candle_core::Device::new_cuda`.
 
 mod autodiff;
+mod collective;
 mod error;
 mod kernels;
 pub mod loss;

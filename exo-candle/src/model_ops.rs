@@ -1,8 +1,9 @@
 //! [`ModelOps`] for [`Candle`]: candle-core ops that all have a backward pass (no candle-nn),
 //! and on the CPU the fused kernels of [`crate::kernels`] (masked softmax, RMSNorm), which have
-//! their own.
+//! their own; and the device all-reduce of CUDA tensors ([`crate::collective`]).
 
 use candle_core::{Tensor, Var};
+use exo_core::collective::{DeviceCollective, ReduceOp};
 use exo_core::model_ops::attention::{attention_composite, attention_dims, attention_with};
 use exo_core::model_ops::rms_norm::rms_norm_composite;
 use exo_core::{Error, ModelOps, Result};
@@ -82,6 +83,15 @@ impl ModelOps for Candle {
         // handle on `param` reads.
         let var = Var::from_tensor(param).map_err(from_candle(OP))?;
         var.set(&value.detach()).map_err(from_candle(OP))
+    }
+
+    fn cuda_ordinal(device: &candle_core::Device) -> Option<usize> {
+        crate::collective::cuda_ordinal(device)
+    }
+
+    // In the tensor's CUDA storage, with the `cuda` feature (see crate::collective).
+    fn all_reduce_device(t: Tensor, world: &dyn DeviceCollective, op: ReduceOp) -> Result<Tensor> {
+        crate::collective::all_reduce_device(t, world, op)
     }
 
     fn rsqrt(t: &Tensor) -> Result<Tensor> {

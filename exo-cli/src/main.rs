@@ -4,6 +4,9 @@
 //! a training run stopped by SIGTERM or SIGINT says so in one line, `exo: stopped by …`, and exits
 //! with the status a shell reports for the signal (143 or 130).
 
+// No `unsafe` here, ever: device memory is the backends' and the transports' business.
+#![forbid(unsafe_code)]
+
 mod cli;
 mod commands;
 mod config_file;

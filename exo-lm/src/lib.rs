@@ -53,6 +53,9 @@
 //! contention) and consider `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824`;
 //! see this crate's README for measurements.
 
+// No `unsafe` here, ever: device memory is the backends' and the transports' business.
+#![forbid(unsafe_code)]
+
 mod batch;
 pub mod config;
 mod deferred;

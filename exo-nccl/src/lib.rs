@@ -13,7 +13,11 @@
 //!   followed by a stream synchronisation.
 //! * **Device buffers** already on the GPU skip the copies:
 //!   [`NcclCollective::all_reduce_in_place`] and [`NcclCollective::broadcast_in_place`] on a
-//!   [`CudaSlice`] of `f32` or `f64`.
+//!   [`CudaSlice`] of `f32` or `f64`; and, through exo-core's backend-neutral
+//!   [`DeviceCollective`] (which [`Collective::device_collective`] offers), on a
+//!   [`DeviceBuffer`](exo_core::collective::DeviceBuffer): a tensor's memory that exo-candle or
+//!   exo-tch hands over, reduced in place on NCCL's stream, which is synchronised before the
+//!   call returns. exo-lm's gradient all-reduce uses it for gradients on the GPU.
 //!
 //! No CUDA toolkit is needed to build: `libcuda` and `libnccl` are loaded when first used.
 //! Without them (or without a device) every entry point returns
@@ -29,7 +33,7 @@
 //! `nvidia/nccl/lib/libnccl.so.2`, so point `LD_LIBRARY_PATH` at a folder holding a
 //! `libnccl.so` link to it (see the crate's README).
 //!
-//! The NCCL communicator is not `Send` in cudarc, and `unsafe` is forbidden in this workspace:
+//! The NCCL communicator is not `Send` in cudarc, and this crate has no `unsafe` code:
 //! the communicator, its CUDA context and stream live on one worker thread per
 //! [`NcclCollective`], which runs the operations in the order they are called and hands the
 //! results back. Calls from several threads are therefore serialised, but their order among
@@ -65,10 +69,12 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Once};
 use std::thread::{self, JoinHandle};
 
+mod device;
+
 pub use cudarc;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
 use cudarc::nccl::{Comm, Id, NcclType};
-use exo_core::collective::{Collective, ReduceOp, check_root};
+use exo_core::collective::{Collective, DeviceCollective, ReduceOp, check_root};
 use exo_core::{Error, Result};
 
 /// The number of bytes of an NCCL unique id (`ncclUniqueId`).
@@ -741,6 +747,10 @@ impl Collective for NcclCollective {
                 .map_err(nccl("barrier"))?;
             stream.synchronize().map_err(driver("barrier"))
         })
+    }
+
+    fn device_collective(&self) -> Option<&dyn DeviceCollective> {
+        Some(self)
     }
 }
 

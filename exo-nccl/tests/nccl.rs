@@ -2,10 +2,12 @@
 //! print why they skipped and pass; `EXO_NCCL_REQUIRE=1` (set by scripts/gpu-check.sh on GPU
 //! hosts) turns a missing driver, device or NCCL library into a failure instead.
 
-use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 
-use exo_core::collective::{Collective, ReduceOp, Single};
+use exo_core::DType;
+use exo_core::collective::{Collective, DeviceBuffer, ReduceOp, Single};
+use exo_core::testing::ThreadWorld;
+use exo_nccl::cudarc::driver::DevicePtr;
 use exo_nccl::{NcclCollective, device_count};
 
 /// Whether a missing driver, device or NCCL library fails the tests instead of skipping them.
@@ -17,179 +19,6 @@ fn required() -> bool {
 fn skip(test: &str, why: &str) {
     assert!(!required(), "{test}: EXO_NCCL_REQUIRE=1 but {why}");
     eprintln!("{test}: skipped: {why}");
-}
-
-/// A world of `n` threads of this process: the bootstrap that NcclCollective::new rendezvouses
-/// through in these tests (MPI's part in a real run).
-#[derive(Debug)]
-struct ThreadWorld {
-    rank: usize,
-    world: usize,
-    shared: Arc<Shared>,
-}
-
-#[derive(Debug)]
-struct Shared {
-    barrier: Barrier,
-    slots: Mutex<Vec<Vec<u8>>>,
-}
-
-impl ThreadWorld {
-    /// The `n` ranks of a new world, in rank order.
-    fn new(n: usize) -> Vec<Self> {
-        let shared = Arc::new(Shared {
-            barrier: Barrier::new(n),
-            slots: Mutex::new(vec![Vec::new(); n]),
-        });
-        (0..n)
-            .map(|rank| Self {
-                rank,
-                world: n,
-                shared: Arc::clone(&shared),
-            })
-            .collect()
-    }
-
-    /// Every rank's bytes, in rank order.
-    fn exchange(&self, mine: &[u8]) -> Vec<Vec<u8>> {
-        let slots = || {
-            self.shared
-                .slots
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-        };
-        slots()[self.rank] = mine.to_vec();
-        self.shared.barrier.wait();
-        let all = slots().clone();
-        // Nobody writes the next exchange before everyone has read this one.
-        self.shared.barrier.wait();
-        all
-    }
-
-    fn reduce<T: Elem>(&self, buf: &mut [T], op: ReduceOp) {
-        let mine: Vec<u8> = buf.iter().flat_map(|x| x.to_bytes()).collect();
-        let all = self.exchange(&mine);
-        for (i, x) in buf.iter_mut().enumerate() {
-            let mut values = all
-                .iter()
-                .map(|bytes| T::from_bytes(&bytes[i * T::N..(i + 1) * T::N]));
-            let first = values.next().unwrap_or(*x);
-            let combined = match op {
-                ReduceOp::Max => values.fold(first, T::max),
-                ReduceOp::Sum | ReduceOp::Mean => values.fold(first, T::add),
-            };
-            *x = if op == ReduceOp::Mean {
-                combined.div(self.world)
-            } else {
-                combined
-            };
-        }
-    }
-}
-
-/// f32 and f64 for [`ThreadWorld`]'s all-reduce.
-trait Elem: Copy {
-    const N: usize;
-    fn to_bytes(self) -> Vec<u8>;
-    fn from_bytes(b: &[u8]) -> Self;
-    fn add(self, other: Self) -> Self;
-    fn max(self, other: Self) -> Self;
-    fn div(self, n: usize) -> Self;
-}
-
-macro_rules! elem {
-    ($t:ty) => {
-        impl Elem for $t {
-            const N: usize = std::mem::size_of::<$t>();
-            fn to_bytes(self) -> Vec<u8> {
-                self.to_le_bytes().to_vec()
-            }
-            fn from_bytes(b: &[u8]) -> Self {
-                let mut a = [0_u8; std::mem::size_of::<$t>()];
-                a.copy_from_slice(b);
-                <$t>::from_le_bytes(a)
-            }
-            fn add(self, other: Self) -> Self {
-                self + other
-            }
-            fn max(self, other: Self) -> Self {
-                <$t>::max(self, other)
-            }
-            fn div(self, n: usize) -> Self {
-                self / n as $t
-            }
-        }
-    };
-}
-elem!(f32);
-elem!(f64);
-
-impl Collective for ThreadWorld {
-    fn name(&self) -> &'static str {
-        "threads"
-    }
-
-    fn rank(&self) -> usize {
-        self.rank
-    }
-
-    fn world_size(&self) -> usize {
-        self.world
-    }
-
-    fn all_reduce_f32(&self, buf: &mut [f32], op: ReduceOp) -> exo_core::Result<()> {
-        self.reduce(buf, op);
-        Ok(())
-    }
-
-    fn all_reduce_f64(&self, buf: &mut [f64], op: ReduceOp) -> exo_core::Result<()> {
-        self.reduce(buf, op);
-        Ok(())
-    }
-
-    fn broadcast(&self, buf: &mut Vec<u8>, root: usize) -> exo_core::Result<()> {
-        exo_core::collective::check_root(self, "broadcast", root)?;
-        let mut all = self.exchange(buf);
-        *buf = std::mem::take(&mut all[root]);
-        Ok(())
-    }
-
-    fn all_gather(&self, mine: &[u8]) -> exo_core::Result<Vec<Vec<u8>>> {
-        Ok(self.exchange(mine))
-    }
-
-    fn barrier(&self) -> exo_core::Result<()> {
-        self.shared.barrier.wait();
-        Ok(())
-    }
-}
-
-#[test]
-fn thread_world_bootstrap_is_a_collective() {
-    let results: Vec<_> = ThreadWorld::new(3)
-        .into_iter()
-        .map(|w| {
-            thread::spawn(move || {
-                let mut v = [w.rank as f32 + 1.0];
-                w.all_reduce_f32(&mut v, ReduceOp::Mean).unwrap();
-                let mut b = if w.rank == 2 {
-                    b"two".to_vec()
-                } else {
-                    Vec::new()
-                };
-                w.broadcast(&mut b, 2).unwrap();
-                (v, b, w.all_gather(&[w.rank as u8]).unwrap())
-            })
-        })
-        .collect::<Vec<_>>() // every rank runs before any is joined
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .collect();
-    for (v, b, all) in results {
-        assert_eq!(v, [2.0]);
-        assert_eq!(b, b"two");
-        assert_eq!(all, [[0], [1], [2]]);
-    }
 }
 
 /// On any host, an impossible device is an error naming CUDA, never a panic; on a host without a
@@ -217,7 +46,7 @@ fn an_impossible_device_is_an_error_not_a_panic() {
 fn a_failed_rendezvous_errs_on_every_rank() {
     let outcomes: Vec<_> = ThreadWorld::new(2)
         .into_iter()
-        .map(|w| thread::spawn(move || NcclCollective::new(&w, 1_000_000 + w.rank).map(drop)))
+        .map(|w| thread::spawn(move || NcclCollective::new(&w, 1_000_000 + w.rank()).map(drop)))
         .collect::<Vec<_>>() // every rank runs before any is joined
         .into_iter()
         .map(|h| h.join().unwrap())
@@ -281,6 +110,56 @@ fn world_of_one_on_gpu_0() {
         .unwrap();
     assert_eq!(stream.clone_dtoh(&dev64).unwrap(), [4.0]);
     eprintln!("{TEST}: ran on GPU 0: {world:?}");
+}
+
+/// World size 1 on GPU 0, through exo-core's backend-neutral [`DeviceCollective`]: a
+/// [`DeviceBuffer`] over memory that cudarc allocated is reduced in place and unchanged; a buffer
+/// of another device is refused before NCCL sees it.
+#[test]
+fn device_collective_world_of_one_on_gpu_0() {
+    const TEST: &str = "device_collective_world_of_one_on_gpu_0";
+    let world = match NcclCollective::new(&Single, 0) {
+        Ok(world) => world,
+        Err(e) => return skip(TEST, &e.to_string()),
+    };
+    let dc = world
+        .device_collective()
+        .expect("NCCL offers a device transport");
+    assert_eq!(dc.device_ordinal(), 0);
+    let stream = world.stream();
+    let f = stream.clone_htod(&[1.5_f32, -2.0, 3.25]).unwrap();
+    let d = stream.clone_htod(&[0.1_f64, 1e300]).unwrap();
+    stream.synchronize().unwrap();
+    {
+        let (fp, _f_read) = f.device_ptr(&stream);
+        let (dp, _d_read) = d.device_ptr(&stream);
+        for op in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max] {
+            #[allow(unsafe_code)]
+            // SAFETY: `f` holds 3 f32 and `d` 2 f64 on device 0, allocated by cudarc in the
+            // device's primary context; both outlive the buffers (they are dropped at the end of
+            // the test) and the stream that wrote them was synchronised above; nothing else
+            // touches them while the buffers live.
+            let (mut fb, mut db) = unsafe {
+                (
+                    DeviceBuffer::new(fp, 3, DType::F32, 0).unwrap(),
+                    DeviceBuffer::new(dp, 2, DType::F64, 0).unwrap(),
+                )
+            };
+            dc.all_reduce_device(&mut fb, op).unwrap();
+            dc.all_reduce_device(&mut db, op).unwrap();
+        }
+    }
+    assert_eq!(stream.clone_dtoh(&f).unwrap(), [1.5, -2.0, 3.25]);
+    assert_eq!(stream.clone_dtoh(&d).unwrap(), [0.1, 1e300]);
+    #[allow(unsafe_code)]
+    // SAFETY: an empty buffer addresses no memory.
+    let mut elsewhere = unsafe { DeviceBuffer::new(0, 0, DType::F32, 1) }.unwrap();
+    let message = dc
+        .all_reduce_device(&mut elsewhere, ReduceOp::Sum)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("device 1"), "{message}");
+    eprintln!("{TEST}: ran on GPU 0");
 }
 
 /// What one rank of the two-GPU test saw.
@@ -364,7 +243,7 @@ fn two_gpus_two_threads() {
         .into_iter()
         .map(|w| {
             thread::spawn(move || {
-                let world = NcclCollective::new(&w, w.rank)?;
+                let world = NcclCollective::new(&w, w.rank())?;
                 Ok::<_, exo_core::Error>(two_ranks(&world))
             })
         })

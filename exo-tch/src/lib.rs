@@ -26,6 +26,7 @@
 //! libtorch sees a GPU (build with `EXO_TCH_CUDA=1` so that `libtorch_cuda.so` is linked).
 
 mod autodiff;
+mod collective;
 mod error;
 mod logps;
 pub mod loss;

@@ -1,6 +1,8 @@
 //! [`ModelOps`] for [`LibTorch`]: fallible `f_*` tch calls, with libtorch's fused (and
-//! differentiable) `linear`, `silu`, `rsqrt` and `scaled_dot_product_attention`.
+//! differentiable) `linear`, `silu`, `rsqrt` and `scaled_dot_product_attention`, and the
+//! device all-reduce of CUDA tensors ([`crate::collective`]).
 
+use exo_core::collective::{DeviceCollective, ReduceOp};
 use exo_core::model_ops::AdamWUpdate;
 use exo_core::{Error, ModelOps, Result};
 use tch::Tensor;
@@ -121,6 +123,19 @@ impl ModelOps for LibTorch {
         })
         .map_err(from_tch(OP))?;
         Ok((TchTensor(theta), TchTensor(m), TchTensor(v)))
+    }
+
+    fn cuda_ordinal(device: &tch::Device) -> Option<usize> {
+        crate::collective::cuda_ordinal(device)
+    }
+
+    // In the tensor's CUDA memory, through its data_ptr (see crate::collective).
+    fn all_reduce_device(
+        t: TchTensor,
+        world: &dyn DeviceCollective,
+        op: ReduceOp,
+    ) -> Result<TchTensor> {
+        crate::collective::all_reduce_device(t, world, op)
     }
 
     fn rsqrt(t: &TchTensor) -> Result<TchTensor> {

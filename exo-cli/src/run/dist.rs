@@ -9,6 +9,10 @@
 //!   forever in a collective call for one that is gone.
 //!
 //! Without a launcher, or with `-np 1`, the world is [`Single`] and nothing changes.
+//!
+//! The gradients of a training command go through [`gradient_world`]: the same world, except
+//! for `--device cuda` on several processes in a build with the feature `nccl`, where they are
+//! all-reduced on the GPUs through NCCL (rendezvous through MPI; MPI keeps everything else).
 
 use std::sync::OnceLock;
 
@@ -58,6 +62,68 @@ pub fn init() -> anyhow::Result<Runtime> {
         #[cfg(feature = "mpi")]
         _mpi: None,
     })
+}
+
+/// This process's NCCL world, once a training command on CUDA made it (feature `nccl`).
+#[cfg(feature = "nccl")]
+static NCCL: OnceLock<exo_nccl::NcclCollective> = OnceLock::new();
+
+/// The world a training command averages its gradients over, computing on CUDA device `cuda`
+/// (`None`: the CPU):
+/// - on the CPU, or in a world of one process: [`world`] (MPI through the host, or nothing);
+/// - on CUDA in a world of several, built with `nccl`: an `NcclCollective` of the same ranks on
+///   this process's GPU, made by the first call (every rank makes the same calls: the rendezvous
+///   goes through MPI), whose device transport exo-lm uses for gradients on the GPU;
+/// - on CUDA in a world of several, built without `nccl`: [`world`], the gradients through the
+///   host; rank 0 says so in one line, with how to build with NCCL.
+///
+/// # Errors
+/// If NCCL cannot start on some rank (no driver, no NCCL library, no such device): on every rank,
+/// naming what is missing.
+pub fn gradient_world(cuda: Option<usize>) -> anyhow::Result<&'static dyn Collective> {
+    let w = world();
+    match cuda {
+        Some(ordinal) if w.world_size() > 1 => gpu_gradient_world(w, ordinal),
+        _ => Ok(w),
+    }
+}
+
+#[cfg(feature = "nccl")]
+fn gpu_gradient_world(
+    w: &'static dyn Collective,
+    ordinal: usize,
+) -> anyhow::Result<&'static dyn Collective> {
+    use anyhow::Context;
+    if let Some(nccl) = NCCL.get() {
+        if nccl.device_ordinal() != ordinal {
+            bail!(
+                "NCCL runs on cuda:{} in this process, the command asks for cuda:{ordinal}",
+                nccl.device_ordinal()
+            );
+        }
+        return Ok(nccl);
+    }
+    let nccl = exo_nccl::NcclCollective::new(w, ordinal).with_context(|| {
+        format!("starting NCCL on cuda:{ordinal} for the gradients (built with --features nccl)")
+    })?;
+    Ok(NCCL.get_or_init(|| nccl))
+}
+
+#[cfg(not(feature = "nccl"))]
+fn gpu_gradient_world(
+    w: &'static dyn Collective,
+    _ordinal: usize,
+) -> anyhow::Result<&'static dyn Collective> {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    if w.is_root() {
+        SAID.call_once(|| {
+            eprintln!(
+                "exo: note: the gradients are averaged through {} on the host: this exo was built without NCCL (build with --features nccl to all-reduce them on the GPUs)",
+                w.name()
+            );
+        });
+    }
+    Ok(w)
 }
 
 /// `"rank R of N: "` in a world of several processes, else nothing (prefixes messages).
@@ -122,4 +188,20 @@ pub fn require_single(name: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A world of one never starts NCCL, on the CPU or on CUDA (built with or without `nccl`):
+    /// its gradients need no all-reduce.
+    #[test]
+    fn a_world_of_one_keeps_its_gradients_to_itself() {
+        for cuda in [None, Some(0), Some(3)] {
+            let w = gradient_world(cuda).unwrap();
+            assert_eq!((w.name(), w.world_size()), ("single", 1), "{cuda:?}");
+            assert!(w.device_collective().is_none());
+        }
+    }
 }

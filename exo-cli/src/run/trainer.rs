@@ -342,9 +342,19 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         let batch = loss.largest_batch(order.batch() / world.world_size())?;
         print!("{}", memory_report(plan.kind, &model, batch));
     }
+    // MPI's world, or NCCL's for gradients on the GPUs (`--device cuda`, feature `nccl`).
+    let grad_world = super::dist::gradient_world(B::cuda_ordinal(device))?;
     if root && world.world_size() > 1 {
+        let transport = if grad_world.name() == world.name() {
+            String::new()
+        } else {
+            format!(
+                "; gradients all-reduced on the GPUs through {}",
+                grad_world.name()
+            )
+        };
         println!(
-            "exo {}: data-parallel over {} processes ({}): {} records per process per micro-batch, {} in all",
+            "exo {}: data-parallel over {} processes ({}): {} records per process per micro-batch, {} in all{transport}",
             plan.kind,
             world.world_size(),
             world.name(),
@@ -415,7 +425,8 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
             bail!("step {step}: no gradient (grad_accum is 0)");
         };
         // Data-parallel: the mean over ranks, so every rank clips and applies the same update.
-        all_reduce_mean(&mut grads, world).with_context(|| format!("step {step}: all-reduce"))?;
+        all_reduce_mean(&mut grads, grad_world)
+            .with_context(|| format!("step {step}: all-reduce"))?;
         let lr = plan.adamw.lr
             * plan
                 .schedule

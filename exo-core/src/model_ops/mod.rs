@@ -14,6 +14,11 @@
 //! a backend may override one with a fused kernel **only if that kernel has a backward pass**
 //! (candle-nn's fused `softmax_last_dim`, `rms_norm` and `rope` do not, and are never used: they
 //! would silently cut the graph).
+//!
+//! Two hooks have defaults that say "not supported": [`ModelOps::cuda_ordinal`] and
+//! [`ModelOps::all_reduce_device`], which the backends override for their CUDA tensors so that
+//! exo-lm's data-parallel all-reduce keeps gradients on the GPU (see
+//! [`crate::collective::device`]).
 
 pub mod adamw;
 pub mod attention;
@@ -24,7 +29,8 @@ pub mod rotary;
 
 pub use adamw::AdamWUpdate;
 
-use crate::{Autodiff, Result};
+use crate::collective::{DeviceCollective, ReduceOp};
+use crate::{Autodiff, Error, Result};
 
 /// Decoder ops over one tensor library. Every op is fallible, differentiable unless it says
 /// otherwise, and dtype-preserving.
@@ -90,6 +96,41 @@ pub trait ModelOps: Autodiff {
     /// a trainable leaf, so a forward pass over frozen weights records nothing anyway).
     fn no_grad<R>(f: impl FnOnce() -> R) -> R {
         f()
+    }
+
+    // ----- data parallelism on the device (default: not supported) ---------------------------
+
+    /// The ordinal of `device` if it is a CUDA device, `None` for the CPU (the default: a
+    /// backend without CUDA tensors).
+    fn cuda_ordinal(_device: &Self::Device) -> Option<usize> {
+        None
+    }
+
+    /// Combines `t`'s values element-wise over the ranks of `world` with `op`, in `t`'s device
+    /// memory (no copy to the host), and returns the result (every rank gets the same).
+    ///
+    /// `t` is an `f32` or `f64` tensor on CUDA device [`DeviceCollective::device_ordinal`];
+    /// exo-lm passes one flat bucket of gradients it has just joined with [`ModelOps::cat`],
+    /// which nothing else holds. The result may share `t`'s memory (a contiguous `t` is reduced
+    /// in place). The backend synchronises its stream before the transport reads the memory;
+    /// the transport has finished writing it when this returns.
+    ///
+    /// # Errors
+    /// [`Error::Collective`] (op `all_reduce_device`) where the backend cannot hand its memory to
+    /// a collective: the default, a tensor on the CPU, or a build without CUDA; a dtype error
+    /// for a dtype other than `f32` or `f64`; the transport's error if the reduction fails.
+    fn all_reduce_device(
+        _t: Self::Tensor,
+        _world: &dyn DeviceCollective,
+        _op: ReduceOp,
+    ) -> Result<Self::Tensor> {
+        Err(Error::Collective {
+            op: "all_reduce_device",
+            message: format!(
+                "the {} backend cannot reduce its tensors in device memory",
+                Self::NAME
+            ),
+        })
     }
 
     // ----- composites (default methods; a backend may override with a differentiable kernel) --

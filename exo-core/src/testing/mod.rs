@@ -3,6 +3,8 @@
 //! * [`strategies`]: proptest strategies producing plain-f64 cases.
 //! * [`finite_diff`]: central finite differences in f64.
 //! * [`tolerance`]: named, magnitude-aware tolerances.
+//! * [`ThreadWorld`]: a data-parallel world of threads (a host-buffer
+//!   [`Collective`](crate::collective::Collective)), for tests without MPI.
 //! * [`properties`]: one generic function per property.
 //! * [`forward_suite!`](crate::forward_suite) and [`autodiff_suite!`](crate::autodiff_suite):
 //!   stamp the whole suite onto a backend, a device and a dtype;
@@ -28,8 +30,10 @@ pub mod finite_diff;
 pub mod properties;
 pub mod strategies;
 mod suite;
+mod thread_world;
 pub mod tolerance;
 
+pub use thread_world::ThreadWorld;
 pub use tolerance::Tolerance;
 
 /// Cases per property on CPU (the floor for f64).

@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+mod all_reduce;
 mod checkpoint;
 mod chunked;
 mod config;

@@ -7,6 +7,10 @@
 //! rendezvous) and `exo-nccl` (NCCL, GPUs). [`Single`] is the world of one process, where every
 //! operation is the identity.
 //!
+//! A transport that can also reduce buffers in GPU memory offers a [`DeviceCollective`] through
+//! [`Collective::device_collective`] (see [`device`]): exo-lm's gradient all-reduce uses it for
+//! gradients on a CUDA device and the host buffers otherwise.
+//!
 //! Every process must call the same operations in the same order with buffers of the same length
 //! (for [`Collective::all_reduce_f32`] and [`Collective::all_reduce_f64`]); a mismatch is an
 //! error where the transport detects it and a hang or abort where it does not, as in MPI.
@@ -22,7 +26,11 @@
 //! # Ok::<(), exo_core::Error>(())
 //! ```
 
+pub mod device;
+
 use std::fmt;
+
+pub use device::{DeviceBuffer, DeviceCollective};
 
 use crate::{Error, Result};
 
@@ -91,6 +99,12 @@ pub trait Collective: fmt::Debug + Send + Sync {
     /// Whether this is rank 0 (the one that writes outputs).
     fn is_root(&self) -> bool {
         self.rank() == 0
+    }
+
+    /// The same ranks reducing buffers in GPU memory, if this transport can (NCCL); `None`
+    /// (the default) for transports of host buffers alone.
+    fn device_collective(&self) -> Option<&dyn DeviceCollective> {
+        None
     }
 }
 
