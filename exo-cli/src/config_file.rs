@@ -84,6 +84,7 @@ pub const RELATIONS: &[(&str, Relation, &[&str])] = &[
     ("lora_alpha", Relation::Requires, &["lora_r"]),
     ("lora_targets", Relation::Requires, &["lora_r"]),
     ("lora_dropout", Relation::Requires, &["lora_r"]),
+    ("lora_adapter", Relation::ConflictsWith, &["lora_r"]),
     ("ignore_memory_check", Relation::Requires, &["from_scratch"]),
     ("reward_label", Relation::Requires, &["reward_model"]),
     (

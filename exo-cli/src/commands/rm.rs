@@ -105,8 +105,8 @@ pub fn config(args: &RmArgs) -> anyhow::Result<RmConfig> {
     if out.is_file() {
         bail!("--out {} is a file, not a folder", out.display());
     }
-    if args.run.lora.lora_r.is_some() {
-        bail!("--lora-r: exo rm trains every weight (LoRA reward models are not implemented)");
+    if let Some(flag) = args.run.lora.flag() {
+        bail!("{flag}: exo rm trains every weight (LoRA reward models are not implemented)");
     }
     if args.run.gradient_checkpointing {
         bail!("--gradient-checkpointing: not implemented for exo rm");

@@ -159,9 +159,9 @@ pub fn require_model_dir(dir: &Path, flag: &str, adapters: bool) -> anyhow::Resu
             return Ok(());
         }
         bail!(
-            "{flag} {}: a LoRA adapter; `exo merge --adapter {} --out DIR` makes it a model",
-            dir.display(),
-            dir.display()
+            "{flag} {d}: a LoRA adapter; `--model BASE --lora-adapter {d}` trains it further, \
+             `exo merge --adapter {d} --out DIR` makes it a model",
+            d = dir.display()
         );
     }
     bail!("{flag} {}: no config.json in it", dir.display());

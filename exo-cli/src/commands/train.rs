@@ -203,9 +203,10 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         require_file(e, "--eval-data")?;
     }
     let reference = args.reference.clone().unwrap_or_else(|| model.clone());
-    for (flag, dir) in [("--model", model), ("--ref", &reference)] {
-        require_model_dir(dir, flag, false)?;
-    }
+    // The reference may be an adapter on its base (a LoRA SFT policy, say); the trained model
+    // is a model folder, with --lora-adapter for an adapter to continue.
+    require_model_dir(model, "--model", false)?;
+    require_model_dir(&reference, "--ref", true)?;
     if out.is_file() {
         bail!("--out {} is a file, not a folder", out.display());
     }

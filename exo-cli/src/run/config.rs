@@ -8,16 +8,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, ensure};
+use anyhow::{Context, bail, ensure};
 use clap::{Args, ValueEnum};
 use exo_core::hyper::NonNegative;
 use exo_data::{Truncation, TruncationMode};
-use exo_lm::lora::LoraConfig;
+use exo_lm::lora::{ADAPTER_CONFIG_FILE, LoraConfig, read_adapter_config};
 use exo_lm::optim::{AdamWConfig, LrSchedule};
 use serde::Serialize;
 
 use super::backend::Precision;
 use super::hash::Fingerprint;
+use super::hub::model_location;
 use super::trainer::{Init, Plan};
 use super::values::{
     LoraTargets, adamw, at_least_one, hyper, lora_alpha, lora_dropout, lora_rank, lora_targets,
@@ -102,21 +103,80 @@ pub struct LoraArgs {
     #[arg(long, value_name = "P", default_value = "0", value_parser = lora_dropout)]
     #[serde(with = "crate::run::file_values::lora_p")]
     pub lora_dropout: f64,
+    /// Continue training the LoRA adapter in DIR (adapter_config.json and
+    /// adapter_model.safetensors, from exo or PEFT) on --model as its base; its r, α, targets
+    /// and dropout come from the adapter. The reference stays --model (the adapter off, as TRL's
+    /// DPOTrainer on a PEFT model); --ref DIR makes the adapted model the reference.
+    #[arg(long, value_name = "DIR", value_parser = model_location)]
+    #[serde(
+        default,
+        with = "crate::run::file_values::model_dir::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lora_adapter: Option<PathBuf>,
+}
+
+/// Where a run's LoRA adapters start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoraStart {
+    /// Fresh adapters on the config's modules (`B = 0`: the model is unchanged).
+    Fresh(LoraConfig),
+    /// The adapter saved in this folder (PEFT's layout), with its config.
+    Adapter {
+        /// The adapter folder.
+        dir: PathBuf,
+        /// Its `adapter_config.json`.
+        config: LoraConfig,
+    },
+}
+
+impl LoraStart {
+    /// The adapters' configuration.
+    pub fn config(&self) -> &LoraConfig {
+        match self {
+            Self::Fresh(config) | Self::Adapter { config, .. } => config,
+        }
+    }
 }
 
 impl LoraArgs {
     /// The adapters asked for, if any.
     ///
     /// # Errors
-    /// If the values break exo-lm's rules (each flag was checked alone already).
-    pub fn config(&self) -> anyhow::Result<Option<LoraConfig>> {
+    /// If the values break exo-lm's rules (each flag was checked alone already), or
+    /// `--lora-adapter` is not an adapter folder exo reads.
+    pub fn start(&self) -> anyhow::Result<Option<LoraStart>> {
+        if let Some(dir) = &self.lora_adapter {
+            let file = dir.join(ADAPTER_CONFIG_FILE);
+            if !file.is_file() {
+                bail!(
+                    "--lora-adapter {}: not a LoRA adapter folder (no {ADAPTER_CONFIG_FILE})",
+                    dir.display()
+                );
+            }
+            let (config, _) = read_adapter_config(&file)
+                .with_context(|| format!("--lora-adapter {}", dir.display()))?;
+            return Ok(Some(LoraStart::Adapter {
+                dir: dir.clone(),
+                config,
+            }));
+        }
         let Some(r) = self.lora_r else {
             return Ok(None);
         };
-        Ok(Some(
+        Ok(Some(LoraStart::Fresh(
             LoraConfig::new(r, self.lora_alpha, self.lora_targets.0.clone())?
                 .with_dropout(self.lora_dropout)?,
-        ))
+        )))
+    }
+
+    /// The flag that asked for adapters (`--lora-r` or `--lora-adapter`), if any.
+    pub fn flag(&self) -> Option<&'static str> {
+        if self.lora_adapter.is_some() {
+            Some("--lora-adapter")
+        } else {
+            self.lora_r.map(|_| "--lora-r")
+        }
     }
 }
 
@@ -357,9 +417,9 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         weight_decay: optim.weight_decay,
     };
     let max_grad_norm = optim.max_grad_norm.get();
-    let lora = lp.lora.config()?;
-    if lora.is_some() && matches!(inputs.init, Init::Random { .. }) {
-        bail!("--lora-r adapts pretrained weights; --from-scratch trains every weight");
+    let lora = lp.lora.start()?;
+    if let (Some(flag), Init::Random { .. }) = (lp.lora.flag(), &inputs.init) {
+        bail!("{flag} adapts pretrained weights; --from-scratch trains every weight");
     }
     let mut settings = serde_json::json!({
         "version": SETTINGS_VERSION,
@@ -378,7 +438,14 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
         "command": inputs.extra_settings,
     });
     // LoRA changes the result; runs without it keep the fingerprint they had before it existed.
-    if let (Some(lora), Some(obj)) = (&lora, settings.as_object_mut()) {
+    if let (Some(start), Some(obj)) = (&lora, settings.as_object_mut()) {
+        if let LoraStart::Adapter { dir, .. } = start {
+            obj.insert(
+                "init_adapter".into(),
+                dir.display().to_string().into(),
+            );
+        }
+        let lora = start.config();
         let targets: Vec<&str> = lora.targets().iter().map(|t| t.name()).collect();
         let mut settings =
             serde_json::json!({"r": lora.r(), "alpha": lora.alpha(), "targets": targets});
@@ -408,7 +475,9 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
     // (the data fingerprint and the settings are what must agree to resume).
     let mut readable = settings.clone();
     if let Some(obj) = readable.as_object_mut() {
+        // Like the initial model, the adapter a run started from is for people.
         obj.remove("init_model");
+        obj.remove("init_adapter");
     }
     let fingerprint = Fingerprint::new()
         .str("settings", &readable.to_string())

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
+use exo_lm::lora::{ADAPTER_CONFIG_FILE, read_adapter_config};
 use sha2::{Digest, Sha256};
 
 /// An incremental fingerprint.
@@ -82,7 +83,8 @@ impl Fingerprint {
 }
 
 /// The fingerprint of a checkpoint folder's weights and config (`config.json`, the safetensors
-/// files and the shard index), in a fixed order.
+/// files and the shard index), in a fixed order; for a LoRA adapter folder, its
+/// `adapter_config.json` and weights and its base model's fingerprint.
 ///
 /// # Errors
 /// If the folder cannot be listed or a file read.
@@ -92,7 +94,10 @@ pub fn model_fingerprint(dir: &Path) -> anyhow::Result<String> {
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| {
-            n == "config.json" || n == exo_lm::weights::INDEX_FILE || n.ends_with(".safetensors")
+            n == "config.json"
+                || n == exo_lm::weights::INDEX_FILE
+                || n == ADAPTER_CONFIG_FILE
+                || n.ends_with(".safetensors")
         })
         .filter(|n| n != "optimizer.safetensors")
         .collect();
@@ -100,6 +105,16 @@ pub fn model_fingerprint(dir: &Path) -> anyhow::Result<String> {
     let mut fp = Fingerprint::new();
     for name in &names {
         fp.file(name, &dir.join(name))?;
+    }
+    // An adapter folder computes with its base: the base's files are part of it.
+    let adapter = dir.join(ADAPTER_CONFIG_FILE);
+    if adapter.is_file()
+        && !dir.join("config.json").is_file()
+        && let (_, Some(base)) = read_adapter_config(&adapter)?
+    {
+        let base = super::hub::model_location(&base)
+            .map_err(|e| anyhow::anyhow!("the base model of {}: {e}", adapter.display()))?;
+        fp.str("base", &model_fingerprint(&base)?);
     }
     Ok(fp.hex())
 }

@@ -34,6 +34,7 @@ use exo_lm::optim::{
 use exo_lm::{CausalLm, DeferredLogps, Mode, ModelOps};
 
 use super::checkpoint::{self, OPTIMIZER_FILE, TrainerState};
+use super::config::LoraStart;
 use super::data::Order;
 use super::metrics::{MetricMean, Metrics, MetricsWriter};
 use super::model::{copy_tokenizer_files, load_model, save_model, with_set_logit_rows};
@@ -165,8 +166,9 @@ pub struct Plan {
     /// The dtype the final model is stored in (`--save-dtype`; by default the initial model's
     /// for a full model, `None` for LoRA adapters: as trained, f32 or f64).
     pub save_dtype: Option<exo_core::DType>,
-    /// Train LoRA adapters on the frozen initial weights instead of every weight.
-    pub lora: Option<exo_lm::lora::LoraConfig>,
+    /// Train LoRA adapters (fresh, or from an adapter folder) on the frozen initial weights
+    /// instead of every weight.
+    pub lora: Option<LoraStart>,
     /// Checkpoint every this many steps (0: only at the end).
     pub save_every: u64,
     /// Checkpoints kept (0: all).
@@ -302,7 +304,10 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         None => {
             let model = plan.init.load::<B>(device)?;
             let model = match &plan.lora {
-                Some(lora) => model.with_lora(lora.clone(), plan.seed)?,
+                Some(LoraStart::Fresh(config)) => model.with_lora(config.clone(), plan.seed)?,
+                Some(LoraStart::Adapter { dir, .. }) => model
+                    .load_adapter(dir)
+                    .with_context(|| format!("--lora-adapter {}", dir.display()))?,
                 None => model,
             };
             let optimizer = AdamW::new(model.params(), plan.adamw)?;

@@ -16,6 +16,7 @@ mod demo;
 mod distributed;
 mod errors;
 mod limits;
+mod lora_adapter;
 mod model_folders;
 mod resume;
 mod reward_model;
