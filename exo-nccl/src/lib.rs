@@ -70,6 +70,8 @@ use std::sync::{Arc, Once};
 use std::thread::{self, JoinHandle};
 
 mod device;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cudarc;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};

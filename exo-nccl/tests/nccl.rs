@@ -8,18 +8,9 @@ use exo_core::DType;
 use exo_core::collective::{Collective, DeviceBuffer, ReduceOp, Single};
 use exo_core::testing::ThreadWorld;
 use exo_nccl::cudarc::driver::DevicePtr;
+use exo_nccl::testing::{has_gpus, skip};
 use exo_nccl::{NcclCollective, device_count};
 
-/// Whether a missing driver, device or NCCL library fails the tests instead of skipping them.
-fn required() -> bool {
-    std::env::var("EXO_NCCL_REQUIRE").is_ok_and(|v| v == "1")
-}
-
-/// Skips (or, under `EXO_NCCL_REQUIRE=1`, fails) `test` because of `why`.
-fn skip(test: &str, why: &str) {
-    assert!(!required(), "{test}: EXO_NCCL_REQUIRE=1 but {why}");
-    eprintln!("{test}: skipped: {why}");
-}
 
 /// On any host, an impossible device is an error naming CUDA, never a panic; on a host without a
 /// driver (this machine's CI) the error names the missing driver.
@@ -230,14 +221,8 @@ fn two_ranks(world: &NcclCollective) -> Seen {
 #[test]
 fn two_gpus_two_threads() {
     const TEST: &str = "two_gpus_two_threads";
-    match device_count() {
-        Err(e) => return skip(TEST, &e.to_string()),
-        Ok(n) if n < 2 => {
-            // One GPU is a complete GPU host: not a reason to fail under EXO_NCCL_REQUIRE.
-            eprintln!("{TEST}: skipped: the driver sees {n} CUDA device(s), the test needs 2");
-            return;
-        }
-        Ok(_) => {}
+    if !has_gpus(TEST, 2) {
+        return;
     }
     let outcomes: Vec<_> = ThreadWorld::new(2)
         .into_iter()

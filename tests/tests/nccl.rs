@@ -12,19 +12,10 @@ use exo_core::testing::ThreadWorld;
 use exo_core::{DType, Error, ModelOps, TensorOps};
 use exo_lm::optim::all_reduce_mean;
 use exo_lm::{Architecture, CausalLm, Gradients, LmConfig, Mode};
-use exo_nccl::{NcclCollective, device_count};
+use exo_nccl::NcclCollective;
+use exo_nccl::testing::{has_gpus, skip};
 use exo_tch::{LibTorch, TchTensor};
 
-/// Whether a missing driver, device or NCCL library fails the tests instead of skipping them.
-fn required() -> bool {
-    std::env::var("EXO_NCCL_REQUIRE").is_ok_and(|v| v == "1")
-}
-
-/// Skips (or, under `EXO_NCCL_REQUIRE=1`, fails) `test` because of `why`.
-fn skip(test: &str, why: &str) {
-    assert!(!required(), "{test}: EXO_NCCL_REQUIRE=1 but {why}");
-    eprintln!("{test}: skipped: {why}");
-}
 
 /// libtorch's CUDA device `ordinal`, or why there is none.
 fn cuda(ordinal: usize) -> Result<tch::Device, String> {
@@ -188,14 +179,8 @@ type Seen = Vec<(DType, Vec<Vec<f64>>, Vec<Vec<f64>>, usize)>;
 #[test]
 fn two_gpus_device_all_reduce_equals_the_host_path() {
     const TEST: &str = "two_gpus_device_all_reduce_equals_the_host_path";
-    match device_count() {
-        Err(e) => return skip(TEST, &e.to_string()),
-        Ok(n) if n < 2 => {
-            // One GPU is a complete GPU host: not a reason to fail under EXO_NCCL_REQUIRE.
-            eprintln!("{TEST}: skipped: the driver sees {n} CUDA device(s), the test needs 2");
-            return;
-        }
-        Ok(_) => {}
+    if !has_gpus(TEST, 2) {
+        return;
     }
     if let Err(why) = cuda(1) {
         return skip(TEST, &why);
