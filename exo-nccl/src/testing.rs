@@ -37,7 +37,9 @@ pub fn has_gpus(test: &str, n: usize) -> bool {
             false
         }
         Ok(count) if count < n => {
-            eprintln!("{test}: skipped: the driver sees {count} CUDA device(s), the test needs {n}");
+            eprintln!(
+                "{test}: skipped: the driver sees {count} CUDA device(s), the test needs {n}"
+            );
             false
         }
         Ok(_) => true,

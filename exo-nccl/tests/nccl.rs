@@ -11,7 +11,6 @@ use exo_nccl::cudarc::driver::DevicePtr;
 use exo_nccl::testing::{has_gpus, skip};
 use exo_nccl::{NcclCollective, device_count};
 
-
 /// On any host, an impossible device is an error naming CUDA, never a panic; on a host without a
 /// driver (this machine's CI) the error names the missing driver.
 #[test]

@@ -16,7 +16,6 @@ use exo_nccl::NcclCollective;
 use exo_nccl::testing::{has_gpus, skip};
 use exo_tch::{LibTorch, TchTensor};
 
-
 /// libtorch's CUDA device `ordinal`, or why there is none.
 fn cuda(ordinal: usize) -> Result<tch::Device, String> {
     exo_tch::cuda_device(ordinal).ok_or_else(|| {

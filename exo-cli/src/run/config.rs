@@ -440,10 +440,7 @@ pub fn plan(optim: &OptimArgs, lp: &LoopArgs, inputs: PlanInputs) -> anyhow::Res
     // LoRA changes the result; runs without it keep the fingerprint they had before it existed.
     if let (Some(start), Some(obj)) = (&lora, settings.as_object_mut()) {
         if let LoraStart::Adapter { dir, .. } = start {
-            obj.insert(
-                "init_adapter".into(),
-                dir.display().to_string().into(),
-            );
+            obj.insert("init_adapter".into(), dir.display().to_string().into());
         }
         let lora = start.config();
         let targets: Vec<&str> = lora.targets().iter().map(|t| t.name()).collect();

@@ -42,7 +42,14 @@ fn training_continues_from_an_adapter() {
         let base_weights =
             std::fs::read(sft_model(backend).join("model.safetensors")).expect("base weights");
         let adapter: PathBuf = root.join("adapter");
-        let lora = ["--lora-r", "4", "--lora-alpha", "16", "--lora-targets", "q_proj,v_proj"];
+        let lora = [
+            "--lora-r",
+            "4",
+            "--lora-alpha",
+            "16",
+            "--lora-targets",
+            "q_proj,v_proj",
+        ];
         train(backend, &adapter, "3", &lora);
         let a = s(&adapter);
 
@@ -63,8 +70,14 @@ fn training_continues_from_an_adapter() {
                 metric(&against, name),
             );
             // The policy is base + adapter, whatever the reference.
-            assert!((c - r).abs() <= 1e-5 * c.abs().max(1.0), "{backend}: {name} {c} vs {r}");
-            assert!((c - f).abs() > 1e-3, "{backend}: {name}: the adapter changed nothing ({c} vs base {f})");
+            assert!(
+                (c - r).abs() <= 1e-5 * c.abs().max(1.0),
+                "{backend}: {name} {c} vs {r}"
+            );
+            assert!(
+                (c - f).abs() > 1e-3,
+                "{backend}: {name}: the adapter changed nothing ({c} vs base {f})"
+            );
         }
         // Against the base (the default --ref), the adapter's trained rewards show; against itself
         // the policy's implicit rewards are 0 at the first step.
@@ -122,8 +135,21 @@ fn lora_adapter_errors_name_the_flag() {
     // A model folder given as --model when it is an adapter points to --lora-adapter.
     let trained = root.join("trained");
     ok(&[
-        "train", "--model", &model, "--data", &data, "--out", &s(&trained), "--max-steps", "1",
-        "--batch-prompts", "4", "--backend", backend, "--lora-r", "2",
+        "train",
+        "--model",
+        &model,
+        "--data",
+        &data,
+        "--out",
+        &s(&trained),
+        "--max-steps",
+        "1",
+        "--batch-prompts",
+        "4",
+        "--backend",
+        backend,
+        "--lora-r",
+        "2",
     ]);
     let mut args = vec!["train", "--model"];
     let t = s(&trained);
