@@ -13,8 +13,40 @@ use crate::lm_head::LogitRows;
 use crate::params::{Param, ParamKind, Params};
 use crate::rng::HostRng;
 use crate::score::SCORE_WEIGHT;
-use crate::weights::{HostData, HostTensor, check_checkpoint, read_checkpoint};
+use crate::weights::{HostData, HostTensor, StoredTensor, check_checkpoint};
 use crate::{LmError, ModelOps, Result};
+
+/// A checkpoint tensor to build a model from: decoded already, or on disk (read when its turn
+/// comes).
+pub(super) enum Source {
+    /// Decoded, with the file it came from (for errors).
+    Memory(PathBuf, HostTensor),
+    /// Located in a file by its header.
+    File(StoredTensor),
+}
+
+impl Source {
+    fn file(&self) -> &Path {
+        match self {
+            Self::Memory(file, _) => file,
+            Self::File(t) => t.path(),
+        }
+    }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            Self::Memory(_, t) => &t.shape,
+            Self::File(t) => t.shape(),
+        }
+    }
+
+    fn host(self) -> Result<HostTensor> {
+        match self {
+            Self::Memory(_, t) => Ok(t),
+            Self::File(t) => t.read(),
+        }
+    }
+}
 
 /// How many of `values` are NaN or infinite, and the index of the first.
 fn non_finite(values: impl Iterator<Item = f64>) -> (usize, Option<usize>) {
@@ -35,7 +67,7 @@ impl<B: ModelOps> CausalLm<B> {
     ///
     /// # Errors
     /// Those of [`LmConfig::from_file`], [`crate::weights::check_checkpoint`] and
-    /// [`crate::weights::read_checkpoint`], and [`LmError::Weights`] naming the tensor if one
+    /// [`crate::weights::StoredTensor::read`], and [`LmError::Weights`] naming the tensor if one
     /// is missing, has the wrong shape, is not a parameter of this architecture, or holds NaN
     /// or infinite values (refused).
     pub fn from_pretrained(
@@ -46,9 +78,12 @@ impl<B: ModelOps> CausalLm<B> {
     ) -> Result<Self> {
         let dir = dir.as_ref();
         let config = LmConfig::from_file(dir)?;
-        check_checkpoint(dir, &config)?;
-        let tensors = read_checkpoint(dir)?;
-        Self::from_host_tensors(config, tensors, dir, dtype, device, mode)
+        let stored = check_checkpoint(dir, &config)?;
+        let sources = stored
+            .into_iter()
+            .map(|(name, t)| (name, Source::File(t)))
+            .collect();
+        Self::from_sources(config, sources, dir, dtype, device, mode)
     }
 
     /// Builds a model from decoded checkpoint tensors (name → (file, tensor)); `source` names
@@ -60,38 +95,60 @@ impl<B: ModelOps> CausalLm<B> {
     /// checkpoint cannot be sampled from or trained); a tensor error if an upload fails.
     pub fn from_host_tensors(
         config: LmConfig,
-        mut tensors: BTreeMap<String, (PathBuf, HostTensor)>,
+        tensors: BTreeMap<String, (PathBuf, HostTensor)>,
+        source: &Path,
+        dtype: DType,
+        device: &B::Device,
+        mode: Mode,
+    ) -> Result<Self> {
+        let llama_like = config.architecture.is_llama_like();
+        let sources = tensors
+            .into_iter()
+            .map(|(name, (file, t))| {
+                let name = if llama_like {
+                    name
+                } else {
+                    canonical_name(&name, &config)
+                };
+                (name, Source::Memory(file, t))
+            })
+            .collect();
+        Self::from_sources(config, sources, source, dtype, device, mode)
+    }
+
+    /// Builds a model from tensors by the config's names, each read (if on disk), checked and
+    /// uploaded before the next is read: one tensor on the host at a time.
+    pub(super) fn from_sources(
+        config: LmConfig,
+        mut tensors: BTreeMap<String, Source>,
         source: &Path,
         dtype: DType,
         device: &B::Device,
         mode: Mode,
     ) -> Result<Self> {
         let specs = specs(&config);
-        if !config.architecture.is_llama_like() {
-            tensors = tensors
-                .into_iter()
-                .map(|(name, t)| (canonical_name(&name, &config), t))
-                .collect();
-        }
         let mut built = Vec::with_capacity(specs.len());
         for spec in &specs {
-            let Some((file, host)) = tensors.remove(&spec.name) else {
+            let Some(tensor) = tensors.remove(&spec.name) else {
                 return Err(LmError::weights(
                     source,
                     &spec.name,
                     "missing from the checkpoint",
                 ));
             };
-            if host.shape != spec.shape {
+            let file = tensor.file().to_path_buf();
+            if tensor.shape() != spec.shape.as_slice() {
                 return Err(LmError::weights(
                     file,
                     &spec.name,
                     format!(
                         "shape {:?}, but the config implies {:?}",
-                        host.shape, spec.shape
+                        tensor.shape(),
+                        spec.shape
                     ),
                 ));
             }
+            let host = tensor.host()?;
             let (bad, first) = match &host.data {
                 HostData::F32(v) => non_finite(v.iter().map(|x| f64::from(*x))),
                 HostData::F64(v) => non_finite(v.iter().copied()),
@@ -112,8 +169,8 @@ impl<B: ModelOps> CausalLm<B> {
             };
             built.push(t);
         }
-        if let Some((name, (file, _))) = tensors.iter().find(|(n, _)| !is_ignorable(n, &config)) {
-            return Err(families::unexpected_tensor(file, name, &config));
+        if let Some((name, t)) = tensors.iter().find(|(n, _)| !is_ignorable(n, &config)) {
+            return Err(families::unexpected_tensor(t.file(), name, &config));
         }
         Self::assemble(config, specs, built, dtype, device, mode)
     }

@@ -1,14 +1,16 @@
 //! A sequence classifier's forward pass and how one is made from a causal LM checkpoint (see
 //! [`crate::score`]).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use exo_core::DType;
 
+use super::load::Source;
 use super::{CausalLm, Mode};
 use crate::rng::HostRng;
 use crate::score::{SCORE_WEIGHT, score_positions};
-use crate::weights::{HostData, HostTensor, read_checkpoint};
+use crate::weights::{HostData, HostTensor};
 use crate::{LmConfig, LmError, ModelOps, Result, TokenBatch};
 
 impl<B: ModelOps> CausalLm<B> {
@@ -71,12 +73,12 @@ impl<B: ModelOps> CausalLm<B> {
     ) -> Result<Self> {
         let dir = dir.as_ref();
         let config = LmConfig::from_file(dir)?;
-        crate::weights::check_checkpoint(dir, &config)?;
-        let mut tensors = read_checkpoint(dir)?;
+        let mut tensors: BTreeMap<String, Source> = crate::weights::check_checkpoint(dir, &config)?
+            .into_iter()
+            .map(|(name, t)| (name, Source::File(t)))
+            .collect();
         match config.score_labels() {
-            Some(n) if n == labels => {
-                Self::from_host_tensors(config, tensors, dir, dtype, device, mode)
-            }
+            Some(n) if n == labels => Self::from_sources(config, tensors, dir, dtype, device, mode),
             Some(n) => Err(LmError::config(
                 "id2label",
                 format!(
@@ -95,8 +97,11 @@ impl<B: ModelOps> CausalLm<B> {
                     shape: vec![labels, config.hidden_size],
                     data: HostData::F32(values),
                 };
-                tensors.insert(SCORE_WEIGHT.to_owned(), (dir.to_path_buf(), head));
-                Self::from_host_tensors(config, tensors, dir, dtype, device, mode)
+                tensors.insert(
+                    SCORE_WEIGHT.to_owned(),
+                    Source::Memory(dir.to_path_buf(), head),
+                );
+                Self::from_sources(config, tensors, dir, dtype, device, mode)
             }
         }
     }

@@ -185,45 +185,16 @@ pub fn read_safetensors(path: &Path) -> Result<Vec<(String, HostTensor)>> {
 }
 
 /// Reads all weights of a checkpoint folder (single file or sharded), keyed by tensor name,
-/// each with the file it came from.
+/// each with the file it came from. Loading a model reads one tensor at a time instead
+/// ([`super::locate_checkpoint`]).
 ///
 /// # Errors
-/// Those of [`checkpoint_files`] and [`read_safetensors`], and [`LmError::Weights`] naming the
-/// tensor if one appears in two files, is missing from the shard the index names, or is in a
-/// shard the index does not list it for.
+/// Those of [`super::locate_checkpoint`] and [`super::StoredTensor::read`].
 pub fn read_checkpoint(dir: &Path) -> Result<BTreeMap<String, (PathBuf, HostTensor)>> {
-    let mut out: BTreeMap<String, (PathBuf, HostTensor)> = BTreeMap::new();
-    for (path, expected) in checkpoint_files(dir)? {
-        let tensors = read_safetensors(&path)?;
-        if let Some(expected) = &expected {
-            let present: BTreeSet<&str> = tensors.iter().map(|(n, _)| n.as_str()).collect();
-            if let Some(missing) = expected.iter().find(|n| !present.contains(n.as_str())) {
-                return Err(LmError::weights(
-                    &path,
-                    missing,
-                    "listed in the index for this shard but not in it",
-                ));
-            }
-        }
-        for (name, tensor) in tensors {
-            if expected.as_ref().is_some_and(|e| !e.contains(&name)) {
-                return Err(LmError::weights(
-                    &path,
-                    &name,
-                    format!("in this shard but the index does not list it here ({INDEX_FILE})"),
-                ));
-            }
-            if let Some((first, _)) = out.get(&name) {
-                return Err(LmError::weights(
-                    &path,
-                    &name,
-                    format!("also in {}", first.display()),
-                ));
-            }
-            out.insert(name, (path.clone(), tensor));
-        }
-    }
-    Ok(out)
+    super::locate_checkpoint(dir)?
+        .into_iter()
+        .map(|(name, stored)| Ok((name, (stored.path().to_path_buf(), stored.read()?))))
+        .collect()
 }
 
 /// The largest safetensors header exo-lm reads (100 MB; real headers are well under 1 MB even
@@ -376,6 +347,11 @@ pub fn parse_header(path: &Path, header: &[u8], data_len: u64) -> Result<Vec<Hea
 /// shorter than its header says or the header is too large or malformed; those of
 /// [`parse_header`].
 pub fn read_header(path: &Path) -> Result<Vec<HeaderEntry>> {
+    read_header_located(path).map(|(entries, _)| entries)
+}
+
+/// [`read_header`], and the file offset where the data section starts.
+pub(super) fn read_header_located(path: &Path) -> Result<(Vec<HeaderEntry>, u64)> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(LmError::io(path))?;
     let file_len = file.metadata().map_err(LmError::io(path))?.len();
@@ -403,85 +379,75 @@ pub fn read_header(path: &Path) -> Result<Vec<HeaderEntry>> {
     }
     let mut header = vec![0u8; usize::try_from(header_len).unwrap_or(0)];
     file.read_exact(&mut header).map_err(LmError::io(path))?;
-    parse_header(path, &header, file_len - 8 - header_len)
+    let entries = parse_header(path, &header, file_len - 8 - header_len)?;
+    Ok((entries, 8 + header_len))
 }
 
 /// Checks a checkpoint folder against `config` from the safetensors headers alone, before any
-/// tensor data is read: every file the index names exists, no tensor is in two files or in a
-/// shard the index does not list it for, every header is valid ([`read_header`]), and the
-/// tensors are exactly those the config implies, with its shapes.
+/// tensor data is read: the folder's tensors are located ([`super::locate_checkpoint`]) and are
+/// exactly those the config implies, with its shapes. Returns them by the config's names, to be
+/// read one at a time.
 ///
 /// # Errors
-/// The first disagreement: those of [`checkpoint_files`] and [`read_header`];
-/// [`LmError::WeightsFile`] for a shard the index names that is not in the folder;
-/// [`LmError::Weights`] naming the tensor that is duplicated, missing, unexpected or of the
-/// wrong shape.
-pub fn check_checkpoint(dir: &Path, config: &crate::LmConfig) -> Result<()> {
+/// The first disagreement: those of [`super::locate_checkpoint`]; [`LmError::Weights`] naming
+/// the tensor that is duplicated (under two stored names of one parameter), missing, unexpected
+/// or of the wrong shape.
+pub fn check_checkpoint(
+    dir: &Path,
+    config: &crate::LmConfig,
+) -> Result<BTreeMap<String, super::StoredTensor>> {
     use crate::families::{canonical_name, is_ignorable, specs};
-    let mut found: BTreeMap<String, (PathBuf, Vec<usize>)> = BTreeMap::new();
-    let files = checkpoint_files(dir)?;
-    if let Some((path, _)) = files
-        .iter()
-        .find(|(path, expected)| expected.is_some() && !path.is_file())
-    {
-        return Err(LmError::WeightsFile {
-            path: path.clone(),
-            message: format!("named in {INDEX_FILE} but not in the folder"),
-        });
-    }
-    for (path, expected) in files {
-        let entries = read_header(&path)?;
-        if let Some(expected) = &expected {
-            let present: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-            if let Some(missing) = expected.iter().find(|n| !present.contains(n.as_str())) {
-                return Err(LmError::weights(
-                    &path,
-                    missing,
-                    "listed in the index for this shard but not in it",
-                ));
-            }
+    let mut found: BTreeMap<String, super::StoredTensor> = BTreeMap::new();
+    for (stored_name, stored) in super::locate_checkpoint(dir)? {
+        let name = if config.architecture.is_llama_like() {
+            stored_name
+        } else {
+            canonical_name(&stored_name, config)
+        };
+        if let Some(first) = found.get(&name) {
+            return Err(LmError::weights(
+                stored.path(),
+                &stored.entry().name,
+                format!(
+                    "also in {} as {}",
+                    first.path().display(),
+                    first.entry().name
+                ),
+            ));
         }
-        for entry in entries {
-            let name = if config.architecture.is_llama_like() {
-                entry.name.clone()
-            } else {
-                canonical_name(&entry.name, config)
-            };
-            if let Some((first, _)) = found.get(&name) {
-                return Err(LmError::weights(
-                    &path,
-                    &entry.name,
-                    format!("also in {}", first.display()),
-                ));
-            }
-            if expected.as_ref().is_some_and(|e| !e.contains(&entry.name)) {
-                return Err(LmError::weights(
-                    &path,
-                    &entry.name,
-                    format!("in this shard but the index does not list it here ({INDEX_FILE})"),
-                ));
-            }
-            found.insert(name, (path.clone(), entry.shape));
-        }
+        found.insert(name, stored);
     }
     for spec in specs(config) {
-        let Some((file, shape)) = found.remove(&spec.name) else {
+        let Some(stored) = found.get(&spec.name) else {
             return Err(LmError::weights(
                 dir,
                 &spec.name,
                 "missing from the checkpoint",
             ));
         };
-        if shape != spec.shape {
+        if stored.shape() != spec.shape.as_slice() {
             return Err(LmError::weights(
-                file,
+                stored.path(),
                 &spec.name,
-                format!("shape {shape:?}, but the config implies {:?}", spec.shape),
+                format!(
+                    "shape {:?}, but the config implies {:?}",
+                    stored.shape(),
+                    spec.shape
+                ),
             ));
         }
     }
-    if let Some((name, (file, _))) = found.iter().find(|(n, _)| !is_ignorable(n, config)) {
-        return Err(crate::families::unexpected_tensor(file, name, config));
+    let names: BTreeSet<String> = specs(config).into_iter().map(|s| s.name).collect();
+    if let Some((name, stored)) = found
+        .iter()
+        .find(|(n, _)| !names.contains(*n) && !is_ignorable(n, config))
+    {
+        return Err(crate::families::unexpected_tensor(
+            stored.path(),
+            name,
+            config,
+        ));
     }
-    Ok(())
+    found.retain(|n, _| names.contains(n));
+    Ok(found)
 }

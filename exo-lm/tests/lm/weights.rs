@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use exo_core::DType;
-use exo_lm::weights::{HostData, HostTensor, read_checkpoint, write_safetensors};
+use exo_lm::weights::{
+    HostData, HostTensor, locate_checkpoint, read_checkpoint, read_safetensors, write_safetensors,
+    write_safetensors_as,
+};
 use exo_lm::{Architecture, CausalLm, LmError, Mode};
 
 use crate::common::{TestBackend, fixture};
@@ -306,4 +309,43 @@ fn f16_and_bf16_convert_exactly() {
         };
         assert_eq!(got, want, "{name}");
     }
+}
+
+/// A model loads one stored tensor at a time ([`locate_checkpoint`], [`StoredTensor::read`]):
+/// each tensor read alone equals the whole file's decoding, in every stored dtype, and a model
+/// loaded that way equals one built from the whole file's tensors.
+#[test]
+fn stored_tensors_read_alone_equal_the_whole_file() -> exo_lm::Result<()> {
+    let dir = copy_fixture("llama")?;
+    let file = dir.path().join("model.safetensors");
+    let whole = read_safetensors(&file)?;
+    for dtype in [None, Some(DType::BF16), Some(DType::F16), Some(DType::F64)] {
+        write_safetensors_as(&file, &whole, dtype)?;
+        let want = read_safetensors(&file)?;
+        let stored = locate_checkpoint(dir.path())?;
+        assert_eq!(stored.len(), want.len());
+        for (name, tensor) in &want {
+            let got = stored[name].read()?;
+            assert_eq!(&got, tensor, "{name} stored as {dtype:?}");
+        }
+    }
+    write_safetensors(&file, &whole)?;
+    let streamed = CausalLm::<exo_candle::Candle>::from_pretrained(
+        dir.path(),
+        DType::F32,
+        &candle_core::Device::Cpu,
+        Mode::Frozen,
+    )?;
+    let config = streamed.config().clone();
+    let tensors = read_checkpoint(dir.path())?;
+    let built = CausalLm::<exo_candle::Candle>::from_host_tensors(
+        config,
+        tensors,
+        dir.path(),
+        DType::F32,
+        &candle_core::Device::Cpu,
+        Mode::Frozen,
+    )?;
+    assert_eq!(host_params(&streamed)?, host_params(&built)?);
+    Ok(())
 }
