@@ -75,6 +75,19 @@ PAIRS_PER_STEP = 4
 MAX_LENGTH = 512
 
 
+def cpu_model():
+    """The CPU's model name (/proc/cpuinfo), which the results depend on: candle's matmul, for
+    one, uses AVX2 kernels where libtorch uses AVX-512."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def peak_rss_mib(who):
     return resource.getrusage(who).ru_maxrss / 1024.0
 
@@ -334,7 +347,7 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
     import trl as trl_module
     meta = dict(shape=shape, spec=SHAPES[shape], pairs=PAIRS, pairs_per_step=PAIRS_PER_STEP,
                 mean_tokens_per_step=mean_tokens, steps=steps, threads=threads,
-                load_before=load_before, load_after=load_after, cpu=platform.processor() or platform.machine(),
+                load_before=load_before, load_after=load_after, cpu=cpu_model(),
                 torch=torch.__version__, transformers=transformers.__version__,
                 trl=trl_module.__version__, date=time.strftime("%Y-%m-%d"))
     os.makedirs("bench/results", exist_ok=True)
@@ -345,7 +358,7 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
              f"{PAIRS_PER_STEP} pairs per step = {mean_tokens:.0f} non-padding tokens per step on "
              f"average; reference log-probs precomputed; f32 unless the levers say bf16; {threads} threads; {steps} steps per "
              f"run, the median of steps 2..{steps} reported. Load average before "
-             f"{load_before[0]:.2f}, after {load_after[0]:.2f}. torch {meta['torch']}, "
+             f"{load_before[0]:.2f}, after {load_after[0]:.2f}; CPU {meta['cpu']}. torch {meta['torch']}, "
              f"transformers {meta['transformers']}, TRL {meta['trl']}.", "",
              "| objective | implementation | levers | step (s) | tokens/s | × TRL speed | peak RSS MiB | RSS × TRL |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]

@@ -22,7 +22,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -124,7 +123,7 @@ def main():
     load_after = os.getloadavg()
     meta = dict(label=a.label, date=datetime.date.today().isoformat(), shape=a.shape,
                 objective=a.objective, steps=a.steps, tokens_per_step=tokens,
-                pairs_per_step=real_shape.PAIRS_PER_STEP, cpu=platform.processor() or platform.machine(),
+                pairs_per_step=real_shape.PAIRS_PER_STEP, cpu=real_shape.cpu_model(),
                 cores=os.cpu_count(), load_before=load_before[0], load_after=load_after[0])
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, f"{a.label}.json"), "w") as f:
@@ -133,7 +132,7 @@ def main():
              f"`python bench/scaling.py --label {a.label}`: `exo train --objective {a.objective}` on 16 pairs "
              f"(prompts 64-192, completions 32-256 tokens), {real_shape.PAIRS_PER_STEP} pairs per optimiser step "
              f"= {tokens:.0f} non-padding tokens per step on average; f32; {a.steps} steps per run, the median of "
-             f"steps 2..{a.steps} reported. {meta['cores']} cores; load average before {load_before[0]:.2f}, "
+             f"steps 2..{a.steps} reported. {meta['cores']} cores ({meta['cpu']}); load average before {load_before[0]:.2f}, "
              f"after {load_after[0]:.2f}. Peak RSS: the largest single process.", "",
              "| backend | run | step (s) | tokens/s | × 1 process × 1 thread | last loss | peak RSS MiB (per process) |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]

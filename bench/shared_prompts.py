@@ -92,14 +92,15 @@ def main():
         results.append(row)
         print(json.dumps(row), flush=True)
     meta = dict(shape=args.shape, backend=args.backend, threads=args.threads, steps=args.steps,
-                groups=GROUPS, date=time.strftime("%Y-%m-%d"), load=os.getloadavg())
+                groups=GROUPS, date=time.strftime("%Y-%m-%d"), load=os.getloadavg(),
+                cpu=real_shape.cpu_model())
     os.makedirs("bench/results", exist_ok=True)
     with open(f"bench/results/{args.label}.json", "w") as f:
         json.dump(dict(meta=meta, results=results), f, indent=2)
     lines = [f"### `{args.label}`: shared prompts, {args.shape} shape, exo-{args.backend} "
              f"({meta['date']})", "",
              f"Fixed lengths (P prompt and C completion tokens, +1 BOS/EOS each), {GROUPS} groups, "
-             f"{args.threads} threads, f32, {args.steps} steps per run, the median of steps "
+             f"{args.threads} threads ({meta['cpu']}), f32, {args.steps} steps per run, the median of steps "
              f"2..{args.steps}; shared = exo's default, unshared = `--no-shared-prompts` (packing and "
              "counted logits on in both).", "",
              "| case | objective | groups/step | unshared step (s) | shared step (s) | speed-up | "
