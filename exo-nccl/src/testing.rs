@@ -6,6 +6,8 @@
 //! makes it a failure. A host with fewer GPUs than a test needs (one GPU is a complete GPU host)
 //! skips it either way.
 
+use exo_core::testing::ThreadWorld;
+
 use crate::device_count;
 
 /// The variable that makes a missing driver, device or NCCL library fail the tests.
@@ -44,4 +46,46 @@ pub fn has_gpus(test: &str, n: usize) -> bool {
         }
         Ok(_) => true,
     }
+}
+
+/// Runs `rank` on `n` threads, one per rank of a [`ThreadWorld`], and returns what each rank
+/// returned, in rank order. Every rank starts before any is joined: a rendezvous needs them all.
+///
+/// # Panics
+/// If a rank's thread panics (its panic is passed on).
+pub fn on_threads<T, F>(n: usize, rank: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(ThreadWorld) -> T + Send + Clone + 'static,
+{
+    let handles: Vec<_> = ThreadWorld::new(n)
+        .into_iter()
+        .map(|world| {
+            let rank = rank.clone();
+            std::thread::spawn(move || rank(world))
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        .collect()
+}
+
+/// Every rank's value, or `None` after [`skip`]ping `test` with the first rank's error (NCCL or
+/// the device missing).
+///
+/// # Panics
+/// As [`skip`].
+pub fn all_or_skip<T>(test: &str, outcomes: Vec<exo_core::Result<T>>) -> Option<Vec<T>> {
+    let mut values = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                skip(test, &e.to_string());
+                return None;
+            }
+        }
+    }
+    Some(values)
 }

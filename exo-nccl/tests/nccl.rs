@@ -2,13 +2,10 @@
 //! print why they skipped and pass; `EXO_NCCL_REQUIRE=1` (set by scripts/gpu-check.sh on GPU
 //! hosts) turns a missing driver, device or NCCL library into a failure instead.
 
-use std::thread;
-
 use exo_core::DType;
 use exo_core::collective::{Collective, DeviceBuffer, ReduceOp, Single};
-use exo_core::testing::ThreadWorld;
 use exo_nccl::cudarc::driver::DevicePtr;
-use exo_nccl::testing::{has_gpus, skip};
+use exo_nccl::testing::{all_or_skip, has_gpus, on_threads, skip};
 use exo_nccl::{NcclCollective, device_count};
 
 /// On any host, an impossible device is an error naming CUDA, never a panic; on a host without a
@@ -34,13 +31,9 @@ fn an_impossible_device_is_an_error_not_a_panic() {
 /// the bootstrap), not a hang in NCCL's rendezvous.
 #[test]
 fn a_failed_rendezvous_errs_on_every_rank() {
-    let outcomes: Vec<_> = ThreadWorld::new(2)
-        .into_iter()
-        .map(|w| thread::spawn(move || NcclCollective::new(&w, 1_000_000 + w.rank()).map(drop)))
-        .collect::<Vec<_>>() // every rank runs before any is joined
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .collect();
+    let outcomes = on_threads(2, |w| {
+        NcclCollective::new(&w, 1_000_000 + w.rank()).map(drop)
+    });
     for (rank, outcome) in outcomes.into_iter().enumerate() {
         let message = outcome.expect_err("no rank has device 1000000").to_string();
         eprintln!("rank {rank}: {message}");
@@ -216,32 +209,20 @@ fn two_ranks(world: &NcclCollective) -> Seen {
     }
 }
 
-/// World size 2 on GPUs 0 and 1, one thread each, rendezvous through [`ThreadWorld`].
+/// World size 2 on GPUs 0 and 1, one thread each, rendezvous through a `ThreadWorld` (`exo_nccl::testing::on_threads`).
 #[test]
 fn two_gpus_two_threads() {
     const TEST: &str = "two_gpus_two_threads";
     if !has_gpus(TEST, 2) {
         return;
     }
-    let outcomes: Vec<_> = ThreadWorld::new(2)
-        .into_iter()
-        .map(|w| {
-            thread::spawn(move || {
-                let world = NcclCollective::new(&w, w.rank())?;
-                Ok::<_, exo_core::Error>(two_ranks(&world))
-            })
-        })
-        .collect::<Vec<_>>() // every rank runs before any is joined
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .collect();
-    let mut seen = Vec::new();
-    for outcome in outcomes {
-        match outcome {
-            Ok(s) => seen.push(s),
-            Err(e) => return skip(TEST, &e.to_string()),
-        }
-    }
+    let outcomes = on_threads(2, |w| {
+        let world = NcclCollective::new(&w, w.rank())?;
+        Ok::<_, exo_core::Error>(two_ranks(&world))
+    });
+    let Some(seen) = all_or_skip(TEST, outcomes) else {
+        return;
+    };
     let expected = Seen {
         sum: vec![3.0, 30.0, -3.0],
         mean: vec![1.5, (0.1_f32 + 0.2_f32) / 2.0],

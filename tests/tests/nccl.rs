@@ -5,15 +5,13 @@
 //! flags by scripts/gpu-check.sh (`EXO_TCH_CUDA=1`), so that libtorch sees the GPU.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 
 use exo_core::collective::{Collective, DeviceBuffer, DeviceCollective, ReduceOp, Single};
-use exo_core::testing::ThreadWorld;
 use exo_core::{DType, Error, ModelOps, TensorOps};
 use exo_lm::optim::all_reduce_mean;
 use exo_lm::{Architecture, CausalLm, Gradients, LmConfig, Mode};
 use exo_nccl::NcclCollective;
-use exo_nccl::testing::{has_gpus, skip};
+use exo_nccl::testing::{all_or_skip, has_gpus, on_threads, skip};
 use exo_tch::{LibTorch, TchTensor};
 
 /// libtorch's CUDA device `ordinal`, or why there is none.
@@ -171,7 +169,7 @@ fn host_values(grads: &Gradients<LibTorch>) -> Vec<Vec<f64>> {
 /// the number of NCCL calls of the device path.
 type Seen = Vec<(DType, Vec<Vec<f64>>, Vec<Vec<f64>>, usize)>;
 
-/// World size 2 on GPUs 0 and 1, one thread each, rendezvous through [`ThreadWorld`]: exo-lm's
+/// World size 2 on GPUs 0 and 1, one thread each, rendezvous through a `ThreadWorld` (`exo_nccl::testing::on_threads`): exo-lm's
 /// all-reduce of libtorch gradients on the GPU (NCCL, one call per bucket) equals its host path
 /// (the same gradients through the threads' host buffers, sum then one division), bit for bit:
 /// with two ranks NCCL's average `x/2 + y/2` is the host's `(x + y)/2`.
@@ -184,51 +182,39 @@ fn two_gpus_device_all_reduce_equals_the_host_path() {
     if let Err(why) = cuda(1) {
         return skip(TEST, &why);
     }
-    let outcomes: Vec<exo_core::Result<Seen>> = ThreadWorld::new(2)
-        .into_iter()
-        .map(|w| {
-            thread::spawn(move || {
-                let rank = w.rank();
-                let nccl = NcclCollective::new(&w, rank)?;
-                let device = tch::Device::Cuda(rank);
-                let mut seen = Vec::new();
-                for dtype in [DType::F32, DType::F64] {
-                    let grads = rank_grads(rank, dtype, device);
-                    let before = host_values(&grads);
-                    let mut host = grads.clone();
-                    all_reduce_mean(&mut host, &w).unwrap();
-                    let spy = DeviceOnly {
-                        nccl: &nccl,
-                        calls: AtomicUsize::new(0),
-                    };
-                    let mut on_gpu = grads.clone();
-                    all_reduce_mean(&mut on_gpu, &spy).unwrap();
-                    // The reduction wrote into memory of its own: the inputs are unchanged.
-                    assert_eq!(host_values(&grads), before);
-                    for g in on_gpu.tensors() {
-                        assert_eq!(g.0.device(), device);
-                    }
-                    seen.push((
-                        dtype,
-                        host_values(&host),
-                        host_values(&on_gpu),
-                        spy.calls.load(Ordering::SeqCst),
-                    ));
-                }
-                Ok(seen)
-            })
-        })
-        .collect::<Vec<_>>() // every rank runs before any is joined
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .collect();
-    let mut seen = Vec::new();
-    for outcome in outcomes {
-        match outcome {
-            Ok(s) => seen.push(s),
-            Err(e) => return skip(TEST, &e.to_string()),
+    let outcomes: Vec<exo_core::Result<Seen>> = on_threads(2, |w| {
+        let rank = w.rank();
+        let nccl = NcclCollective::new(&w, rank)?;
+        let device = tch::Device::Cuda(rank);
+        let mut seen = Vec::new();
+        for dtype in [DType::F32, DType::F64] {
+            let grads = rank_grads(rank, dtype, device);
+            let before = host_values(&grads);
+            let mut host = grads.clone();
+            all_reduce_mean(&mut host, &w).unwrap();
+            let spy = DeviceOnly {
+                nccl: &nccl,
+                calls: AtomicUsize::new(0),
+            };
+            let mut on_gpu = grads.clone();
+            all_reduce_mean(&mut on_gpu, &spy).unwrap();
+            // The reduction wrote into memory of its own: the inputs are unchanged.
+            assert_eq!(host_values(&grads), before);
+            for g in on_gpu.tensors() {
+                assert_eq!(g.0.device(), device);
+            }
+            seen.push((
+                dtype,
+                host_values(&host),
+                host_values(&on_gpu),
+                spy.calls.load(Ordering::SeqCst),
+            ));
         }
-    }
+        Ok(seen)
+    });
+    let Some(seen) = all_or_skip(TEST, outcomes) else {
+        return;
+    };
     for (rank, per_dtype) in seen.iter().enumerate() {
         for (dtype, host, on_gpu, calls) in per_dtype {
             // The embedding alone (over 25 MiB), then the layers, the norm and the head (the
