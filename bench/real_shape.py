@@ -50,6 +50,8 @@ LEVERS = [
     ("--logits chunked", ["--logits", "chunked"]),
     ("--logits all", ["--logits", "all"]),
     ("all off", ["--no-packing", "--no-shared-prompts", "--logits", "all"]),
+    # Not a compute lever: glibc returns freed blocks at once (a lower peak, slower steps).
+    ("--return-freed-memory", ["--return-freed-memory"]),
 ]
 # Issue 14's LoRA setting, on both sides (PEFT's LoraConfig; exo's --lora-* flags).
 LORA = dict(r=16, lora_alpha=32, target_modules="all-linear")

@@ -86,3 +86,36 @@ impl Command {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keeps_freed_memory(args: &str) -> bool {
+        let cli = Cli::try_parse_from(args.split_whitespace()).expect("the arguments parse");
+        cli.command
+            .process_env()
+            .expect("a model-running command")
+            .keep_freed_memory
+    }
+
+    #[test]
+    fn freed_memory_is_returned_when_asked_or_implied_by_checkpointing() {
+        // `--model` must name a folder that exists.
+        let dir = std::env::temp_dir();
+        let dir = dir.display();
+        let train = format!("exo train --model {dir} --data d --out o");
+        assert!(keeps_freed_memory(&train));
+        assert!(!keeps_freed_memory(&format!(
+            "{train} --return-freed-memory"
+        )));
+        assert!(!keeps_freed_memory(&format!(
+            "{train} --gradient-checkpointing"
+        )));
+        let sample = format!("exo sample --model {dir} --prompts p --out o");
+        assert!(keeps_freed_memory(&sample));
+        assert!(!keeps_freed_memory(&format!(
+            "{sample} --return-freed-memory"
+        )));
+    }
+}

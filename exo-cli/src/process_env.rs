@@ -20,7 +20,7 @@ pub struct ProcessEnv {
     pub kernels: Kernels,
     /// Whether glibc keeps freed memory for reuse instead of returning it to the system (faster
     /// steps, a higher peak); off for a run that asked for less memory
-    /// (`--gradient-checkpointing`).
+    /// (`--return-freed-memory`, or `--gradient-checkpointing`).
     pub keep_freed_memory: bool,
 }
 

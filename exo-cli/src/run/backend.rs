@@ -59,6 +59,12 @@ pub struct ComputeArgs {
     /// row (same log-probs up to f32 rounding; for measuring what packing saves).
     #[arg(long)]
     pub no_packing: bool,
+    /// Have glibc return every freed block over 128 KiB to the system at once, instead of
+    /// keeping freed memory for the next step: a lower peak RSS, slower steps (each step's large
+    /// tensors are page-faulted in afresh; bench/README.md measures both). Implied by
+    /// --gradient-checkpointing. Has no effect when GLIBC_TUNABLES is set.
+    #[arg(long)]
+    pub return_freed_memory: bool,
 }
 
 /// `--logits` (exo-lm's [`exo_lm::LogitRows`]).
@@ -197,7 +203,7 @@ impl ComputeArgs {
         ProcessEnv {
             threads: self.threads,
             kernels: self.kernels.unwrap_or(kernels),
-            keep_freed_memory: true,
+            keep_freed_memory: !self.return_freed_memory,
         }
     }
 

@@ -229,8 +229,7 @@ pub struct LoopArgs {
     pub resume: Option<PathBuf>,
     /// Activation (gradient) checkpointing: keep each decoder layer's input only and recompute
     /// the layer in the backward pass (less memory, about one more forward pass of time; the
-    /// same gradients). exo then also has glibc return freed memory to the system at once rather
-    /// than keep it for the next step (a lower peak; somewhat slower steps).
+    /// same gradients). Implies --return-freed-memory: the user has chosen memory over time.
     #[arg(long)]
     pub gradient_checkpointing: bool,
     /// The dtype the final model in OUT is stored in [default: the initial model's, from its
