@@ -42,16 +42,16 @@ SHAPES = {
 }
 WORDS = 1000
 # exo's levers of issue 13, each switched off alone (the chunked lm_head, off by default, on),
-# then all of them off.
+# then all of them off (the last entry: other grids take the first and the last).
 LEVERS = [
     ("all on", []),
     ("--no-packing", ["--no-packing"]),
     ("--no-shared-prompts", ["--no-shared-prompts"]),
     ("--logits chunked", ["--logits", "chunked"]),
     ("--logits all", ["--logits", "all"]),
-    ("all off", ["--no-packing", "--no-shared-prompts", "--logits", "all"]),
     # Not a compute lever: glibc returns freed blocks at once (a lower peak, slower steps).
     ("--return-freed-memory", ["--return-freed-memory"]),
+    ("all off", ["--no-packing", "--no-shared-prompts", "--logits", "all"]),
 ]
 # Issue 14's LoRA setting, on both sides (PEFT's LoraConfig; exo's --lora-* flags).
 LORA = dict(r=16, lora_alpha=32, target_modules="all-linear")
