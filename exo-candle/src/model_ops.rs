@@ -4,12 +4,15 @@
 
 use candle_core::{Tensor, Var};
 use exo_core::collective::{DeviceCollective, ReduceOp};
+use exo_core::model_ops::AdamWUpdate;
+use exo_core::model_ops::adamw::adamw_update_composite;
 use exo_core::model_ops::attention::{attention_composite, attention_dims, attention_with};
 use exo_core::model_ops::rms_norm::rms_norm_composite;
 use exo_core::{Error, ModelOps, Result};
 
 use crate::kernels::{
-    frozen_linear::frozen_linear, rms_norm::rms_norm, softmax::masked_softmax, supported,
+    adamw, frozen_linear::frozen_linear, rms_norm::rms_norm, softmax::masked_softmax,
+    storage_address, supported,
 };
 use crate::{Candle, from_candle};
 
@@ -79,10 +82,36 @@ impl ModelOps for Candle {
                 message: format!("{:?} into {:?}", value.dtype(), param.dtype()),
             });
         }
+        // `value` may be `param`'s own storage, updated in place (AdamW): nothing to copy.
+        let same = storage_address(param) == storage_address(value);
+        if same && param.layout() == value.layout() {
+            return Ok(());
+        }
+        let value = if same {
+            value.copy().map_err(from_candle(OP))?
+        } else {
+            value.detach()
+        };
         // `Var::from_tensor` on a variable shares its storage, so `set` writes where every
         // handle on `param` reads.
         let var = Var::from_tensor(param).map_err(from_candle(OP))?;
-        var.set(&value.detach()).map_err(from_candle(OP))
+        var.set(&value).map_err(from_candle(OP))
+    }
+
+    /// On the host, in place with no temporary (three passes, [`crate::kernels::adamw`], the
+    /// composite's bits); elsewhere (CUDA, half dtypes) the composite.
+    fn adamw_update(
+        theta: Tensor,
+        m: Tensor,
+        v: Tensor,
+        g: &Tensor,
+        u: &AdamWUpdate,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        if !adamw::applies(&theta, &m, &v, g) {
+            return adamw_update_composite::<Self>(theta, m, v, g, u);
+        }
+        adamw::update_in_place(&theta, &m, &v, g, u).map_err(from_candle("adamw_update"))?;
+        Ok((theta, m, v))
     }
 
     fn cuda_ordinal(device: &candle_core::Device) -> Option<usize> {

@@ -25,6 +25,7 @@
 //! it takes into `.cache/torch` and exports `LIBTORCH` and `LD_LIBRARY_PATH`. CUDA is used when
 //! libtorch sees a GPU (build with `EXO_TCH_CUDA=1` so that `libtorch_cuda.so` is linked).
 
+mod adamw;
 mod autodiff;
 mod collective;
 mod error;

@@ -78,6 +78,12 @@ impl ModelOps for LibTorch {
                 rhs: size(&value.0),
             });
         }
+        // `value` may be `param` itself, updated in place (AdamW): nothing to copy.
+        let same_place =
+            param.0.device() == value.0.device() && param.0.data_ptr() == value.0.data_ptr();
+        if same_place && param.0.stride() == value.0.stride() {
+            return Ok(());
+        }
         // A shallow clone is another handle on the same TensorImpl: the copy lands in the
         // parameter every layer holds. An in-place write to a leaf needs no_grad.
         let mut handle = param.0.shallow_clone();
@@ -88,9 +94,11 @@ impl ModelOps for LibTorch {
         tch::no_grad(f)
     }
 
-    /// In place, with the composite's ops in its order (so the same bits): `θ`, `m` and `v` are
-    /// overwritten and returned, and the step's extra memory is two tensors of the weight's size
-    /// at a time (`(1 − β)·g` or `g²`, then the denominator and the update) instead of ten.
+    /// In place: `θ`, `m` and `v` are overwritten and returned. On the host in one pass with no
+    /// temporary ([`crate::adamw`]: the composite's bits but for a correctly rounded square root,
+    /// where libtorch's is MKL's); elsewhere (CUDA) with libtorch's in-place ops in the
+    /// composite's order (its bits), whose extra memory is two tensors of the weight's size at a
+    /// time (`(1 − β)·g` or `g²`, then the denominator and the update) instead of ten.
     fn adamw_update(
         theta: TchTensor,
         m: TchTensor,
@@ -100,6 +108,9 @@ impl ModelOps for LibTorch {
     ) -> Result<(TchTensor, TchTensor, TchTensor)> {
         const OP: &str = "adamw_update";
         same_kind(OP, &[&theta.0, &m.0, &v.0, &g.0])?;
+        if crate::adamw::update_on_host(&theta.0, &m.0, &v.0, &g.0, u)? {
+            return Ok((theta, m, v));
+        }
         let (mut theta, mut m, mut v, g) = (theta.0, m.0, v.0, &g.0);
         tch::no_grad(|| -> std::result::Result<_, tch::TchError> {
             let _ = m.f_mul_scalar_(u.beta1)?;

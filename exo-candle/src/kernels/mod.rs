@@ -31,6 +31,7 @@ macro_rules! on_floats {
     };
 }
 
+pub(crate) mod adamw;
 pub(crate) mod frozen_linear;
 pub(crate) mod logps;
 pub(crate) mod real;
@@ -49,6 +50,13 @@ pub(crate) fn contiguous<'a, T>(
         .contiguous_offsets()
         .and_then(|(start, end)| data.get(start..end))
         .ok_or_else(|| candle_core::Error::Msg(format!("{op}: expected a contiguous tensor")))
+}
+
+/// The address of `t`'s storage, which identifies it while `t` lives (candle's `same_storage`
+/// is private; the storage's lock is released before this returns).
+pub(crate) fn storage_address(t: &candle_core::Tensor) -> usize {
+    let (storage, _) = t.storage_and_layout();
+    std::ptr::from_ref(&*storage).addr()
 }
 
 /// Whether the fused kernels can run on `t` (CPU, f32 or f64).

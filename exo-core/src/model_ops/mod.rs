@@ -176,8 +176,10 @@ pub trait ModelOps: Autodiff {
     /// One AdamW update of a weight `theta` with its moments `m`, `v` and gradient `g` (see
     /// [`adamw::adamw_update_composite`] for the maths); returns `(θ', m', v')`. The caller gives
     /// up `theta`, `m` and `v`: a backend may update them in place (and return them), which
-    /// keeps the step's extra memory to about two tensors of the weight's size instead of
-    /// about ten, with the same bits. Not differentiable (run it on detached tensors).
+    /// keeps the step's extra memory to at most two tensors of the weight's size instead of
+    /// about ten, with the same bits (for weights in host memory, [`adamw::adamw_update_slices`]:
+    /// the same bits with a correctly rounded square root). Not differentiable (run it on
+    /// detached tensors).
     ///
     /// # Errors
     /// If the shapes or dtypes disagree or the library fails.
