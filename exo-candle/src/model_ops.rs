@@ -98,7 +98,7 @@ impl ModelOps for Candle {
         var.set(&value).map_err(from_candle(OP))
     }
 
-    /// On the host, in place with no temporary (three passes, [`crate::kernels::adamw`], the
+    /// On the host, in place with no temporary (three passes, exo-candle's `kernels::adamw`, the
     /// composite's bits); elsewhere (CUDA, half dtypes) the composite.
     fn adamw_update(
         theta: Tensor,

@@ -95,9 +95,9 @@ impl ModelOps for LibTorch {
     }
 
     /// In place: `θ`, `m` and `v` are overwritten and returned. On the host in one pass with no
-    /// temporary ([`crate::adamw`]: the composite's bits but for a correctly rounded square root,
-    /// where libtorch's is MKL's); elsewhere (CUDA) with libtorch's in-place ops in the
-    /// composite's order (its bits), whose extra memory is two tensors of the weight's size at a
+    /// temporary (exo-tch's `adamw` module: the composite's bits but for a correctly rounded
+    /// square root, where libtorch's is MKL's); elsewhere (CUDA) with libtorch's in-place ops in
+    /// the composite's order (its bits), whose extra memory is two tensors of the weight's size at a
     /// time (`(1 − β)·g` or `g²`, then the denominator and the update) instead of ten.
     fn adamw_update(
         theta: TchTensor,

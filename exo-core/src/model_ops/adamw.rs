@@ -75,8 +75,8 @@ pub fn adamw_update_composite<B: ModelOps>(
 /// The scalars of one [`AdamWUpdate`] in the weight's float type `F`, each rounded once from
 /// f64 as libtorch and candle round a scalar operand, so that [`AdamWScalars::first_moment`],
 /// [`AdamWScalars::second_moment`] and [`AdamWScalars::apply`] give the composite's bits element
-/// by element (each product, sum, square root and quotient rounded on its own: Rust never fuses
-/// them into one FMA).
+/// by element wherever the backend's square root is IEEE 754's (each product, sum, square root
+/// and quotient rounded on its own: Rust never fuses them into one FMA).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamWScalars<F> {
     beta1: F,
@@ -124,13 +124,7 @@ impl<F: Float> AdamWScalars<F> {
     /// moments.
     #[inline]
     pub fn apply(&self, theta: F, m: F, v: F) -> F {
-        self.apply_root(theta, m, v.sqrt())
-    }
-
-    /// [`AdamWScalars::apply`] given `√v'` rather than `v'`.
-    #[inline]
-    pub fn apply_root(&self, theta: F, m: F, root_v: F) -> F {
-        let denom = root_v * self.inv_sqrt_bias2 + self.eps;
+        let denom = v.sqrt() * self.inv_sqrt_bias2 + self.eps;
         theta * self.decay - (m / denom) * self.step_size
     }
 }
@@ -177,9 +171,8 @@ pub fn adamw_update_slices<F: Float + Send + Sync>(
 
 /// One pass of the update over host slices, in place, for a backend that can write only one
 /// tensor per kernel (candle's in-place ops): [`AdamWPass::FirstMoment`],
-/// [`AdamWPass::SecondMoment`] and then [`AdamWPass::Apply`] (or [`AdamWPass::ApplyRoot`] with
-/// the backend's own `√v'`) give [`adamw_update_slices`]'s bits (with `ApplyRoot`: the
-/// composite's with that square root), for any split over threads.
+/// [`AdamWPass::SecondMoment`] and then [`AdamWPass::Apply`] give [`adamw_update_slices`]'s
+/// bits, for any split over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdamWPass {
     /// `dst = m`, `a = g` (`b` unused): `m' = β₁·m + (1 − β₁)·g`.
@@ -188,11 +181,9 @@ pub enum AdamWPass {
     SecondMoment,
     /// `dst = θ`, `a = m'`, `b = v'`.
     Apply,
-    /// `dst = θ`, `a = m'`, `b = √v'` (the square root taken by the backend).
-    ApplyRoot,
 }
 
-/// One [`AdamWPass`] in place over `dst` from `a` (and `b` for the two apply passes), split
+/// One [`AdamWPass`] in place over `dst` from `a` (and `b` for [`AdamWPass::Apply`]), split
 /// over up to `threads` threads for long weights.
 ///
 /// # Errors
@@ -207,7 +198,7 @@ pub fn adamw_pass_slices<F: Float + Send + Sync>(
     threads: usize,
 ) -> Result<()> {
     let b = match pass {
-        AdamWPass::Apply | AdamWPass::ApplyRoot => b,
+        AdamWPass::Apply => b,
         AdamWPass::FirstMoment | AdamWPass::SecondMoment => a,
     };
     same_lengths("adamw_pass_slices", dst.len(), &[a.len(), b.len()])?;
@@ -224,9 +215,6 @@ pub fn adamw_pass_slices<F: Float + Send + Sync>(
                 elements.for_each(|((v, &g), _)| *v = s.second_moment(*v, g));
             }
             AdamWPass::Apply => elements.for_each(|((t, &m), &v)| *t = s.apply(*t, m, v)),
-            AdamWPass::ApplyRoot => {
-                elements.for_each(|((t, &m), &root)| *t = s.apply_root(*t, m, root));
-            }
         }
     });
     Ok(())

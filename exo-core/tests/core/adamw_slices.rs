@@ -1,9 +1,9 @@
 //! `adamw_pass_slices`, the host passes backends run in place of the composite: any split over
-//! threads gives the bits of one thread, `ApplyRoot` with a correctly rounded root is `Apply`,
+//! threads gives the bits of one thread, the three passes are the one-pass update,
 //! the maths is AdamW's, and bad lengths are errors.
 
 use exo_core::model_ops::AdamWUpdate;
-use exo_core::model_ops::adamw::{AdamWPass, adamw_pass_slices};
+use exo_core::model_ops::adamw::{AdamWPass, adamw_pass_slices, adamw_update_slices};
 use proptest::prelude::*;
 
 fn update(step: i32, lr: f64, decay: Option<f64>) -> AdamWUpdate {
@@ -36,29 +36,27 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
 
 type State = (Vec<f32>, Vec<f32>, Vec<f32>);
 
-/// The three passes in order over `θ`, `m`, `v` from `g`; `ApplyRoot` (with `f32::sqrt`) in
-/// place of `Apply` when `root`.
-fn passes<F: num_traits::Float + Send + Sync>(
+/// The update over `θ`, `m`, `v` from `g`: in one pass (`adamw_update_slices`) when `fused`,
+/// else as the three passes in order.
+fn update_with<F: num_traits::Float + Send + Sync>(
     (theta, m, v, g): (&mut [F], &mut [F], &mut [F], &[F]),
     u: &AdamWUpdate,
     threads: usize,
-    root: bool,
+    fused: bool,
 ) -> exo_core::Result<()> {
+    if fused {
+        return adamw_update_slices(theta, m, v, g, u, threads);
+    }
     adamw_pass_slices(AdamWPass::FirstMoment, m, g, &[], u, threads)?;
     adamw_pass_slices(AdamWPass::SecondMoment, v, g, &[], u, threads)?;
-    if root {
-        let roots: Vec<F> = v.iter().map(|x| x.sqrt()).collect();
-        adamw_pass_slices(AdamWPass::ApplyRoot, theta, m, &roots, u, threads)
-    } else {
-        adamw_pass_slices(AdamWPass::Apply, theta, m, v, u, threads)
-    }
+    adamw_pass_slices(AdamWPass::Apply, theta, m, v, u, threads)
 }
 
-fn run(n: usize, threads: usize, u: &AdamWUpdate, root: bool) -> State {
+fn run(n: usize, threads: usize, u: &AdamWUpdate, fused: bool) -> State {
     let (mut theta, mut m) = (values(n, 1), values(n, 2));
     let mut v: Vec<f32> = values(n, 3).iter().map(|x| x.abs()).collect();
     let g = values(n, 4);
-    if let Err(e) = passes((&mut theta, &mut m, &mut v, &g), u, threads, root) {
+    if let Err(e) = update_with((&mut theta, &mut m, &mut v, &g), u, threads, fused) {
         panic!("{e}");
     }
     (theta, m, v)
@@ -72,7 +70,7 @@ fn bits(s: &State) -> Vec<u32> {
 }
 
 #[test]
-fn any_split_over_threads_gives_the_bits_of_one_thread() {
+fn any_split_over_threads_and_passes_gives_the_bits_of_one_thread_and_pass() {
     let u = update(7, 1e-3, Some(0.01));
     // Below, at and above the length under which one thread does it all, and uneven splits.
     for n in [
@@ -83,12 +81,13 @@ fn any_split_over_threads_gives_the_bits_of_one_thread() {
         3 * (1 << 16) + 7,
         1_000_003,
     ] {
-        let one = bits(&run(n, 1, &u, false));
+        let one = bits(&run(n, 1, &u, true));
         for threads in [2, 3, 8, 64] {
-            let split = bits(&run(n, threads, &u, false));
-            assert_eq!(split, one, "n = {n}, threads = {threads}");
+            for fused in [true, false] {
+                let split = bits(&run(n, threads, &u, fused));
+                assert_eq!(split, one, "n = {n}, threads = {threads}, fused = {fused}");
+            }
         }
-        assert_eq!(bits(&run(n, 2, &u, true)), one, "n = {n}, ApplyRoot");
     }
 }
 
@@ -122,7 +121,7 @@ proptest! {
     ) {
         let u = update(step, lr, wd);
         let (mut t1, mut m1, mut v1) = ([theta], [m], [v]);
-        passes((&mut t1, &mut m1, &mut v1, &[g]), &u, 1, false).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        update_with((&mut t1, &mut m1, &mut v1, &[g]), &u, 1, false).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let m_want = 0.9 * m + 0.1 * g;
         let v_want = 0.999 * v + 0.001 * g * g;
         let m_hat = m_want / u.bias1;
