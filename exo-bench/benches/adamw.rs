@@ -53,18 +53,13 @@ fn state<B: ModelOps>(device: &B::Device) -> anyhow::Result<Vec<[B::Tensor; 4]>>
     Ok(out)
 }
 
-const UPDATE: AdamWUpdate = AdamWUpdate {
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
-    bias1: 0.271,
-    bias2: 0.002_997,
-    lr: 1e-6,
-    decay: Some(1.0 - 1e-6 * 0.01),
-};
+/// Step 3 of a run at lr 1e-6 with weight decay 0.01.
+fn update() -> AdamWUpdate {
+    AdamWUpdate::at_step((0.9, 0.999), 1e-8, 3, 1e-6, Some(0.01))
+}
 
 fn step<B: ModelOps>(c: &mut Criterion, name: &str, device: &B::Device) -> anyhow::Result<()> {
-    let mut weights = state::<B>(device)?;
+    let (mut weights, u) = (state::<B>(device)?, update());
     let mut group = c.benchmark_group("adamw step, SmolLM2-135M weights (134.5M f32)");
     group
         .sample_size(10)
@@ -77,7 +72,7 @@ fn step<B: ModelOps>(c: &mut Criterion, name: &str, device: &B::Device) -> anyho
                     m.clone(),
                     v.clone(),
                     g,
-                    &UPDATE,
+                    &u,
                 ))?;
             }
             Ok(())
@@ -86,7 +81,7 @@ fn step<B: ModelOps>(c: &mut Criterion, name: &str, device: &B::Device) -> anyho
     group.bench_function(format!("{name} adamw_update (in place)"), |b| {
         b.iter(|| -> exo_core::Result<()> {
             for [theta, m, v, g] in &mut weights {
-                let (t, mm, vv) = B::adamw_update(theta.clone(), m.clone(), v.clone(), g, &UPDATE)?;
+                let (t, mm, vv) = B::adamw_update(theta.clone(), m.clone(), v.clone(), g, &u)?;
                 (*theta, *m, *v) = (t, mm, vv);
             }
             Ok(())

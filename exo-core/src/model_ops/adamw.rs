@@ -91,6 +91,28 @@ pub struct AdamWScalars<F> {
 }
 
 impl AdamWUpdate {
+    /// The update at step `step` (1 for the first) with learning rate `lr`: the bias corrections
+    /// `1 − βᵗ` are derived here, once for every caller, and a `weight_decay` λ gives the factor
+    /// `1 − lr·λ` (`None`: the weight does not decay).
+    pub fn at_step(
+        (beta1, beta2): (f64, f64),
+        eps: f64,
+        step: u64,
+        lr: f64,
+        weight_decay: Option<f64>,
+    ) -> Self {
+        let t = i32::try_from(step).unwrap_or(i32::MAX);
+        Self {
+            beta1,
+            beta2,
+            eps,
+            bias1: 1.0 - beta1.powi(t),
+            bias2: 1.0 - beta2.powi(t),
+            lr,
+            decay: weight_decay.map(|wd| 1.0 - lr * wd),
+        }
+    }
+
     /// The update's scalars in `F` (see [`AdamWScalars`]).
     pub fn scalars<F: Float>(&self) -> AdamWScalars<F> {
         let cast = |x: f64| F::from(x).unwrap_or_else(F::nan);

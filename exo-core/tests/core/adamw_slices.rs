@@ -6,17 +6,8 @@ use exo_core::model_ops::AdamWUpdate;
 use exo_core::model_ops::adamw::{AdamWPass, adamw_pass_slices, adamw_update_slices};
 use proptest::prelude::*;
 
-fn update(step: i32, lr: f64, decay: Option<f64>) -> AdamWUpdate {
-    let (beta1, beta2): (f64, f64) = (0.9, 0.999);
-    AdamWUpdate {
-        beta1,
-        beta2,
-        eps: 1e-8,
-        bias1: 1.0 - beta1.powi(step),
-        bias2: 1.0 - beta2.powi(step),
-        lr,
-        decay: decay.map(|wd| 1.0 - lr * wd),
-    }
+fn update(step: u64, lr: f64, decay: Option<f64>) -> AdamWUpdate {
+    AdamWUpdate::at_step((0.9, 0.999), 1e-8, step, lr, decay)
 }
 
 /// Deterministic values in [-1, 1) (an LCG), `n` of them.
@@ -117,7 +108,7 @@ proptest! {
     #[test]
     fn the_update_is_adamw(
         theta in -3.0..3.0f64, m in -1.0..1.0f64, v in 0.0..2.0f64, g in -5.0..5.0f64,
-        step in 1..100i32, lr in 1e-6..1e-1f64, wd in prop::option::of(0.0..0.1f64),
+        step in 1..100u64, lr in 1e-6..1e-1f64, wd in prop::option::of(0.0..0.1f64),
     ) {
         let u = update(step, lr, wd);
         let (mut t1, mut m1, mut v1) = ([theta], [m], [v]);

@@ -142,9 +142,6 @@ impl<B: ModelOps> AdamW<B> {
         }
         self.step += 1;
         let c = self.config;
-        let t = i32::try_from(self.step).unwrap_or(i32::MAX);
-        let bias1 = 1.0 - c.beta1.powi(t);
-        let bias2 = 1.0 - c.beta2.powi(t);
         for ((param, g), state) in params.iter().zip(grads.tensors()).zip(&mut self.moments) {
             let dtype = B::dtype(&param.tensor)?;
             let g = &exo_core::upcast::<B>(g)?;
@@ -156,16 +153,13 @@ impl<B: ModelOps> AdamW<B> {
                 Some(master) => master,
                 None => exo_core::upcast::<B>(&B::detach(&param.tensor)?)?,
             };
-            let update = AdamWUpdate {
-                beta1: c.beta1,
-                beta2: c.beta2,
-                eps: c.eps,
-                bias1,
-                bias2,
+            let update = AdamWUpdate::at_step(
+                (c.beta1, c.beta2),
+                c.eps,
+                self.step,
                 lr,
-                decay: (param.kind.decays() && c.weight_decay > 0.0)
-                    .then_some(1.0 - lr * c.weight_decay),
-            };
+                (param.kind.decays() && c.weight_decay > 0.0).then_some(c.weight_decay),
+            );
             let (theta, m, v) = B::adamw_update(theta, m, v, g, &update)?;
             let master = if dtype.is_half() {
                 B::assign(&param.tensor, &B::to_dtype(&theta, dtype)?)?;
