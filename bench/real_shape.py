@@ -5,13 +5,17 @@ with transformers' config classes (no download) so that exo and TRL load the ver
 preference pairs whose prompts (64-192 tokens) and completions (32-256 tokens) have drawn
 lengths; 4 pairs per step; reference log-probs precomputed on both sides; f32 (or the bf16 settings);
 equal threads.
-Every measurement is a fresh process; peak RSS is the whole process's (`ru_maxrss`).
+Every measurement is a fresh process; peak RSS is the whole process's (`ru_maxrss`). With
+`--device cuda`, the peak GPU memory is the device's used memory (NVML, polled every 10 ms by the
+parent while the child runs, less what was used before it started): the same measure for exo and
+for PyTorch, CUDA context and cached allocator blocks included.
 
     python bench/real_shape.py make --shape smollm2 --out DIR      # model + tokenizer + data
     python bench/real_shape.py trl --dir DIR --loss sigmoid --steps 3 --threads 2
     python bench/real_shape.py exo --dir DIR --exo target/release/exo --objective dpo --levers=--no-packing
     python bench/real_shape.py all --shape smollm2 --exo target/release/exo --label NAME
     python bench/real_shape.py all ... --settings plain,checkpointing,lora   # memory levers
+    python bench/real_shape.py all ... --device cuda --results $OUT  # on a GPU (scripts/bench-gpu.sh)
 
 `all` runs the grid and writes bench/results/NAME.{json,md}.
 """
@@ -90,8 +94,63 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def gpu_model():
+    """The first GPU's name and memory (nvidia-smi), for the results' header."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader",
+                              "--id=0"], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "an unnamed GPU"
+
+
 def peak_rss_mib(who):
     return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+class GpuPeak:
+    """The device's peak used memory (MiB) while a child runs, above what was used before it:
+    NVML (nvidia-ml-py) polled from a thread, or `nvidia-smi` where NVML does not import."""
+
+    def __init__(self, index=0, period=0.01):
+        import threading
+        self.index, self.period, self.peak = index, period, 0.0
+        self.stop = threading.Event()
+        try:
+            import pynvml
+            pynvml.nvmlInit()
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            self.read = lambda: pynvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20
+        except Exception:  # noqa: BLE001 (no NVML: the slower nvidia-smi)
+            self.period = max(period, 0.1)
+            self.read = self.smi
+        self.base = self.read()
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+
+    def smi(self):
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits",
+                              f"--id={self.index}"], capture_output=True, text=True, check=True)
+        return float(out.stdout.strip())
+
+    def poll(self):
+        while not self.stop.is_set():
+            self.peak = max(self.peak, self.read() - self.base)
+            time.sleep(self.period)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def sync(device):
+    """Waits for the GPU's queued work, so that a wall-clock interval covers it."""
+    if device != "cpu":
+        import torch
+        torch.cuda.synchronize()
 
 
 def make(shape, out, seed=0):
@@ -144,7 +203,8 @@ def bench_tokenizer(directory, **kwargs):
     return tokenizer
 
 
-def trl(directory, loss, steps, threads, gradient_checkpointing=False, lora=False, bf16=False):
+def trl(directory, loss, steps, threads, gradient_checkpointing=False, lora=False, bf16=False,
+        device="cpu"):
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, TrainerCallback
@@ -160,15 +220,17 @@ def trl(directory, loss, steps, threads, gradient_checkpointing=False, lora=Fals
 
     class Timer(TrainerCallback):
         def on_step_begin(self, args, state, control, **kw):
+            sync(device)
             self.t0 = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kw):
+            sync(device)
             times.append(time.perf_counter() - self.t0)
 
     with tempfile.TemporaryDirectory() as tmp:
         config = DPOConfig(output_dir=tmp, per_device_train_batch_size=PAIRS_PER_STEP,
                            max_steps=steps, learning_rate=1e-6, beta=0.1, loss_type=[loss],
-                           precompute_ref_log_probs=True, use_cpu=True, report_to=[],
+                           precompute_ref_log_probs=True, use_cpu=device == "cpu", report_to=[],
                            # TRL requires ε > 0 for exo_pair; 1e-3 is the paper's and exo's default.
                            label_smoothing=1e-3 if loss == "exo_pair" else 0.0,
                            logging_steps=1, save_strategy="no", max_length=MAX_LENGTH,
@@ -182,17 +244,23 @@ def trl(directory, loss, steps, threads, gradient_checkpointing=False, lora=Fals
                              processing_class=tokenizer, callbacks=[Timer()],
                              peft_config=peft_config)
         trainer.train()
-    print(json.dumps({"step_times": times, "peak_rss_mib": peak_rss_mib(resource.RUSAGE_SELF)}))
+    out = {"step_times": times, "peak_rss_mib": peak_rss_mib(resource.RUSAGE_SELF)}
+    if device != "cpu":
+        # PyTorch's own count, beside the device-wide one the parent polls.
+        out["torch_max_reserved_mib"] = torch.cuda.max_memory_reserved() / 2**20
+        out["torch_max_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(out))
 
 
-def exo(directory, binary, objective, levers, steps, threads, backend):
+def exo(directory, binary, objective, levers, steps, threads, backend, device="cpu"):
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [binary, "train", "--model", directory, "--data",
                os.path.join(directory, "pairs.jsonl"), "--out", os.path.join(tmp, "out"),
                "--objective", objective, "--batch-prompts", str(PAIRS_PER_STEP),
                "--max-steps", str(steps), "--lr", "1e-6", "--beta-pi", "0.1",
                "--logit-temperature", "1", "--max-length", str(MAX_LENGTH),
-               "--threads", str(threads), "--backend", backend, "--quiet"] + levers
+               "--threads", str(threads), "--backend", backend, "--device", device,
+               "--quiet"] + levers
         run = subprocess.run(cmd, capture_output=True, text=True)
         if run.returncode != 0:
             sys.exit(f"exo failed: {run.stderr.strip()}")
@@ -213,7 +281,7 @@ def prompts_file(directory):
     return path
 
 
-def generate(directory, k, new_tokens, threads):
+def generate(directory, k, new_tokens, threads, device="cpu"):
     """transformers' generate on the prompts: K samples each at τ = 0.8, no top-k/top-p."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -221,15 +289,18 @@ def generate(directory, k, new_tokens, threads):
     torch.set_num_threads(threads)
     tokenizer = bench_tokenizer(directory, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32).eval()
+    model = model.to(device)
     with open(prompts_file(directory)) as f:
         prompts = [line.strip() for line in f if line.strip()]
-    inputs = tokenizer(prompts, return_tensors="pt", padding=True)
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
     torch.manual_seed(0)
+    sync(device)
     start = time.perf_counter()
     with torch.no_grad():
         out = model.generate(**inputs, do_sample=True, temperature=0.8, top_k=0, top_p=1.0,
                              max_new_tokens=new_tokens, num_return_sequences=k,
                              pad_token_id=tokenizer.pad_token_id)
+    sync(device)
     secs = time.perf_counter() - start
     new = out[:, inputs["input_ids"].shape[1]:]
     tokens = int((new != tokenizer.pad_token_id).sum())
@@ -237,11 +308,11 @@ def generate(directory, k, new_tokens, threads):
                       "peak_rss_mib": peak_rss_mib(resource.RUSAGE_SELF)}))
 
 
-def exo_sample(directory, binary, k, new_tokens, threads, backend):
+def exo_sample(directory, binary, k, new_tokens, threads, backend, device="cpu"):
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [binary, "sample", "--model", directory, "--prompts", prompts_file(directory),
                "-k", str(k), "--max-new-tokens", str(new_tokens), "--temperature", "0.8",
-               "--allow-empty", "--threads", str(threads), "--backend", backend,
+               "--allow-empty", "--threads", str(threads), "--backend", backend, "--device", device,
                "--out", os.path.join(tmp, "samples.jsonl")]
         run = subprocess.run(cmd, capture_output=True, text=True)
         if run.returncode != 0:
@@ -264,10 +335,17 @@ def child(args, journal=None):
                 entry = json.loads(line)
                 if entry["args"] == key:
                     return entry["out"]
-    run = subprocess.run([sys.executable, __file__] + args, capture_output=True, text=True)
+    gpu = "--device" in args and args[args.index("--device") + 1] != "cpu"
+    if gpu:
+        with GpuPeak() as peak:
+            run = subprocess.run([sys.executable, __file__] + args, capture_output=True, text=True)
+    else:
+        run = subprocess.run([sys.executable, __file__] + args, capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit(f"{key} failed:\n{run.stderr[-3000:]}")
     out = json.loads(run.stdout.strip().splitlines()[-1])
+    if gpu:
+        out["peak_gpu_mib"] = peak.peak
     if journal:
         with open(journal, "a") as f:
             f.write(json.dumps({"args": key, "out": out}) + "\n")
@@ -280,7 +358,7 @@ def median_after_first(times):
 
 
 def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_k, new_tokens,
-             variants=None, settings=("plain",)):
+             variants=None, settings=("plain",), device="cpu", results_dir="bench/results"):
     directory = os.path.join(".cache", "bench-real", shape)
     if not os.path.exists(os.path.join(directory, "pairs.jsonl")):
         make(shape, directory)
@@ -305,11 +383,13 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
             suffix = "" if setting == "plain" else f" + {setting}"
             peer = f"{objective}{suffix}"
             out = child(["trl", "--dir", directory, "--loss", trl_loss, "--steps", str(steps),
-                         "--threads", str(threads)] + trl_flags, journal)
+                         "--threads", str(threads), "--device", device] + trl_flags, journal)
             results.append(dict(objective=objective, peer=peer, impl=f"trl ({trl_loss})",
                                 levers="TRL defaults" + suffix,
                                 step_s=median_after_first(out["step_times"]),
-                                step_times=out["step_times"], peak_rss_mib=out["peak_rss_mib"]))
+                                step_times=out["step_times"], peak_rss_mib=out["peak_rss_mib"],
+                                peak_gpu_mib=out.get("peak_gpu_mib"),
+                                torch_max_reserved_mib=out.get("torch_max_reserved_mib")))
             for backend in backends:
                 # Each lever alone on exo-tch for the first objective; all on / all off otherwise.
                 grid = LEVERS if backend == "tch" and index == 0 else [LEVERS[0], LEVERS[-1]]
@@ -319,21 +399,23 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
                     levers = levers + exo_flags
                     out = child(["exo", "--dir", directory, "--exo", binary, "--objective",
                                  objective, "--steps", str(steps), "--threads", str(threads),
-                                 "--backend", backend, f"--levers={' '.join(levers)}"], journal)
+                                 "--backend", backend, "--device", device,
+                                 f"--levers={' '.join(levers)}"], journal)
                     times = out["step_times"]
                     results.append(dict(objective=objective, peer=peer, impl=f"exo-{backend}",
                                         levers=name + suffix,
                                         step_s=median_after_first(times) if times else None,
-                                        step_times=times, peak_rss_mib=out["peak_rss_mib"]))
+                                        step_times=times, peak_rss_mib=out["peak_rss_mib"],
+                                        peak_gpu_mib=out.get("peak_gpu_mib")))
     sampling = []
     if sample_k:
         out = child(["gen", "--dir", directory, "--k", str(sample_k), "--new-tokens",
-                     str(new_tokens), "--threads", str(threads)], journal)
+                     str(new_tokens), "--threads", str(threads), "--device", device], journal)
         sampling.append(dict(impl="transformers generate", **out))
         for backend in backends:
             out = child(["exo-sample", "--dir", directory, "--exo", binary, "--k", str(sample_k),
                          "--new-tokens", str(new_tokens), "--threads", str(threads),
-                         "--backend", backend], journal)
+                         "--backend", backend, "--device", device], journal)
             sampling.append(dict(impl=f"exo-{backend}", **out))
         for r in sampling:
             r["tokens_per_s"] = r["tokens"] / r["secs"]
@@ -344,44 +426,57 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
         r["tokens_per_s"] = mean_tokens / r["step_s"] if r["step_s"] else None
         r["speed_x_trl"] = peer["step_s"] / r["step_s"] if r["step_s"] else None
         r["rss_x_trl"] = r["peak_rss_mib"] / peer["peak_rss_mib"]
+        if r.get("peak_gpu_mib") is not None and peer.get("peak_gpu_mib"):
+            r["gpu_x_trl"] = r["peak_gpu_mib"] / peer["peak_gpu_mib"]
     import torch
     import transformers
     import trl as trl_module
     meta = dict(shape=shape, spec=SHAPES[shape], pairs=PAIRS, pairs_per_step=PAIRS_PER_STEP,
                 mean_tokens_per_step=mean_tokens, steps=steps, threads=threads,
                 load_before=load_before, load_after=load_after, cpu=cpu_model(),
+                device=device, gpu=gpu_model() if device != "cpu" else None,
                 torch=torch.__version__, transformers=transformers.__version__,
                 trl=trl_module.__version__, date=time.strftime("%Y-%m-%d"))
-    os.makedirs("bench/results", exist_ok=True)
-    with open(f"bench/results/{label}.json", "w") as f:
+    os.makedirs(results_dir, exist_ok=True)
+    with open(os.path.join(results_dir, f"{label}.json"), "w") as f:
         json.dump(dict(meta=meta, results=results, sampling=sampling), f, indent=2)
+    on_gpu = device != "cpu"
+    where = (f"on {meta['gpu']} ({device}; host CPU {meta['cpu']})" if on_gpu
+             else f"CPU {meta['cpu']}")
+    gpu_head = " peak GPU MiB | GPU × TRL |" if on_gpu else ""
     lines = [f"### `{label}`: {shape} shape, random weights ({meta['date']})", "",
              f"{PAIRS} pairs, prompts 64-192 and completions 32-256 tokens (drawn, seed 0), "
              f"{PAIRS_PER_STEP} pairs per step = {mean_tokens:.0f} non-padding tokens per step on "
              f"average; reference log-probs precomputed; f32 unless the levers say bf16; {threads} threads; {steps} steps per "
              f"run, the median of steps 2..{steps} reported. Load average before "
-             f"{load_before[0]:.2f}, after {load_after[0]:.2f}; CPU {meta['cpu']}. torch {meta['torch']}, "
+             f"{load_before[0]:.2f}, after {load_after[0]:.2f}; {where}. torch {meta['torch']}, "
              f"transformers {meta['transformers']}, TRL {meta['trl']}.", "",
-             "| objective | implementation | levers | step (s) | tokens/s | × TRL speed | peak RSS MiB | RSS × TRL |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| objective | implementation | levers | step (s) | tokens/s | × TRL speed |"
+             + gpu_head + " peak RSS MiB | RSS × TRL |",
+             "| --- | --- | --- | ---: | ---: | ---: |" + " ---: | ---: |" * (2 if on_gpu else 1)]
     if not results:
         lines = lines[:2] + [f"{PAIRS} prompts of 64-192 tokens (drawn, seed 0); {threads} threads; "
                              f"torch {meta['torch']}, transformers {meta['transformers']}."]
     for r in results:
         fmt = lambda v, p: "n/a" if v is None else f"{v:.{p}f}"  # noqa: E731
-        lines.append(f"| {r['objective']} | {r['impl']} | {r['levers']} | {fmt(r['step_s'], 2)} | "
-                     f"{fmt(r['tokens_per_s'], 0)} | {fmt(r['speed_x_trl'], 2)}× | "
+        gpu_cells = (f" {fmt(r.get('peak_gpu_mib'), 0)} | {fmt(r.get('gpu_x_trl'), 2)}× |"
+                     if on_gpu else "")
+        lines.append(f"| {r['objective']} | {r['impl']} | {r['levers']} | "
+                     f"{fmt(r['step_s'], 3 if on_gpu else 2)} | "
+                     f"{fmt(r['tokens_per_s'], 0)} | {fmt(r['speed_x_trl'], 2)}× |{gpu_cells} "
                      f"{r['peak_rss_mib']:.0f} | {r['rss_x_trl']:.2f}× |")
     if sampling:
         lines += ["", f"**Sampling**: the {PAIRS} prompts × K = {sample_k}, {new_tokens} new tokens, "
                   "τ = 0.8, no top-k/top-p, all prompts in one batch; generation time only "
                   "(model loading excluded).", "",
-                  "| implementation | tokens | seconds | tokens/s | × generate | peak RSS MiB |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+                  "| implementation | tokens | seconds | tokens/s | × generate |"
+                  + (" peak GPU MiB |" if on_gpu else "") + " peak RSS MiB |",
+                  "| --- | ---: | ---: | ---: | ---: |" + " ---: |" * (2 if on_gpu else 1)]
         for r in sampling:
+            gpu_cell = f" {r.get('peak_gpu_mib') or 0:.0f} |" if on_gpu else ""
             lines.append(f"| {r['impl']} | {r['tokens']} | {r['secs']:.2f} | {r['tokens_per_s']:.1f} | "
-                         f"{r['x_generate']:.2f}× | {r['peak_rss_mib']:.0f} |")
-    with open(f"bench/results/{label}.md", "w") as f:
+                         f"{r['x_generate']:.2f}× |{gpu_cell} {r['peak_rss_mib']:.0f} |")
+    with open(os.path.join(results_dir, f"{label}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -400,6 +495,7 @@ def main():
     t.add_argument("--gradient-checkpointing", action="store_true")
     t.add_argument("--lora", action="store_true", help="PEFT LoRA (LORA) on the policy")
     t.add_argument("--bf16", action="store_true", help="DPOConfig(bf16=True): autocast to bf16")
+    t.add_argument("--device", default="cpu")
     e = sub.add_parser("exo")
     e.add_argument("--dir", required=True)
     e.add_argument("--exo", required=True)
@@ -408,11 +504,13 @@ def main():
     e.add_argument("--steps", type=int, default=3)
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--backend", default="tch")
+    e.add_argument("--device", default="cpu")
     g = sub.add_parser("gen")
     g.add_argument("--dir", required=True)
     g.add_argument("--k", type=int, default=4)
     g.add_argument("--new-tokens", type=int, default=48)
     g.add_argument("--threads", type=int, default=2)
+    g.add_argument("--device", default="cpu")
     x = sub.add_parser("exo-sample")
     x.add_argument("--dir", required=True)
     x.add_argument("--exo", required=True)
@@ -420,6 +518,7 @@ def main():
     x.add_argument("--new-tokens", type=int, default=48)
     x.add_argument("--threads", type=int, default=2)
     x.add_argument("--backend", default="tch")
+    x.add_argument("--device", default="cpu")
     a = sub.add_parser("all")
     a.add_argument("--shape", choices=SHAPES, default="smollm2")
     a.add_argument("--exo", required=True)
@@ -430,6 +529,8 @@ def main():
     a.add_argument("--sample-k", type=int, default=4, help="0: no sampling comparison")
     a.add_argument("--new-tokens", type=int, default=48)
     a.add_argument("--no-train", action="store_true", help="only the sampling comparison")
+    a.add_argument("--device", default="cpu", help="cpu, or cuda for both sides on the first GPU")
+    a.add_argument("--results", default="bench/results", help="folder of NAME.json and NAME.md")
     a.add_argument("--objectives", default="dpo:sigmoid",
                    help="exo objective:TRL loss_type pairs, comma-separated (e.g. dpo:sigmoid,exo-pair:exo_pair)")
     a.add_argument("--settings", default="plain",
@@ -445,20 +546,21 @@ def main():
         make(args.shape, args.out)
     elif args.cmd == "trl":
         trl(args.dir, args.loss, args.steps, args.threads, args.gradient_checkpointing, args.lora,
-            args.bf16)
+            args.bf16, args.device)
     elif args.cmd == "gen":
-        generate(args.dir, args.k, args.new_tokens, args.threads)
+        generate(args.dir, args.k, args.new_tokens, args.threads, args.device)
     elif args.cmd == "exo-sample":
-        exo_sample(args.dir, args.exo, args.k, args.new_tokens, args.threads, args.backend)
+        exo_sample(args.dir, args.exo, args.k, args.new_tokens, args.threads, args.backend,
+                   args.device)
     elif args.cmd == "exo":
         exo(args.dir, args.exo, args.objective, args.levers.split(), args.steps, args.threads,
-            args.backend)
+            args.backend, args.device)
     else:
         objectives = [tuple(o.split(":")) for o in args.objectives.split(",")]
         all_runs(args.shape, args.exo, args.label, args.steps, args.threads,
                  args.backends.split(","), [] if args.no_train else objectives, args.sample_k,
                  args.new_tokens, [v for v in args.variants.split(",") if v],
-                 [s for s in args.settings.split(",") if s])
+                 [s for s in args.settings.split(",") if s], args.device, args.results)
 
 
 if __name__ == "__main__":

@@ -5,20 +5,25 @@
 #   # then, with the device tool: run(command="scripts/gpu-check.sh run", carry=[".gpu"])
 #   scripts/gpu-check.sh run     # there: run the CUDA suites against the host's libtorch
 #
-# The libtorch binaries link libtorch with --no-as-needed (EXO_TCH_CUDA=1, see libtorch-env.sh) so
-# that libtorch_cuda.so is loaded and libtorch sees the GPU. exo-candle's CUDA suites (the
-# conformance suite on cuda:0 and tests/cuda.rs, CUDA against CPU) are built with the `cuda`
-# feature: nvcc comes from scripts/cuda-toolkit.sh, the kernels are compiled for the H200
-# (CUDA_COMPUTE_CAP=90), and the binaries link against stubs of libcuda, cuBLAS, cuRAND and NVRTC;
-# there they load the driver's libcuda.so.1 and PyTorch cu130's nvidia/cu13/lib. All are release
-# builds without debug info, to fit the 64 MiB that a device call can carry.
+# What runs there, each binary with the test-name filter that selects its CUDA cases:
+# - exo-tch's conformance suite on cuda:0 (f32, f64), libtorch's autograd against exo-core's
+#   closed forms;
+# - exo-candle's conformance suite on cuda:0 and tests/cuda.rs (CUDA against the CPU);
+# - exo-nccl's tests and exo-tests' `nccl` suite (libtorch gradients all-reduced on the GPU through
+#   exo-nccl against the host path; the two-rank cases need two GPUs and say so on a host with one).
+# Environments (build and run) are scripts/gpu-env.sh's. PROPTEST_CASES defaults to 64 there (256
+# on the CPU) to keep the run short; set it to override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/gpu-env.sh
+source scripts/gpu-env.sh
 out=.gpu
 
 case "${1:-}" in
   build)
-    # Copies the test binaries of the `cargo test --no-run --message-format=json` on stdin to $out.
+    # Copies the test binaries of the `cargo test --no-run --message-format=json` on stdin to
+    # $out, as PACKAGE-TARGET, compressed with xz when larger than 8 MB (candle's hold its
+    # kernels: a 32 MB sm_90a fatbin and 11 MB of PTX).
     carry_tests() {
       python3 -c '
 import json, sys, shutil
@@ -31,65 +36,71 @@ for line in sys.stdin:
         print("built", name, file=sys.stderr)
 ' "$out"
     }
-    export CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols
+    exo_gpu_build_env
     rm -rf "$out" && mkdir -p "$out"
-    # candle's CUDA kernels, without libtorch's link flags (a build of its own in target/release).
-    (
-      # shellcheck source=scripts/cuda-toolkit.sh
-      source scripts/cuda-toolkit.sh
-      cargo test --release --locked --no-run -p exo-candle --features cuda \
-        --test conformance --test cuda --message-format=json | carry_tests
-    )
-    # Each holds candle-kernels' sm_90a fatbin (32 MB) and PTX (11 MB): about 50 MB, 10 MB in xz.
-    xz -T0 -6 "$out"/exo-candle-*
-    export EXO_TCH_CUDA=1
-    # shellcheck source=scripts/libtorch-env.sh
-    source scripts/libtorch-env.sh
-    # exo-tests' `nccl` suite is among them: libtorch gradients all-reduced on the GPU through
-    # exo-nccl (exo-lm's device path) against the host path. cudarc loads libcuda and libnccl at
-    # run time there too, so it links like the other libtorch binaries.
-    cargo test --release --locked --no-run -p exo-tch -p exo-tests --message-format=json | carry_tests
+    cargo test --release --locked --no-run -p exo-candle --features cuda \
+      --test conformance --test cuda --message-format=json | carry_tests
+    cargo test --release --locked --no-run -p exo-tch --test conformance \
+      -p exo-tests --test nccl --message-format=json | carry_tests
     # exo-nccl (own cargo call, so that cudarc's features do not mix with other crates'): cudarc
-    # loads libcuda and libnccl at run time, so nothing of CUDA is needed to build it here.
-    (
-      unset RUSTFLAGS
-      cargo test --release --locked --no-run -p exo-nccl --message-format=json | carry_tests
-    )
+    # loads libcuda and libnccl at run time, so nothing of CUDA is needed to build it.
+    cargo test --release --locked --no-run -p exo-nccl --message-format=json | carry_tests
+    find "$out" -type f -size +8M -exec xz -T0 -6 {} +
     du -sh "$out"
     ;;
   run)
-    torch_lib="$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
-    # PyTorch cu130's CUDA libraries (cudart, cuBLAS, cuRAND, NVRTC), which candle's CUDA build
-    # links: site-packages/nvidia/cu13/lib, beside torch/.
-    cuda_lib="$(dirname "$(dirname "$torch_lib")")/nvidia/cu13/lib"
-    export LD_LIBRARY_PATH="$torch_lib:$cuda_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    # exo-nccl: cudarc dlopens libnccl.so, and the nvidia-nccl-cu13 wheel (a torch dependency)
-    # ships only libnccl.so.2, in site-packages/nvidia/nccl/lib (or nvidia/cu13/lib): link it under
-    # that name, put the link first on the path, and make the NCCL tests (exo-nccl's and
-    # exo-tests' `nccl`) fail rather than skip if NCCL does not load. Their two-rank tests need two
-    # GPUs and say so on a host with one.
-    site="$(dirname "$(dirname "$torch_lib")")"
-    nccl_so="$(ls "$site"/nvidia/nccl/lib/libnccl.so.2 "$site"/nvidia/cu13/lib/libnccl.so.2 2>/dev/null | head -n 1 || true)"
-    if [ -n "$nccl_so" ]; then
-      nccl_link="$(mktemp -d)"
-      ln -s "$nccl_so" "$nccl_link/libnccl.so"
-      export LD_LIBRARY_PATH="$nccl_link:$(dirname "$nccl_so"):$LD_LIBRARY_PATH" EXO_NCCL_REQUIRE=1
-    else
-      echo "no libnccl.so.2 under $site/nvidia: the exo-nccl tests will skip" >&2
-    fi
-    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
-    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+    exo_gpu_run_env
+    export PROPTEST_CASES="${PROPTEST_CASES:-64}"
     status=0
     unpacked="$(mktemp -d)"
     for bin in "$out"/*; do
-      echo "==> $bin"
+      name="$(basename "${bin%.xz}")"
       if [ "${bin%.xz}" != "$bin" ]; then
-        # Python's lzma, in case the host has no xz.
-        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-          "$bin" "$unpacked/bin" && chmod +x "$unpacked/bin" && bin="$unpacked/bin"
+        exo_gpu_unxz "$bin" "$unpacked/$name" && bin="$unpacked/$name"
       fi
-      "$bin" --nocapture 2>&1 | tail -n 40 || status=1
+      # The conformance suites also hold every CPU case: run the CUDA ones.
+      filter=()
+      case "$name" in *-conformance) filter=(cuda) ;; esac
+      echo "==> $name ${filter[*]:-}"
+      # A bounded run: a hang on the GPU fails this binary, not the whole call.
+      timeout 45 "$bin" "${filter[@]}" --nocapture >"$unpacked/log" 2>&1 || status=1
+      # One log file for all (a device call brings back at most 8 files).
+      if [ -n "${OUT:-}" ]; then { echo "==> $name"; cat "$unpacked/log"; } >>"$OUT/gpu-tests.log"; fi
+      grep -E "^test result|FAILED|panicked|skipp|error" "$unpacked/log" | head -n 30 || true
     done
+    # End to end, with scripts/bench-gpu.sh's `exo` when it was carried too: the quick demo on
+    # cuda:0 (SFT, sampling, scoring, alignment, evaluation), then 3 steps of `exo train` from its
+    # SFT model on cuda:0 against the CPU in f64, whose losses and gradient norms must agree to
+    # 1e-9 relative (the comparison takes f32 too, at 1e-3: add it to the dtype list).
+    if [ -f .gpu-bench/exo.xz ]; then
+      exo_gpu_unxz .gpu-bench/exo.xz "$unpacked/exo"
+      log="${OUT:-$unpacked}/gpu-e2e.log"
+      for backend in tch candle; do
+        echo "==> exo demo --quick --backend $backend --device cuda:0" | tee -a "$log"
+        timeout 90 "$unpacked/exo" demo --quick --backend "$backend" --device cuda:0 --jobs 4 \
+          --out "$unpacked/demo-$backend" >>"$log" 2>&1 || { status=1; echo "FAILED" | tee -a "$log"; continue; }
+        tail -n 12 "$log"
+        for dtype in f64; do
+          for device in cpu cuda:0; do
+            timeout 45 "$unpacked/exo" train --objective exo --model "$unpacked/demo-$backend/sft" \
+              --data "$unpacked/demo-$backend/scored.json" --out "$unpacked/eq-$backend-$dtype-$device" \
+              --dtype "$dtype" --max-steps 3 --batch-prompts 4 --lr 1e-3 --seed 1 --quiet \
+              --backend "$backend" --device "$device" >>"$log" 2>&1 || status=1
+          done
+          python3 - "$unpacked/eq-$backend-$dtype-cpu" "$unpacked/eq-$backend-$dtype-cuda:0" "$dtype" "$backend" <<'PY' 2>&1 | tee -a "$log" || status=1
+import json, sys
+cpu_dir, gpu_dir, dtype, backend = sys.argv[1:]
+rows = [[json.loads(l) for l in open(d + "/metrics.jsonl")] for d in (cpu_dir, gpu_dir)]
+worst = max(abs(a[k] - b[k]) / max(abs(a[k]), 1e-30)
+            for a, b in zip(*rows) for k in ("loss", "grad_norm"))
+tol = 1e-9 if dtype == "f64" else 1e-3
+print(f"{backend} {dtype}: {len(rows[1])} steps on cuda:0 against the CPU, "
+      f"largest relative difference of loss and grad_norm {worst:.3e} (tolerance {tol:g})")
+sys.exit(0 if len(rows[0]) == len(rows[1]) == 3 and worst <= tol else 1)
+PY
+        done
+      done
+    fi
     rm -rf "$unpacked"
     exit $status
     ;;
