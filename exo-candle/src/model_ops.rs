@@ -1,18 +1,18 @@
 //! [`ModelOps`] for [`Candle`]: candle-core ops that all have a backward pass (no candle-nn),
-//! and on the CPU the fused kernels of [`crate::kernels`] (masked softmax, RMSNorm), which have
+//! and on the CPU the fused kernels of [`crate::kernels`] (attention, RMSNorm), which have
 //! their own; and the device all-reduce of CUDA tensors ([`crate::collective`]).
 
 use candle_core::{Tensor, Var};
 use exo_core::collective::{DeviceCollective, ReduceOp};
 use exo_core::model_ops::AdamWUpdate;
 use exo_core::model_ops::adamw::adamw_update_composite;
-use exo_core::model_ops::attention::{attention_composite, attention_dims, attention_with};
+use exo_core::model_ops::attention::{attention_composite, attention_dims};
 use exo_core::model_ops::rms_norm::rms_norm_composite;
 use exo_core::{Error, ModelOps, Result};
 
 use crate::kernels::{
-    adamw, frozen_linear::frozen_linear, rms_norm::rms_norm, softmax::masked_softmax,
-    storage_address, supported,
+    adamw, attention::attention as fused_attention, frozen_linear::frozen_linear,
+    rms_norm::rms_norm, storage_address, supported,
 };
 use crate::{Candle, from_candle};
 
@@ -177,14 +177,13 @@ impl ModelOps for Candle {
         }
     }
 
-    // The scale, the mask bias and the softmax as one fused kernel on the CPU (f32/f64).
+    // One graph node on the CPU (f32/f64) that recomputes its probabilities in the backward
+    // pass instead of keeping two [N, H, Tq, Tk] tensors per layer (kernels::attention).
     fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor, scale: f64) -> Result<Tensor> {
         if !(supported(q) && supported(bias) && q.dtype() == bias.dtype()) {
             return attention_composite::<Self>(q, k, v, bias, scale);
         }
-        let dims = attention_dims::<Self>(q, k, v, bias)?;
-        attention_with::<Self>(q, k, v, dims, |raw| {
-            masked_softmax(raw, bias, scale).map_err(from_candle("attention"))
-        })
+        attention_dims::<Self>(q, k, v, bias)?;
+        fused_attention(q, k, v, bias, scale).map_err(from_candle("attention"))
     }
 }

@@ -1,5 +1,6 @@
 //! Fused CPU kernels for candle, each with its own backward pass (candle-nn's fused ops have
-//! none): the masked softmax of attention, RMSNorm and the sequence log-probs. The composites
+//! none): attention (recomputing its probabilities in the backward pass), the masked softmax,
+//! RMSNorm and the sequence log-probs. The composites
 //! they replace take 6–8 passes over their tensors forward and as many backward; these take 2–3.
 //!
 //! Every kernel runs on contiguous f32 or f64 storage on the CPU; [`crate::model_ops`] and
@@ -32,6 +33,7 @@ macro_rules! on_floats {
 }
 
 pub(crate) mod adamw;
+pub(crate) mod attention;
 pub(crate) mod frozen_linear;
 pub(crate) mod logps;
 pub(crate) mod real;

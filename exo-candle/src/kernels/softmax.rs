@@ -133,11 +133,10 @@ impl CustomOp2 for MaskedSoftmax {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = res.apply_op2_no_bwd(
-            &grad_res.contiguous()?,
-            &MaskedSoftmaxBackward { scale: self.scale },
-        )?;
-        Ok((Some(grad), None))
+        Ok((
+            Some(masked_softmax_backward(res, grad_res, self.scale)?),
+            None,
+        ))
     }
 }
 
@@ -181,4 +180,18 @@ pub(crate) fn masked_softmax(
     scores
         .contiguous()?
         .apply_op2(&bias.contiguous()?, MaskedSoftmax { scale })
+}
+
+/// The gradient `scale · y ⊙ (g − Σ g ⊙ y)` of the scores from the probabilities `y` and their
+/// gradient `g` (same shape), without a graph.
+///
+/// # Errors
+/// If the shapes differ, or the tensors are not f32/f64 on the CPU.
+pub(crate) fn masked_softmax_backward(
+    y: &Tensor,
+    g: &Tensor,
+    scale: f64,
+) -> candle_core::Result<Tensor> {
+    y.contiguous()?
+        .apply_op2_no_bwd(&g.contiguous()?, &MaskedSoftmaxBackward { scale })
 }

@@ -22,11 +22,15 @@ fn values(count: usize, seed: u64) -> Vec<f64> {
 }
 
 fn leaf<B: TestBackend>(dims: &[usize], seed: u64) -> exo_lm::Result<B::Tensor> {
+    leaf_of::<B>(dims, seed, DType::F64)
+}
+
+fn leaf_of<B: TestBackend>(dims: &[usize], seed: u64, dtype: DType) -> exo_lm::Result<B::Tensor> {
     let count = dims.iter().product();
     Ok(B::require_grad(&B::from_f64s(
         &values(count, seed),
         dims,
-        DType::F64,
+        dtype,
         &B::cpu(),
     )?)?)
 }
@@ -55,7 +59,7 @@ fn same_function_within<B: TestBackend>(
     let weights = B::from_f64s(
         &values(dims.iter().product(), 5),
         &dims,
-        DType::F64,
+        B::dtype(&a)?,
         &B::cpu(),
     )?;
     let refs: Vec<&B::Tensor> = leaves.iter().collect();
@@ -95,6 +99,42 @@ fn overrides_match_the_composites<B: TestBackend>() -> exo_lm::Result<()> {
         |l| B::attention(&l[0], &l[1], &l[2], &bias, scale),
         |l| attention_composite::<B>(&l[0], &l[1], &l[2], &bias, scale),
     )?;
+    // G = 3 heads per key/value head; a left-padded row whose first query sees no key; queries
+    // after a cache (Tq < Tk); f32 as well. A query that sees no key is padding, whose output
+    // the model never reads: it is multiplied by 0 here (libtorch's fused attention gives its
+    // scores another gradient than the composite's uniform softmax does).
+    let (h, h_kv, tk) = (3, 1, 6);
+    let mut key_mask = vec![true; n * tk];
+    key_mask[0] = false;
+    for (q_start, tq) in [(0, tk), (4, 2)] {
+        let bias = attention_bias(&key_mask, n, tk, q_start, tq)?;
+        let read: Vec<f64> = bias
+            .chunks(tk)
+            .map(|row| f64::from(u8::from(row.contains(&0.0))))
+            .collect();
+        for dtype in [DType::F64, DType::F32] {
+            let read = B::from_f64s(&read, &[n, 1, tq, 1], dtype, &B::cpu())?;
+            let bias = B::from_f32s(&bias, &[n, 1, tq, tk], dtype, &B::cpu())?;
+            let leaves = [
+                leaf_of::<B>(&[n, h, tq, d], 21, dtype)?,
+                leaf_of::<B>(&[n, h_kv, tk, d], 22, dtype)?,
+                leaf_of::<B>(&[n, h_kv, tk, d], 23, dtype)?,
+            ];
+            let tol = if dtype == DType::F64 { FUSED_TOL } else { 1e-5 };
+            same_function_within::<B>(
+                &format!("attention, queries {q_start}.. of {tk}, {dtype:?}"),
+                tol,
+                &leaves,
+                |l| B::mul(&B::attention(&l[0], &l[1], &l[2], &bias, scale)?, &read),
+                |l| {
+                    B::mul(
+                        &attention_composite::<B>(&l[0], &l[1], &l[2], &bias, scale)?,
+                        &read,
+                    )
+                },
+            )?;
+        }
+    }
     let x = [leaf::<B>(&[2, 3, 4], 4)?];
     same_function::<B>(
         "silu",
