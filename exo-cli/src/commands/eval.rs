@@ -10,13 +10,13 @@ use exo_lm::{Mode, ModelOps};
 use serde::Serialize;
 
 use super::sample::SamplingArgs;
-use super::sft::{require_file, require_model_dir};
 use crate::config_file::{ConfigArg, required};
 use crate::eval::{self, Scores, Summary};
 use crate::generate::{Generated, SampleSettings, sample_prompts};
 use crate::reward::{Reward, RewardArgs};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::hub::model_location;
+use crate::run::inputs::{require_file, require_model_dir};
 use crate::run::model::{check_vocab, load_model, load_tokenizer};
 use crate::samples::{self, KSamples};
 

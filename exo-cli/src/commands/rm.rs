@@ -6,18 +6,17 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Args;
 use exo_data::Truncation;
-use exo_lm::ModelOps;
 
-use super::sft::{print_summary, require_file, require_model_dir};
-use crate::config_file::{ConfigArg, required};
-use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
+use crate::config_file::ConfigArg;
+use crate::run::backend::{Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
-use crate::run::data::{self, Dataset, Order, Shape};
+use crate::run::data::Shape;
+use crate::run::fit_job::FitJob;
 use crate::run::hub::model_location;
-use crate::run::model::{check_vocab, load_tokenizer};
-use crate::run::plots::training_plots;
+use crate::run::inputs::{FitOutcome, RunPaths, TrainingData, plots_after, print_summary};
+use crate::run::model::check_vocab;
 use crate::run::rm::RmLoss;
-use crate::run::trainer::{FitReport, Init, Plan, fit};
+use crate::run::trainer::Init;
 
 /// Arguments of `exo rm`.
 ///
@@ -67,12 +66,8 @@ pub struct RmArgs {
 /// `exo rm`, validated.
 #[derive(Debug, Clone)]
 pub struct RmConfig {
-    /// The initial model.
-    pub model: PathBuf,
-    /// Training pairs.
-    pub data: PathBuf,
-    /// Held-out pairs.
-    pub eval_data: Option<PathBuf>,
+    /// The initial model, the pairs and the output folder.
+    pub paths: RunPaths,
     /// The tokenizer file, if not the model's.
     pub tokenizer: Option<PathBuf>,
     /// Length limits.
@@ -83,8 +78,6 @@ pub struct RmConfig {
     pub optim: OptimArgs,
     /// The loop flags.
     pub run: LoopArgs,
-    /// The output folder.
-    pub out: PathBuf,
 }
 
 /// Checks the flags and paths.
@@ -92,19 +85,7 @@ pub struct RmConfig {
 /// # Errors
 /// On a missing file or folder, or a lever reward models do not take yet.
 pub fn config(args: &RmArgs) -> anyhow::Result<RmConfig> {
-    let model = required(&args.model, "--model")?;
-    let data = required(&args.data, "--data")?;
-    let out = required(&args.out, "--out")?;
-    args.run.validate()?;
-    args.optim.validate(&args.run)?;
-    require_file(data, "--data")?;
-    if let Some(e) = &args.run.eval_data {
-        require_file(e, "--eval-data")?;
-    }
-    require_model_dir(model, "--model", false)?;
-    if out.is_file() {
-        bail!("--out {} is a file, not a folder", out.display());
-    }
+    let paths = RunPaths::check((&args.model, &args.data, &args.out), &args.optim, &args.run)?;
     if let Some(flag) = args.run.lora.flag() {
         bail!("{flag}: exo rm trains every weight (LoRA reward models are not implemented)");
     }
@@ -112,117 +93,74 @@ pub fn config(args: &RmArgs) -> anyhow::Result<RmConfig> {
         bail!("--gradient-checkpointing: not implemented for exo rm");
     }
     Ok(RmConfig {
-        model: model.clone(),
-        data: data.clone(),
-        eval_data: args.run.eval_data.clone(),
         tokenizer: args.tokens.tokenizer.clone(),
         truncation: args
             .tokens
-            .truncation(crate::run::model::context_length(model)),
+            .truncation(crate::run::model::context_length(&paths.model)),
         compute: args.compute.compute(Kernels::default())?,
         optim: args.optim.clone(),
         run: args.run.clone(),
-        out: out.clone(),
+        paths,
     })
-}
-
-/// What a finished reward-model run reports.
-#[derive(Debug, Clone)]
-pub struct RmOutcome {
-    /// The loop's report.
-    pub report: FitReport,
-    /// Pairs used.
-    pub records: usize,
-    /// Records read but left out.
-    pub skipped: usize,
-    /// Records cut to the length limits (kept).
-    pub truncated: usize,
-    /// Plots written.
-    pub plots: Vec<PathBuf>,
 }
 
 /// Trains the reward model.
 ///
 /// # Errors
 /// If the data, the model or a step fails.
-pub fn execute(cfg: &RmConfig) -> anyhow::Result<RmOutcome> {
+pub fn execute(cfg: &RmConfig) -> anyhow::Result<FitOutcome> {
+    let paths = &cfg.paths;
     // --out belongs to this run until it returns (plots included); rank 0 holds the lock.
-    let _lock = crate::run::out_lock::lock_out(&cfg.out)?;
-    let (tokenizer, tokenizer_json) = load_tokenizer(&cfg.model, cfg.tokenizer.as_deref())?;
-    let train = data::load(&cfg.data, &tokenizer, &cfg.truncation, Shape::Pairs)?;
-    let eval = cfg
-        .eval_data
-        .as_deref()
-        .map(|p| data::load(p, &tokenizer, &cfg.truncation, Shape::Pairs))
-        .transpose()?;
-    let order = Order::data_parallel(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
-    let pad = tokenizer.special_tokens().pad;
+    let _lock = crate::run::out_lock::lock_out(&paths.out)?;
+    let mut data = TrainingData::load(
+        paths,
+        cfg.tokenizer.as_deref(),
+        &cfg.truncation,
+        Shape::Pairs,
+        &cfg.run,
+    )?;
+    let pad = data.tokenizer.special_tokens().pad;
     let plan = plan(
         &cfg.optim,
         &cfg.run,
         PlanInputs {
             kind: "rm",
             init: Init::Scorer {
-                dir: cfg.model.clone(),
+                dir: paths.model.clone(),
                 seed: cfg.run.seed,
                 pad,
             },
-            out: cfg.out.clone(),
-            tokenizer_json,
+            out: paths.out.clone(),
+            tokenizer_json: data.tokenizer_json.clone(),
             default_lr: 1e-5,
-            per_epoch: order.per_epoch(),
-            data_fingerprint: train.fingerprint.clone(),
+            per_epoch: data.order.per_epoch(),
+            data_fingerprint: data.train.fingerprint.clone(),
             extra_settings: serde_json::json!({ "loss": "bradley_terry" }),
             dtype: cfg.compute.dtype,
         },
     )?;
-    let job = RmJob {
+    let config = exo_lm::LmConfig::from_file(&paths.model)?;
+    check_vocab(&data.tokenizer, config.vocab_size)?;
+    let loss = RmLoss {
+        train: &data.train,
+        eval: data.eval.as_ref(),
+        pad,
+        eval_batch: cfg.run.batch_prompts,
+    };
+    let job = FitJob {
         plan: &plan,
-        order,
-        train: &train,
-        eval: eval.as_ref(),
-        cfg,
-        tokenizer: &tokenizer,
+        order: &mut data.order,
+        loss: &loss,
     };
     let report = dispatch(&cfg.compute, job)?;
-    let plots = if cfg.run.plot && crate::run::dist::world().is_root() {
-        training_plots(&cfg.out, "exo rm")?
-    } else {
-        Vec::new()
-    };
-    Ok(RmOutcome {
+    let (records, skipped, truncated) = data.counts();
+    Ok(FitOutcome {
         report,
-        records: train.groups.len(),
-        skipped: train.skipped,
-        truncated: train.truncated,
-        plots,
+        records,
+        skipped,
+        truncated,
+        plots: plots_after(&cfg.run, &paths.out, "exo rm")?,
     })
-}
-
-struct RmJob<'a> {
-    plan: &'a Plan,
-    order: Order,
-    train: &'a Dataset,
-    eval: Option<&'a Dataset>,
-    cfg: &'a RmConfig,
-    tokenizer: &'a exo_data::Tokenizer,
-}
-
-impl BackendJob for RmJob<'_> {
-    type Output = FitReport;
-    type Error = anyhow::Error;
-
-    fn run<B: ModelOps>(mut self, device: &B::Device) -> anyhow::Result<FitReport> {
-        let config = exo_lm::LmConfig::from_file(&self.cfg.model)?;
-        check_vocab(self.tokenizer, config.vocab_size)?;
-        let loss = RmLoss {
-            train: self.train,
-            eval: self.eval,
-            pad: self.tokenizer.special_tokens().pad,
-            eval_batch: self.cfg.run.batch_prompts,
-        };
-        fit::<B, _>(self.plan, &mut self.order, &loss, device)
-    }
 }
 
 /// Runs `exo rm` and prints a summary.
@@ -242,7 +180,7 @@ pub fn run(args: &RmArgs) -> anyhow::Result<ExitCode> {
         "rm",
         (out.records, out.skipped, out.truncated),
         &out.report,
-        &cfg.out,
+        &cfg.paths.out,
         &out.plots,
     );
     let last = &out.report.last;

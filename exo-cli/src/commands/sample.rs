@@ -8,11 +8,11 @@ use clap::Args;
 use exo_data::ReadOptions;
 use exo_lm::{Mode, ModelOps};
 
-use super::sft::{require_file, require_model_dir};
 use crate::config_file::{ConfigArg, required};
 use crate::generate::{SampleSettings, sample_prompts};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::hub::model_location;
+use crate::run::inputs::{require_file, require_model_dir};
 use crate::run::model::{check_vocab, load_model, load_tokenizer};
 use crate::run::values::{at_least_one, sampling};
 use crate::samples::{self, KSamples};

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::sft::require_file;
 use crate::config_file::{ConfigArg, required};
 use crate::reward::{Item, Reward, RewardArgs};
 use crate::run::backend::{ComputeArgs, Kernels};
+use crate::run::inputs::require_file;
 use crate::samples::{self, KSamples};
 
 /// Arguments of `exo score`.

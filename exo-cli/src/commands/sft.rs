@@ -1,22 +1,22 @@
 //! `exo sft`: supervised fine-tuning on prompt/completion records.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use exo_data::Truncation;
-use exo_lm::ModelOps;
 
-use crate::config_file::{ConfigArg, required};
-use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
+use crate::config_file::ConfigArg;
+use crate::run::backend::{Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
-use crate::run::data::{self, Dataset, Order, Shape};
+use crate::run::data::Shape;
+use crate::run::fit_job::FitJob;
 use crate::run::hub::model_location;
-use crate::run::model::{check_vocab, load_tokenizer};
-use crate::run::plots::training_plots;
+use crate::run::inputs::{FitOutcome, RunPaths, TrainingData, plots_after, print_summary};
+use crate::run::model::check_vocab;
 use crate::run::sft::SftLoss;
-use crate::run::trainer::{FitReport, Init, Plan, fit};
+use crate::run::trainer::Init;
 
 /// Arguments of `exo sft`.
 ///
@@ -74,12 +74,8 @@ pub struct SftArgs {
 /// `exo sft`, validated.
 #[derive(Debug, Clone)]
 pub struct SftConfig {
-    /// The model folder.
-    pub model: PathBuf,
-    /// Training data.
-    pub data: PathBuf,
-    /// Held-out data.
-    pub eval_data: Option<PathBuf>,
+    /// The model, the data and the output folder.
+    pub paths: RunPaths,
     /// The tokenizer file, if not the model's.
     pub tokenizer: Option<PathBuf>,
     /// Length limits.
@@ -94,8 +90,6 @@ pub struct SftConfig {
     pub optim: OptimArgs,
     /// The loop flags.
     pub run: LoopArgs,
-    /// The output folder.
-    pub out: PathBuf,
 }
 
 /// Checks the flags and paths.
@@ -103,107 +97,46 @@ pub struct SftConfig {
 /// # Errors
 /// On a missing file or folder, or an invalid backend.
 pub fn config(args: &SftArgs) -> anyhow::Result<SftConfig> {
-    let model = required(&args.model, "--model")?;
-    let data = required(&args.data, "--data")?;
-    let out = required(&args.out, "--out")?;
-    args.run.validate()?;
-    args.optim.validate(&args.run)?;
-    require_file(data, "--data")?;
-    if let Some(e) = &args.run.eval_data {
-        require_file(e, "--eval-data")?;
-    }
-    require_model_dir(model, "--model", false)?;
+    let paths = RunPaths::check((&args.model, &args.data, &args.out), &args.optim, &args.run)?;
     if args.from_scratch && !args.ignore_memory_check {
-        crate::run::model::check_training_memory(model)?;
-    }
-    if out.is_file() {
-        bail!("--out {} is a file, not a folder", out.display());
+        crate::run::model::check_training_memory(&paths.model)?;
     }
     Ok(SftConfig {
-        model: model.clone(),
-        data: data.clone(),
-        eval_data: args.run.eval_data.clone(),
         tokenizer: args.tokens.tokenizer.clone(),
         truncation: args
             .tokens
-            .truncation(crate::run::model::context_length(model)),
+            .truncation(crate::run::model::context_length(&paths.model)),
         from_scratch: args.from_scratch,
         train_on_prompt: args.train_on_prompt,
         compute: args.compute.compute(Kernels::default())?,
         optim: args.optim.clone(),
         run: args.run.clone(),
-        out: out.clone(),
+        paths,
     })
-}
-
-/// Errors unless `path` is a file.
-pub fn require_file(path: &Path, flag: &str) -> anyhow::Result<()> {
-    if !path.is_file() {
-        bail!("{flag} {}: no such file", path.display());
-    }
-    Ok(())
-}
-
-/// Errors unless `dir` is a model folder (`config.json`), or, where `adapters` allows, a LoRA
-/// adapter folder (`adapter_config.json`, loaded onto its base).
-///
-/// # Errors
-/// If the folder is neither.
-pub fn require_model_dir(dir: &Path, flag: &str, adapters: bool) -> anyhow::Result<()> {
-    crate::run::model::check_folder_files(dir)?;
-    if dir.join("config.json").is_file() {
-        return Ok(());
-    }
-    if dir.join(exo_lm::lora::ADAPTER_CONFIG_FILE).is_file() {
-        if adapters {
-            return Ok(());
-        }
-        bail!(
-            "{flag} {d}: a LoRA adapter; `--model BASE --lora-adapter {d}` trains it further, \
-             `exo merge --adapter {d} --out DIR` makes it a model",
-            d = dir.display()
-        );
-    }
-    bail!("{flag} {}: no config.json in it", dir.display());
-}
-
-/// What a finished SFT run reports.
-#[derive(Debug, Clone)]
-pub struct SftOutcome {
-    /// The loop's report.
-    pub report: FitReport,
-    /// Records used.
-    pub records: usize,
-    /// Records read but left out.
-    pub skipped: usize,
-    /// Records cut to the length limits (kept).
-    pub truncated: usize,
-    /// Plots written.
-    pub plots: Vec<PathBuf>,
 }
 
 /// Runs SFT.
 ///
 /// # Errors
 /// If the data, the model or a step fails.
-pub fn execute(cfg: &SftConfig) -> anyhow::Result<SftOutcome> {
+pub fn execute(cfg: &SftConfig) -> anyhow::Result<FitOutcome> {
+    let paths = &cfg.paths;
     // --out belongs to this run until it returns (plots included); rank 0 holds the lock.
-    let _lock = crate::run::out_lock::lock_out(&cfg.out)?;
-    let (tokenizer, tokenizer_json) = load_tokenizer(&cfg.model, cfg.tokenizer.as_deref())?;
-    let train = data::load(&cfg.data, &tokenizer, &cfg.truncation, Shape::Sft)?;
-    let eval = cfg
-        .eval_data
-        .as_deref()
-        .map(|p| data::load(p, &tokenizer, &cfg.truncation, Shape::Sft))
-        .transpose()?;
-    let order = Order::data_parallel(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
+    let _lock = crate::run::out_lock::lock_out(&paths.out)?;
+    let mut data = TrainingData::load(
+        paths,
+        cfg.tokenizer.as_deref(),
+        &cfg.truncation,
+        Shape::Sft,
+        &cfg.run,
+    )?;
     let init = if cfg.from_scratch {
         Init::Random {
-            dir: cfg.model.clone(),
+            dir: paths.model.clone(),
             seed: cfg.run.seed,
         }
     } else {
-        Init::Pretrained(cfg.model.clone())
+        Init::Pretrained(paths.model.clone())
     };
     let plan = plan(
         &cfg.optim,
@@ -211,11 +144,11 @@ pub fn execute(cfg: &SftConfig) -> anyhow::Result<SftOutcome> {
         PlanInputs {
             kind: "sft",
             init,
-            out: cfg.out.clone(),
-            tokenizer_json,
+            out: paths.out.clone(),
+            tokenizer_json: data.tokenizer_json.clone(),
             default_lr: 1e-5,
-            per_epoch: order.per_epoch(),
-            data_fingerprint: train.fingerprint.clone(),
+            per_epoch: data.order.per_epoch(),
+            data_fingerprint: data.train.fingerprint.clone(),
             extra_settings: serde_json::json!({
                 "from_scratch": cfg.from_scratch,
                 "train_on_prompt": cfg.train_on_prompt,
@@ -223,55 +156,30 @@ pub fn execute(cfg: &SftConfig) -> anyhow::Result<SftOutcome> {
             dtype: cfg.compute.dtype,
         },
     )?;
-    let job = SftJob {
+    let config = exo_lm::LmConfig::from_file(&paths.model)
+        .with_context(|| format!("reading {}", paths.model.join("config.json").display()))?;
+    check_vocab(&data.tokenizer, config.vocab_size)?;
+    let loss = SftLoss {
+        train: &data.train,
+        eval: data.eval.as_ref(),
+        train_on_prompt: cfg.train_on_prompt,
+        pad: data.tokenizer.special_tokens().pad,
+        eval_batch: cfg.run.batch_prompts,
+    };
+    let job = FitJob {
         plan: &plan,
-        order,
-        train: &train,
-        eval: eval.as_ref(),
-        cfg,
-        tokenizer: &tokenizer,
+        order: &mut data.order,
+        loss: &loss,
     };
     let report = dispatch(&cfg.compute, job)?;
-    let plots = if cfg.run.plot && crate::run::dist::world().is_root() {
-        training_plots(&cfg.out, "exo sft")?
-    } else {
-        Vec::new()
-    };
-    Ok(SftOutcome {
+    let (records, skipped, truncated) = data.counts();
+    Ok(FitOutcome {
         report,
-        records: train.groups.len(),
-        skipped: train.skipped,
-        truncated: train.truncated,
-        plots,
+        records,
+        skipped,
+        truncated,
+        plots: plots_after(&cfg.run, &paths.out, "exo sft")?,
     })
-}
-
-struct SftJob<'a> {
-    plan: &'a Plan,
-    order: Order,
-    train: &'a Dataset,
-    eval: Option<&'a Dataset>,
-    cfg: &'a SftConfig,
-    tokenizer: &'a exo_data::Tokenizer,
-}
-
-impl BackendJob for SftJob<'_> {
-    type Output = FitReport;
-    type Error = anyhow::Error;
-
-    fn run<B: ModelOps>(mut self, device: &B::Device) -> anyhow::Result<FitReport> {
-        let config = exo_lm::LmConfig::from_file(&self.cfg.model)
-            .with_context(|| format!("reading {}", self.cfg.model.join("config.json").display()))?;
-        check_vocab(self.tokenizer, config.vocab_size)?;
-        let loss = SftLoss {
-            train: self.train,
-            eval: self.eval,
-            train_on_prompt: self.cfg.train_on_prompt,
-            pad: self.tokenizer.special_tokens().pad,
-            eval_batch: self.cfg.run.batch_prompts,
-        };
-        fit::<B, _>(self.plan, &mut self.order, &loss, device)
-    }
 }
 
 /// Runs `exo sft` and prints a summary.
@@ -291,68 +199,8 @@ pub fn run(args: &SftArgs) -> anyhow::Result<ExitCode> {
         "sft",
         (out.records, out.skipped, out.truncated),
         &out.report,
-        &cfg.out,
+        &cfg.paths.out,
         &out.plots,
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The closing lines of a training command.
-pub fn print_summary(
-    kind: &str,
-    (records, skipped, truncated): (usize, usize, usize),
-    report: &FitReport,
-    out: &Path,
-    plots: &[PathBuf],
-) {
-    let resumed = report
-        .resumed_from
-        .map(|s| format!(", resumed from step {s}"))
-        .unwrap_or_default();
-    let secs = report.elapsed.as_secs_f64();
-    let mut notes = Vec::new();
-    if skipped > 0 {
-        notes.push(format!(
-            "{skipped} left out: truncated away, empty, or without a preference"
-        ));
-    }
-    if truncated > 0 {
-        notes.push(format!(
-            "{truncated} cut to --max-length / --max-prompt-length"
-        ));
-    }
-    let skipped = if notes.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", notes.join("; "))
-    };
-    println!(
-        "exo {kind}: {} steps on {records} records{skipped} in {secs:.1} s{resumed}; final loss {:.4}",
-        report.steps,
-        report.last.get("loss").copied().unwrap_or(f64::NAN)
-    );
-    if let Some(line) = step_time_line(&report.step_times) {
-        println!("{line}");
-    }
-    println!(
-        "model: {}   checkpoint: {}   metrics: {}",
-        out.display(),
-        report.checkpoint.display(),
-        out.join("metrics.jsonl").display()
-    );
-    for p in plots {
-        println!("plot: {}", p.display());
-    }
-}
-
-/// `step times (s): T1 T2 … (median M)`, for the steps this process ran.
-fn step_time_line(times: &[std::time::Duration]) -> Option<String> {
-    let mut secs: Vec<f64> = times.iter().map(std::time::Duration::as_secs_f64).collect();
-    let listed: Vec<String> = secs.iter().map(|s| format!("{s:.3}")).collect();
-    secs.sort_by(f64::total_cmp);
-    let median = *secs.get(secs.len() / 2)?;
-    Some(format!(
-        "step times (s): {} (median {median:.3})",
-        listed.join(" ")
-    ))
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use exo_core::Objective;
 use exo_core::hyper::{Beta, Epsilon, Finite, LabelSmoothing, NonNegative};
@@ -11,15 +11,14 @@ use exo_core::objective::{Mixture, ObjectiveConfig, ObjectiveSpec};
 use exo_data::Truncation;
 use exo_lm::ModelOps;
 
-use super::sft::{print_summary, require_file, require_model_dir};
-use crate::config_file::{ConfigArg, required};
+use crate::config_file::ConfigArg;
 use crate::run::align::{AlignLoss, Split};
 use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
 use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
-use crate::run::data::{self, Dataset, Order, Shape};
+use crate::run::data::{Dataset, Order, Shape};
 use crate::run::hub::model_location;
-use crate::run::model::{check_vocab, load_tokenizer};
-use crate::run::plots::training_plots;
+use crate::run::inputs::{RunPaths, TrainingData, plots_after, print_summary, require_model_dir};
+use crate::run::model::check_vocab;
 use crate::run::ref_cache::{CacheStatus, RefSettings, reference_logps};
 use crate::run::trainer::{FitReport, Init, Plan, fit};
 use crate::run::values::hyper;
@@ -133,14 +132,10 @@ pub struct TrainConfig {
     pub objective_config: ObjectiveConfig,
     /// The objective.
     pub objective: Mixture,
-    /// The model to train.
-    pub model: PathBuf,
+    /// The model to train, the data and the output folder.
+    pub paths: RunPaths,
     /// The reference model.
     pub reference: PathBuf,
-    /// Training data.
-    pub data: PathBuf,
-    /// Held-out data.
-    pub eval_data: Option<PathBuf>,
     /// The tokenizer file, if not the model's.
     pub tokenizer: Option<PathBuf>,
     /// Length limits.
@@ -155,8 +150,6 @@ pub struct TrainConfig {
     pub optim: OptimArgs,
     /// Loop flags.
     pub run: LoopArgs,
-    /// The output folder.
-    pub out: PathBuf,
 }
 
 /// The objective of `--objective` with these hyper-parameters (exo-core's spec parser: one name,
@@ -182,9 +175,6 @@ pub fn parse_objective(
 /// # Errors
 /// On a missing file, an invalid objective or a rule between flags.
 pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
-    let model = required(&args.model, "--model")?;
-    let data = required(&args.data, "--data")?;
-    let out = required(&args.out, "--out")?;
     let objective_config = ObjectiveConfig {
         beta: args.beta_pi,
         beta_r: args.beta_r,
@@ -196,39 +186,33 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         bco_delta: args.bco_delta,
     };
     let (objective_spec, objective) = parse_objective(&args.objective, &objective_config)?;
-    args.run.validate()?;
-    args.optim.validate(&args.run)?;
-    require_file(data, "--data")?;
-    if let Some(e) = &args.run.eval_data {
-        require_file(e, "--eval-data")?;
-    }
-    let reference = args.reference.clone().unwrap_or_else(|| model.clone());
-    // The reference may be an adapter on its base (a LoRA SFT policy, say); the trained model
-    // is a model folder, with --lora-adapter for an adapter to continue.
-    require_model_dir(model, "--model", false)?;
+    // The trained model is a model folder (with --lora-adapter for an adapter to continue); the
+    // reference may be an adapter on its base (a LoRA SFT policy, say).
+    let paths = RunPaths::check((&args.model, &args.data, &args.out), &args.optim, &args.run)?;
+    let reference = args
+        .reference
+        .clone()
+        .unwrap_or_else(|| paths.model.clone());
     require_model_dir(&reference, "--ref", true)?;
-    if out.is_file() {
-        bail!("--out {} is a file, not a folder", out.display());
-    }
     Ok(TrainConfig {
         spec: args.objective.clone(),
         objective_spec,
         objective_config,
         objective,
-        model: model.clone(),
         reference,
-        data: data.clone(),
-        eval_data: args.run.eval_data.clone(),
         tokenizer: args.tokens.tokenizer.clone(),
         truncation: args
             .tokens
-            .truncation(crate::run::model::context_length(model)),
+            .truncation(crate::run::model::context_length(&paths.model)),
         temperature: args.logit_temperature.get(),
-        ref_cache: args.ref_cache.clone().unwrap_or_else(|| out.join("cache")),
+        ref_cache: args
+            .ref_cache
+            .clone()
+            .unwrap_or_else(|| paths.out.join("cache")),
         compute: args.compute.compute(Kernels::default())?,
         optim: args.optim.clone(),
         run: args.run.clone(),
-        out: out.clone(),
+        paths,
     })
 }
 
@@ -257,27 +241,33 @@ pub struct TrainOutcome {
 /// If the data, the models or a step fail.
 pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
     // --out belongs to this run until it returns (plots included); rank 0 holds the lock.
-    let _lock = crate::run::out_lock::lock_out(&cfg.out)?;
-    let (tokenizer, tokenizer_json) = load_tokenizer(&cfg.model, cfg.tokenizer.as_deref())?;
+    let paths = &cfg.paths;
+    let _lock = crate::run::out_lock::lock_out(&paths.out)?;
     let shape = if cfg.objective.needs_rewards() {
         Shape::Groups
     } else {
         Shape::Pairs
     };
-    let train = data::load(&cfg.data, &tokenizer, &cfg.truncation, shape)?;
-    let eval = cfg
-        .eval_data
-        .as_deref()
-        .map(|p| data::load(p, &tokenizer, &cfg.truncation, shape))
-        .transpose()?;
-    let order = Order::data_parallel(train.groups.len(), cfg.run.batch_prompts, cfg.run.seed)?;
+    let TrainingData {
+        tokenizer,
+        tokenizer_json,
+        train,
+        eval,
+        order,
+    } = TrainingData::load(
+        paths,
+        cfg.tokenizer.as_deref(),
+        &cfg.truncation,
+        shape,
+        &cfg.run,
+    )?;
     let plan = plan(
         &cfg.optim,
         &cfg.run,
         PlanInputs {
             kind: "train",
-            init: Init::Pretrained(cfg.model.clone()),
-            out: cfg.out.clone(),
+            init: Init::Pretrained(paths.model.clone()),
+            out: paths.out.clone(),
             tokenizer_json,
             default_lr: 1e-6,
             per_epoch: order.per_epoch(),
@@ -302,11 +292,11 @@ pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
         tokenizer: &tokenizer,
     };
     let (report, cache) = dispatch(&cfg.compute, job)?;
-    let plots = if cfg.run.plot && crate::run::dist::world().is_root() {
-        training_plots(&cfg.out, &format!("exo train --objective {}", cfg.spec))?
-    } else {
-        Vec::new()
-    };
+    let plots = plots_after(
+        &cfg.run,
+        &paths.out,
+        &format!("exo train --objective {}", cfg.spec),
+    )?;
     Ok(TrainOutcome {
         report,
         groups: train.groups.len(),
@@ -333,8 +323,9 @@ impl BackendJob for TrainJob<'_> {
 
     fn run<B: ModelOps>(mut self, device: &B::Device) -> anyhow::Result<Self::Output> {
         let cfg = self.cfg;
-        let config = exo_lm::LmConfig::from_file(&cfg.model)
-            .with_context(|| format!("reading {}", cfg.model.join("config.json").display()))?;
+        let model = &cfg.paths.model;
+        let config = exo_lm::LmConfig::from_file(model)
+            .with_context(|| format!("reading {}", model.join("config.json").display()))?;
         check_vocab(self.tokenizer, config.vocab_size)?;
         let settings = RefSettings {
             temperature: cfg.temperature,
@@ -402,7 +393,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         &what,
         (out.groups, out.skipped, out.truncated),
         &out.report,
-        &cfg.out,
+        &cfg.paths.out,
         &out.plots,
     );
     let m = &out.report.last;

@@ -99,7 +99,7 @@ impl RewardArgs {
     /// If the command is empty or the reward model's folder has no config.json.
     pub fn reward(&self, compute: &Compute) -> anyhow::Result<Reward> {
         if let Some(dir) = &self.reward_model {
-            crate::commands::sft::require_model_dir(dir, "--reward-model", false)?;
+            crate::run::inputs::require_model_dir(dir, "--reward-model", false)?;
             return Ok(Reward::Model(ModelReward {
                 dir: dir.clone(),
                 label: self.reward_label,

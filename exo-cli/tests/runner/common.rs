@@ -120,3 +120,50 @@ pub fn stored_dtypes(path: &Path) -> std::collections::BTreeSet<String> {
         .map(|(_, v)| v["dtype"].as_str().expect("dtype").to_owned())
         .collect()
 }
+
+/// `exo train --objective exo` of the tiny demo model (4 prompts per micro-batch, 2 micro-batches
+/// per step, lr 1e-3, the reference cache beside `out`) for `steps` steps with a checkpoint every
+/// `save_every`, then `extra`: the run that the stop and resume tests interrupt.
+pub fn tiny_train_args(
+    backend: &'static str,
+    out: &Path,
+    (steps, save_every): (u64, u64),
+    extra: &[&str],
+) -> Vec<String> {
+    let demo = demo();
+    let mut args: Vec<String> = [
+        "train",
+        "--objective",
+        "exo",
+        "--model",
+        &s(sft_model(backend)),
+        "--data",
+        &s(&demo.join("scored.json")),
+        "--out",
+        &s(out),
+        "--max-steps",
+        &steps.to_string(),
+        "--save-every",
+        &save_every.to_string(),
+        "--batch-prompts",
+        "4",
+        "--grad-accum",
+        "2",
+        "--lr",
+        "1e-3",
+        "--backend",
+        backend,
+        "--ref-cache",
+        &s(&out.with_extension("cache")),
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    args
+}
+
+/// `&str`s of `args`, for [`ok`] and [`run`].
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}

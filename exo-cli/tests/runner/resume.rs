@@ -1,44 +1,11 @@
 //! `--resume` after a kill between steps gives bit-identical weights (and metrics) to an
 //! uninterrupted run on CPU; a non-finite loss stops the run before anything is saved.
 
-use crate::common::{BACKENDS, demo, exo, ok, run, s, scratch, sft_model};
+use crate::common::{BACKENDS, demo, exo, ok, run, s, scratch, strs, tiny_train_args};
 
+/// `exo train` of the tiny demo model for 5 steps, a checkpoint every 2.
 fn train_args(backend: &'static str, out: &std::path::Path, extra: &[&str]) -> Vec<String> {
-    let demo = demo();
-    let mut args: Vec<String> = [
-        "train",
-        "--objective",
-        "exo",
-        "--model",
-        &s(sft_model(backend)),
-        "--data",
-        &s(&demo.join("scored.json")),
-        "--out",
-        &s(out),
-        "--max-steps",
-        "5",
-        "--save-every",
-        "2",
-        "--batch-prompts",
-        "4",
-        "--grad-accum",
-        "2",
-        "--lr",
-        "1e-3",
-        "--backend",
-        backend,
-        "--ref-cache",
-        &s(&out.with_extension("cache")),
-    ]
-    .iter()
-    .map(|a| (*a).to_owned())
-    .collect();
-    args.extend(extra.iter().map(|a| (*a).to_owned()));
-    args
-}
-
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
+    tiny_train_args(backend, out, (5, 2), extra)
 }
 
 /// Full fine-tuning writes `model.safetensors`; LoRA writes its adapter (PEFT's layout). Mixed

@@ -8,45 +8,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{BACKENDS, demo, exo, ok, s, scratch, sft_model};
+use crate::common::{BACKENDS, exo, ok, s, scratch, strs, tiny_train_args};
 
-/// `exo train` of the tiny demo model, as in resume.rs, for `steps` steps.
+/// `exo train` of the tiny demo model for `steps` steps, a checkpoint every 5.
 fn train_args(backend: &'static str, out: &Path, steps: u64, extra: &[&str]) -> Vec<String> {
-    let demo = demo();
-    let mut args: Vec<String> = [
-        "train",
-        "--objective",
-        "exo",
-        "--model",
-        &s(sft_model(backend)),
-        "--data",
-        &s(&demo.join("scored.json")),
-        "--out",
-        &s(out),
-        "--max-steps",
-        &steps.to_string(),
-        "--save-every",
-        "5",
-        "--batch-prompts",
-        "4",
-        "--grad-accum",
-        "2",
-        "--lr",
-        "1e-3",
-        "--backend",
-        backend,
-        "--ref-cache",
-        &s(&out.with_extension("cache")),
-    ]
-    .iter()
-    .map(|a| (*a).to_owned())
-    .collect();
-    args.extend(extra.iter().map(|a| (*a).to_owned()));
-    args
-}
-
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
+    tiny_train_args(backend, out, (steps, 5), extra)
 }
 
 /// Starts `exo args…` with its stderr piped (stdout dropped).
