@@ -23,6 +23,7 @@
 //! nothing.
 
 mod families;
+mod fields;
 mod json;
 pub mod limits;
 mod parse;
