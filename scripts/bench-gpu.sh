@@ -14,8 +14,8 @@
 # bench/real_shape.py's `all` options (--shape, --label, --steps, --objectives, --settings, ...);
 # results go to $OUT (or bench/results). Peak memory is the device's (NVML), for both sides.
 # The wheels are bench/requirements.txt's versions of the packages the host's image lacks (or has
-# in another version): trl, datasets, peft, transformers 5.24.0 (the host has 5.17), dill and
-# multiprocess; with the host's own torch 2.11.0, the stack is the CPU runs' (bench/README.md).
+# in another version): trl, datasets, peft, transformers 5.24.0 (the host has 5.17), dill,
+# multiprocess and regex; with the host's own torch 2.11.0, the stack is the CPU runs' (bench/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/gpu-env.sh
@@ -36,13 +36,14 @@ case "${1:-}" in
         xz -T0 -6 -c "target/$CARGO_BUILD_TARGET/release/$bin" >"$out/$bin.xz"
       fi
     done
-    # dill and multiprocess: datasets' needs that the host's image lacks, at the bench venv's
-    # versions (pip resolved them for datasets 5.2.0).
+    # dill and multiprocess: datasets' needs that the host's image lacks; regex: transformers
+    # 5.24 checks regex >= 2025.10.22 at import, and the host's version is not known here. At
+    # the bench venv's versions (pip resolved them for bench/requirements.txt).
     pins=()
     for name in "${wheels[@]}"; do
       pins+=("$(grep -i "^$name==" bench/requirements.txt)")
     done
-    pins+=(dill==0.4.1 multiprocess==0.70.19)
+    pins+=(dill==0.4.1 multiprocess==0.70.19 regex==2026.11.19)
     python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
       --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$out/whl" "${pins[@]}"
