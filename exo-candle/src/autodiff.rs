@@ -8,6 +8,10 @@ use crate::Candle;
 use crate::error::from_candle;
 
 impl Autodiff for Candle {
+    // candle's `backward` sorts the graph, then walks it with every forward tensor held by the
+    // loss until it returns.
+    const FREES_GRAPH_IN_BACKWARD: bool = false;
+
     fn require_grad(t: &Tensor) -> Result<Tensor> {
         Var::from_tensor(&t.detach())
             .map(Var::into_inner)

@@ -490,6 +490,13 @@ fn is_one<B: TensorOps>(t: &B::Tensor) -> Result<B::Tensor> {
 /// The API is functional, like `torch.autograd.grad`: mark leaves with [`Autodiff::require_grad`],
 /// build a scalar, and ask for its gradients with respect to a list of leaves.
 pub trait Autodiff: TensorOps {
+    /// Whether [`Autodiff::grad`] frees each node's saved tensors as its backward runs
+    /// (libtorch's engine), so that activation memory shrinks while a deep graph is walked
+    /// back. A library that keeps the whole forward graph alive until the backward pass returns
+    /// (candle) says `false`, and exo-lm then differentiates a decoder one layer's graph at a
+    /// time, dropping each after its backward (`exo_lm::LayerBackward::PerLayer`).
+    const FREES_GRAPH_IN_BACKWARD: bool = true;
+
     /// A copy of `t` (sharing storage where the library allows) that is a leaf tracking
     /// gradients.
     ///

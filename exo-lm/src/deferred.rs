@@ -3,7 +3,7 @@
 //! lm_head, the checkpointed decoder layers) can compute their gradients piece by piece.
 
 use crate::lm_head::PendingHead;
-use crate::model::Recompute;
+use crate::model::Layerwise;
 use crate::params::{Gradients, Params};
 use crate::{ModelOps, Result};
 
@@ -21,9 +21,11 @@ use crate::{ModelOps, Result};
 /// * the lm_head, with [`crate::LogitRows::Chunked`]: no `[M, V]` logits are kept; the head's
 ///   gradient is computed chunk by chunk, recomputing each chunk's logits (see
 ///   [`crate::lm_head`]);
-/// * the decoder layers, with [`crate::CausalLm::with_gradient_checkpointing`]: only each
-///   layer's input is kept; the layers are recomputed one at a time, last first, each
-///   backpropagating the gradient of its output (`Σ out ⊙ g`) into its parameters and input.
+/// * the decoder layers ([`crate::LayerBackward`]), differentiated one at a time, last first,
+///   each backpropagating the gradient of its output (`Σ out ⊙ g`) into its parameters and
+///   input: with [`crate::CausalLm::with_gradient_checkpointing`] only each layer's input is
+///   kept and the layer is recomputed; with [`crate::LayerBackward::PerLayer`] (candle's
+///   default) each layer's graph is kept and dropped once differentiated.
 ///
 /// With neither, [`DeferredLogps::logps`] carries the ordinary graph and
 /// [`DeferredLogps::backward`] is [`Params::grad`]. The gradients equal the one-graph ones up
@@ -32,7 +34,7 @@ use crate::{ModelOps, Result};
 pub struct DeferredLogps<B: ModelOps> {
     logps: B::Tensor,
     head: Option<PendingHead<B>>,
-    layers: Option<Recompute<B>>,
+    layers: Option<Layerwise<B>>,
 }
 
 impl<B: ModelOps> DeferredLogps<B> {
@@ -58,7 +60,7 @@ impl<B: ModelOps> DeferredLogps<B> {
 
     /// The same log-probs, whose graph stops at the checkpointed decoder's output.
     #[must_use]
-    pub(crate) fn with_layers(mut self, layers: Option<Recompute<B>>) -> Self {
+    pub(crate) fn with_layers(mut self, layers: Option<Layerwise<B>>) -> Self {
         self.layers = layers;
         self
     }

@@ -81,7 +81,7 @@ pub use deferred::DeferredLogps;
 pub use error::{LmError, Result};
 pub use exo_core::ModelOps;
 pub use lm_head::LogitRows;
-pub use model::{CausalLm, Mode};
+pub use model::{CausalLm, LayerBackward, Mode};
 pub use packed::{PackedBatch, Packing, Unit};
 pub use params::{Gradients, Param, ParamKind, Params};
 pub use policy::PolicyPair;

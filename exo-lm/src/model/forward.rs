@@ -1,7 +1,7 @@
 //! The forward pass of a [`CausalLm`]: hidden states, logits, and the sequence log-probs every
 //! objective reads.
 
-use super::{CausalLm, KvCache, Mode, Recompute};
+use super::{CausalLm, KvCache, LayerBackward, Layerwise, Mode};
 use crate::batch::TokenBatch;
 use crate::config::Positions;
 use crate::layers::attention::{AttentionInputs, MASKED, attention_bias, masked_in};
@@ -120,9 +120,10 @@ impl<B: ModelOps> CausalLm<B> {
         })
     }
 
-    /// The final hidden states `[N, T, d]` of a batch whose loss is taken: with gradient
-    /// checkpointing on a trainable model whose backward is deferred, the decoder runs with no
-    /// graph and keeps its layers' inputs (the graph starts at its output; see `recompute`);
+    /// The final hidden states `[N, T, d]` of a batch whose loss is taken: on a trainable
+    /// model whose backward is deferred and walks the decoder layer by layer
+    /// ([`LayerBackward::PerLayer`], [`LayerBackward::Recompute`]), the graph starts at the
+    /// decoder's output and the layers are kept for [`Layerwise::backward`] (see `layerwise`);
     /// otherwise as [`CausalLm::hidden_biased`].
     fn hidden_for_loss(
         &self,
@@ -131,13 +132,15 @@ impl<B: ModelOps> CausalLm<B> {
         bias: &[f32],
         (n, t): (usize, usize),
         defer: bool,
-    ) -> Result<(B::Tensor, Option<Recompute<B>>)> {
-        if !(defer && self.checkpointing && self.mode == Mode::Trainable) {
+    ) -> Result<(B::Tensor, Option<Layerwise<B>>)> {
+        let layerwise = self.layer_backward != LayerBackward::OneGraph;
+        if !(defer && layerwise && self.mode == Mode::Trainable) {
             let hidden = self.hidden_biased(ids, positions, bias, (n, t, 0), None)?;
             return Ok((hidden, None));
         }
         let attention = self.attention_inputs(positions, bias, (n, t, 0))?;
-        let (top, layers) = self.layers_recomputable(ids, positions, attention)?;
+        let (top, layers) =
+            self.layers_layerwise(ids, positions, attention, self.layer_backward)?;
         Ok((self.norm.forward(&top)?, Some(layers)))
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use exo_core::DType;
 
-use super::{CausalLm, Mode};
+use super::{CausalLm, LayerBackward, Mode};
 use crate::config::LmConfig;
 use crate::families::{self, Spec, canonical_name, is_ignorable, specs};
 use crate::lm_head::LogitRows;
@@ -265,7 +265,7 @@ impl<B: ModelOps> CausalLm<B> {
             lm_head,
             score,
             logit_rows: LogitRows::default(),
-            checkpointing: false,
+            layer_backward: LayerBackward::default_for::<B>(),
             dropout_seed: None,
             lora: None,
         })
@@ -287,7 +287,7 @@ impl<B: ModelOps> CausalLm<B> {
         .map(|model| {
             model
                 .with_logit_rows(self.logit_rows)
-                .with_gradient_checkpointing(self.checkpointing)
+                .with_layer_backward(self.layer_backward)
         })
     }
 }

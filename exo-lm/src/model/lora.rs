@@ -281,7 +281,7 @@ impl<B: ModelOps> CausalLm<B> {
     }
 
     /// The model on the frozen `base` with adapters `tensors` (in [`adapter_specs`] order),
-    /// trainable or frozen as `mode` says. Keeps this model's logit rows and checkpointing.
+    /// trainable or frozen as `mode` says. Keeps this model's logit rows and layer backward.
     pub(super) fn adapted(
         &self,
         base: &Params<B>,
@@ -355,7 +355,7 @@ impl<B: ModelOps> CausalLm<B> {
         model.mode = mode;
         Ok(model
             .with_logit_rows(self.logit_rows)
-            .with_gradient_checkpointing(self.checkpointing))
+            .with_layer_backward(self.layer_backward))
     }
 
     /// A frozen model without adapters on `tensors` (the base's order), keeping the logit rows.

@@ -4,14 +4,15 @@
 
 mod cache;
 mod forward;
+mod layerwise;
 mod load;
 mod lora;
-mod recompute;
 mod save;
 mod score;
 
 pub(crate) use cache::KvCache;
-pub(crate) use recompute::Recompute;
+pub use layerwise::LayerBackward;
+pub(crate) use layerwise::Layerwise;
 
 use crate::config::LmConfig;
 use crate::layers::decoder::DecoderLayer;
@@ -59,7 +60,7 @@ pub struct CausalLm<B: ModelOps> {
     /// A sequence classifier's head `score.weight` `[labels, d]` (then `lm_head` is unused).
     score: Option<B::Tensor>,
     logit_rows: LogitRows,
-    checkpointing: bool,
+    layer_backward: LayerBackward,
     lora: Option<lora::Lora<B>>,
     dropout_seed: Option<u64>,
 }
@@ -81,17 +82,34 @@ impl<B: ModelOps> CausalLm<B> {
     /// The same model with activation (gradient) checkpointing on or off: a trainable model's
     /// deferred log-probs ([`CausalLm::packed_logps_deferred`],
     /// [`CausalLm::sequence_logps_deferred`]) keep each decoder layer's input only and recompute
-    /// the layer in [`crate::DeferredLogps::backward`]. Off by default. Values do not change;
+    /// the layer in [`crate::DeferredLogps::backward`] ([`LayerBackward::Recompute`]). Off by
+    /// default; off means [`LayerBackward::default_for`] the backend. Values do not change;
     /// gradients equal the plain ones up to f32 rounding (see [`crate::DeferredLogps`]).
     #[must_use]
-    pub fn with_gradient_checkpointing(mut self, on: bool) -> Self {
-        self.checkpointing = on;
-        self
+    pub fn with_gradient_checkpointing(self, on: bool) -> Self {
+        self.with_layer_backward(if on {
+            LayerBackward::Recompute
+        } else {
+            LayerBackward::default_for::<B>()
+        })
     }
 
     /// Whether activation checkpointing is on.
     pub fn gradient_checkpointing(&self) -> bool {
-        self.checkpointing
+        self.layer_backward == LayerBackward::Recompute
+    }
+
+    /// The same model walking its decoder back as `how` says in a deferred backward pass
+    /// (default: [`LayerBackward::default_for`] the backend).
+    #[must_use]
+    pub fn with_layer_backward(mut self, how: LayerBackward) -> Self {
+        self.layer_backward = how;
+        self
+    }
+
+    /// How a deferred backward pass goes through the decoder layers.
+    pub fn layer_backward(&self) -> LayerBackward {
+        self.layer_backward
     }
 
     /// Sets the seed of the LoRA dropout masks ([`crate::lora::LoraConfig::with_dropout`]) of

@@ -1,10 +1,14 @@
-//! Activation checkpointing ([`CausalLm::with_gradient_checkpointing`]) changes no value and no
-//! gradient, on both backends: padded rows and shared-prompt packed groups, tied and untied
-//! heads (Qwen2's projection biases too), the counted and the chunked lm_head, every objective
-//! of the catalog. A frozen model and a graph-carrying `sequence_logps` defer nothing.
+//! The decoder's backward one layer at a time ([`LayerBackward`]): activation checkpointing
+//! ([`CausalLm::with_gradient_checkpointing`]) and each layer's kept graph differentiated on its
+//! own (candle's default) change no value and no gradient, on both backends: padded rows and
+//! shared-prompt packed groups, tied and untied heads (Qwen2's projection biases too), the
+//! counted and the chunked lm_head, every objective of the catalog. A frozen model and a
+//! graph-carrying `sequence_logps` defer nothing.
 
 use exo_core::DType;
-use exo_lm::{Architecture, CausalLm, LmConfig, LogitRows, Mode, PackedBatch, Packing};
+use exo_lm::{
+    Architecture, CausalLm, LayerBackward, LmConfig, LogitRows, Mode, PackedBatch, Packing,
+};
 
 use crate::chunked::{
     ValueGrads, assert_same, deferred_value_and_grads, every_objective_agrees, value_and_grads,
@@ -14,9 +18,9 @@ use crate::common::TestBackend;
 use crate::lm_head::prompt_completion_batch;
 use crate::packed::{groups, units};
 
-/// With the one-piece head and an untied embedding, checkpointing reorders no sum: the
-/// recomputed layers see the same inputs and upstream gradients, so the gradients are the
-/// plain ones bit for bit. (A tied embedding sums its lm_head and lookup gradients in another
+/// With the one-piece head and an untied embedding, a layer-by-layer backward reorders no sum:
+/// each layer (recomputed or kept) sees the same inputs and upstream gradients, so the
+/// gradients are the plain ones bit for bit. (A tied embedding sums its lm_head and lookup gradients in another
 /// order; the chunked head sums per chunk: f32 rounding, checked by `assert_same`.)
 fn assert_bit_identical(what: &str, got: &ValueGrads, want: &ValueGrads) {
     let bits = |v: &ValueGrads| -> Vec<u64> {
@@ -45,7 +49,7 @@ fn three_layers<B: TestBackend>(
     CausalLm::random(config, seed, DType::F32, &B::cpu(), Mode::Trainable)
 }
 
-fn checkpointed_equals_plain<B: TestBackend>() -> exo_lm::Result<()> {
+fn layerwise_equals_plain<B: TestBackend>() -> exo_lm::Result<()> {
     let batch = prompt_completion_batch()?;
     let data = groups(4);
     let packed = PackedBatch::new(&units(&data), 0, Packing::default(), false)?;
@@ -59,14 +63,20 @@ fn checkpointed_equals_plain<B: TestBackend>() -> exo_lm::Result<()> {
             &model,
             &weighted(&model, &model.packed_logps(&packed, 0.8)?)?,
         )?;
-        for rows in [LogitRows::Counted, LogitRows::Chunked(3), LogitRows::All] {
-            let what = format!("{architecture:?} tied={tied} {rows:?}");
-            let checkpointed = model
-                .clone()
-                .with_logit_rows(rows)
-                .with_gradient_checkpointing(true);
-            assert!(checkpointed.gradient_checkpointing());
-            let logps = checkpointed.sequence_logps_deferred(&batch, 0.8)?;
+        for (how, rows) in [LayerBackward::Recompute, LayerBackward::PerLayer]
+            .into_iter()
+            .flat_map(|how| {
+                [LogitRows::Counted, LogitRows::Chunked(3), LogitRows::All].map(|rows| (how, rows))
+            })
+        {
+            let what = format!("{architecture:?} tied={tied} {how:?} {rows:?}");
+            let layerwise = model.clone().with_logit_rows(rows).with_layer_backward(how);
+            assert_eq!(layerwise.layer_backward(), how);
+            assert_eq!(
+                layerwise.gradient_checkpointing(),
+                how == LayerBackward::Recompute
+            );
+            let logps = layerwise.sequence_logps_deferred(&batch, 0.8)?;
             assert!(logps.is_deferred(), "{what}: nothing deferred");
             let got = deferred_value_and_grads(&model, logps, |s| weighted(&model, s))?;
             assert_same(&format!("{what}, padded rows"), &model, &got, &want_rows);
@@ -74,7 +84,7 @@ fn checkpointed_equals_plain<B: TestBackend>() -> exo_lm::Result<()> {
             if one_piece && !tied {
                 assert_bit_identical(&format!("{what}, padded rows"), &got, &want_rows);
             }
-            let logps = checkpointed.packed_logps_deferred(&packed, 0.8)?;
+            let logps = layerwise.packed_logps_deferred(&packed, 0.8)?;
             let got = deferred_value_and_grads(&model, logps, |s| weighted(&model, s))?;
             assert_same(
                 &format!("{what}, packed groups"),
@@ -87,9 +97,47 @@ fn checkpointed_equals_plain<B: TestBackend>() -> exo_lm::Result<()> {
     Ok(())
 }
 
+/// One graph with the one-piece head defers nothing; checkpointing off is the backend's
+/// default (one graph where its backward frees the graph as it goes, else per layer); the
+/// setting survives rebuilding the model (a frozen copy, LoRA adapters).
+fn one_graph_defers_nothing<B: TestBackend>() -> exo_lm::Result<()> {
+    let batch = prompt_completion_batch()?;
+    let model = three_layers::<B>(Architecture::Llama, false, 5)?;
+    assert_eq!(model.layer_backward(), LayerBackward::default_for::<B>());
+    let off = model
+        .clone()
+        .with_gradient_checkpointing(true)
+        .with_gradient_checkpointing(false);
+    assert_eq!(off.layer_backward(), LayerBackward::default_for::<B>());
+    let one = model.clone().with_layer_backward(LayerBackward::OneGraph);
+    assert!(!one.sequence_logps_deferred(&batch, 1.0)?.is_deferred());
+    for how in [
+        LayerBackward::OneGraph,
+        LayerBackward::PerLayer,
+        LayerBackward::Recompute,
+    ] {
+        let kept = model.clone().with_layer_backward(how);
+        assert_eq!(kept.frozen_copy()?.layer_backward(), how);
+        let adapted = kept.with_lora(
+            exo_lm::lora::LoraConfig::new(2, 4.0, vec![exo_lm::lora::LoraTarget::QProj])?,
+            3,
+        )?;
+        assert_eq!(adapted.layer_backward(), how, "LoRA kept {how:?}");
+    }
+    Ok(())
+}
+
 fn every_objective_agrees_checkpointed<B: TestBackend>() -> exo_lm::Result<()> {
     let model = three_layers::<B>(Architecture::Llama, true, 13)?;
     every_objective_agrees(&model, &model.clone().with_gradient_checkpointing(true))
+}
+
+fn every_objective_agrees_per_layer<B: TestBackend>() -> exo_lm::Result<()> {
+    let model = three_layers::<B>(Architecture::Llama, true, 19)?;
+    every_objective_agrees(
+        &model,
+        &model.clone().with_layer_backward(LayerBackward::PerLayer),
+    )
 }
 
 /// Nothing to recompute without a deferred backward: a frozen model, or `sequence_logps`
@@ -126,7 +174,9 @@ fn checkpointing_defers_only_a_trainable_backward<B: TestBackend>() -> exo_lm::R
 }
 
 per_backend!(
-    checkpointed_equals_plain,
+    layerwise_equals_plain,
+    one_graph_defers_nothing,
     every_objective_agrees_checkpointed,
+    every_objective_agrees_per_layer,
     checkpointing_defers_only_a_trainable_backward
 );

@@ -1,25 +1,38 @@
-//! Activation (gradient) checkpointing, segment-wise: neither candle nor libtorch lets Rust
-//! define an autograd node, so the decoder's backward is run layer by layer once the loss is
-//! known. With `x_l` the input of decoder layer `l` (`x_0 = E[ids]`), `θ_l` its parameters and
-//! `L` the loss:
+//! The decoder's backward pass one layer at a time, for a trainable model's deferred log-probs
+//! ([`crate::DeferredLogps`]). With `x_l` the input of decoder layer `l` (`x_0 = E[ids]`), `θ_l`
+//! its parameters and `L` the loss:
 //!
 //! ```text
-//! forward    x_{l+1} = layer_l(x_l; θ_l)        no graph; x_0 … x_{L−1} kept  ([N, T, d] each)
-//!            x̃_L     = x_L as a leaf              the final norm and the lm_head build on it
+//! forward    x_{l+1} = layer_l(x_l; θ_l)          each layer from a leaf x̃_l holding x_l
+//!            x̃_L     = x_L as a leaf                the final norm and the lm_head build on it
 //! backward   g_L     = ∂L/∂x̃_L, and ∂L/∂ of the final norm, the lm_head (and a tied E)
-//!            for l = L−1 … 0, x̃_l a fresh leaf holding x_l:
+//!            for l = L−1 … 0:
 //!              (g_l, ∂L/∂θ_l) = ∂/∂(x̃_l, θ_l) Σ layer_l(x̃_l; θ_l) ⊙ g_{l+1}
 //!            ∂L/∂E  += ∂/∂E Σ E[ids] ⊙ g_0      (and ∂L/∂P = ∂/∂P Σ P[positions] ⊙ g_0
 //!                                                for GPT-2's learned positions)
 //! ```
 //!
 //! Each step is the chain rule with the upstream gradient held constant (`∂(Σ y ⊙ g)/∂y = g`),
-//! so every parameter gets the gradient the one-graph backward gives it. The recomputed
-//! forward runs the same ops on the same inputs and gives the same values bit for bit; the
-//! gradients may differ from the one-graph ones in the last bits, because a tensor used twice
-//! (the residual stream) has its two gradient contributions summed in whichever order the
-//! library's engine visits them. Memory: the kept inputs (`L · N · T · d` values) and one
-//! layer's activations at a time, instead of every layer's activations.
+//! so every parameter gets the gradient the one-graph backward gives it. Two ways to have
+//! `layer_l(x̃_l)`'s graph when its turn comes ([`LayerBackward`]):
+//!
+//! * **Recompute** (activation checkpointing): the forward pass runs with no graph and keeps
+//!   `x_0 … x_{L−1}`; the backward runs each layer again from its input, with a graph. Memory:
+//!   the kept inputs (`L · N · T · d` values) and one layer's activations at a time. The
+//!   recomputed forward runs the same ops on the same inputs and gives the same values bit for
+//!   bit.
+//! * **PerLayer**: the forward pass builds each layer's graph from its own leaf and keeps it;
+//!   the backward differentiates the last layer's graph, drops it, and goes on down. No
+//!   recompute: this is for a library whose backward keeps the whole forward graph alive until
+//!   it returns (candle; [`exo_core::Autodiff::FREES_GRAPH_IN_BACKWARD`]). There the one-graph
+//!   peak is every activation *plus* every parameter gradient; here the activations of layers
+//!   `> l` are freed while those of layers `≥ l` get their gradients, as libtorch's engine
+//!   frees saved tensors. It costs one copy of each layer's output (candle's leaves own their
+//!   storage) and one `Σ y ⊙ g` per layer.
+//!
+//! Either way the gradients may differ from the one-graph ones in the last bits, because a
+//! tensor used twice (the residual stream) has its two gradient contributions summed in
+//! whichever order the library's engine visits them.
 
 use exo_core::Result as CoreResult;
 
@@ -30,11 +43,47 @@ use crate::layers::decoder::DecoderLayer;
 use crate::params::{Gradients, Params};
 use crate::{LmError, ModelOps, Result};
 
-/// What the layer-by-layer backward needs: the kept layer inputs and the layers.
+/// How a trainable model's deferred backward ([`crate::DeferredLogps::backward`]) goes through
+/// the decoder layers (see the module's maths).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LayerBackward {
+    /// One backward pass over the whole graph.
+    OneGraph,
+    /// Each layer's graph is kept from the forward pass and differentiated on its own, last
+    /// first, then dropped: less memory where the library keeps the whole graph until its
+    /// backward returns (the default for such a library), the same values and, up to f32
+    /// rounding, the same gradients.
+    PerLayer,
+    /// Activation checkpointing: only each layer's input is kept; the layer is run again in
+    /// the backward pass.
+    Recompute,
+}
+
+impl LayerBackward {
+    /// [`LayerBackward::OneGraph`] where `B`'s backward frees the graph as it goes, else
+    /// [`LayerBackward::PerLayer`].
+    pub fn default_for<B: ModelOps>() -> Self {
+        if B::FREES_GRAPH_IN_BACKWARD {
+            Self::OneGraph
+        } else {
+            Self::PerLayer
+        }
+    }
+}
+
+/// What a layer's graph is made from when its turn in the backward pass comes.
 #[derive(Debug)]
-pub(crate) struct Recompute<B: ModelOps> {
-    /// `x_0 … x_{L−1}`, no graph.
-    inputs: Vec<B::Tensor>,
+enum Kept<B: ModelOps> {
+    /// `x_0 … x_{L−1}`, no graph: each layer is run again.
+    Inputs(Vec<B::Tensor>),
+    /// `(x̃_l, layer_l(x̃_l))` with its graph, which stops at the leaf `x̃_l`.
+    Graphs(Vec<(B::Tensor, B::Tensor)>),
+}
+
+/// What the layer-by-layer backward needs: the kept layers and what they were run on.
+#[derive(Debug)]
+pub(crate) struct Layerwise<B: ModelOps> {
+    kept: Kept<B>,
     /// `x̃_L`: the last layer's output as a leaf tracking gradients.
     top: B::Tensor,
     ids: B::Index,
@@ -48,35 +97,49 @@ pub(crate) struct Recompute<B: ModelOps> {
 }
 
 impl<B: ModelOps> CausalLm<B> {
-    /// The decoder's output `x_L` `[N, T, d]` (before the final norm) from the embedded ids
-    /// with no graph, keeping each layer's input: returns `x̃_L` (a leaf tracking gradients) and
-    /// what [`Recompute::backward`] needs.
-    pub(super) fn layers_recomputable(
+    /// The decoder's output `x_L` `[N, T, d]` (before the final norm) from the embedded ids,
+    /// each layer on its own leaf (`how` = [`LayerBackward::PerLayer`]) or with no graph,
+    /// keeping each layer's input ([`LayerBackward::Recompute`]): returns `x̃_L` (a leaf
+    /// tracking gradients) and what [`Layerwise::backward`] needs.
+    pub(super) fn layers_layerwise(
         &self,
         ids: &B::Index,
         positions: &[i64],
         attention: AttentionInputs<B>,
-    ) -> Result<(B::Tensor, Recompute<B>)> {
-        let mut inputs = Vec::with_capacity(self.layers.len());
+        how: LayerBackward,
+    ) -> Result<(B::Tensor, Layerwise<B>)> {
         let dims = B::index_dims(ids);
         let &[n, t] = dims.as_slice() else {
             return Err(LmError::input(
-                "gradient checkpointing",
+                "layer-by-layer backward",
                 format!("ids of shape {dims:?}, not [N, T]"),
             ));
         };
         let mut x = B::no_grad(|| self.embed_input(ids, positions, (n, t)))?;
         x = B::detach(&x)?;
-        for layer in &self.layers {
-            let next = B::no_grad(|| layer.forward(&x, &attention, None))?;
-            inputs.push(x);
-            x = B::detach(&next)?;
-        }
+        let kept = if how == LayerBackward::PerLayer {
+            let mut graphs = Vec::with_capacity(self.layers.len());
+            for layer in &self.layers {
+                let leaf = B::require_grad(&x)?;
+                let y = layer.forward(&leaf, &attention, None)?;
+                x = B::detach(&y)?;
+                graphs.push((leaf, y));
+            }
+            Kept::Graphs(graphs)
+        } else {
+            let mut inputs = Vec::with_capacity(self.layers.len());
+            for layer in &self.layers {
+                let next = B::no_grad(|| layer.forward(&x, &attention, None))?;
+                inputs.push(x);
+                x = B::detach(&next)?;
+            }
+            Kept::Inputs(inputs)
+        };
         let top = B::require_grad(&x)?;
         Ok((
             top.clone(),
-            Recompute {
-                inputs,
+            Layerwise {
+                kept,
                 top,
                 ids: ids.clone(),
                 attention,
@@ -96,7 +159,7 @@ impl<B: ModelOps> CausalLm<B> {
     }
 }
 
-impl<B: ModelOps> Recompute<B> {
+impl<B: ModelOps> Layerwise<B> {
     /// The gradient of `loss` with respect to every parameter in `params`, in order. `loss`
     /// must depend on the decoder only through `x̃_L`.
     ///
@@ -116,13 +179,18 @@ impl<B: ModelOps> Recompute<B> {
             })
             .collect();
         let mut g = gradients_into::<B>(loss, &self.top, &top, &list, &mut out)?;
-        // The layers, last first.
+        // The layers, last first; a kept graph is dropped once differentiated.
+        let missing = || LmError::input("layer-by-layer backward", "a layer's input is missing");
+        let mut kept = self.kept;
         for (l, layer) in self.layers.iter().enumerate().rev() {
-            let input = self.inputs.get(l).ok_or_else(|| {
-                LmError::input("gradient checkpointing", "a layer input is missing")
-            })?;
-            let x = B::require_grad(input)?;
-            let y = layer.forward(&x, &self.attention, None)?;
+            let (x, y) = match &mut kept {
+                Kept::Inputs(inputs) => {
+                    let x = B::require_grad(&inputs.pop().ok_or_else(missing)?)?;
+                    let y = layer.forward(&x, &self.attention, None)?;
+                    (x, y)
+                }
+                Kept::Graphs(graphs) => graphs.pop().ok_or_else(missing)?,
+            };
             let upstream = B::sum_all(&B::mul(&y, &g)?)?;
             let own: Vec<usize> = (0..list.len())
                 .filter(|&i| layer_of(&layout, &list[i].name) == Some(l))
@@ -163,7 +231,7 @@ impl<B: ModelOps> Recompute<B> {
             .map(|(g, p)| {
                 g.ok_or_else(|| {
                     LmError::input(
-                        "gradient checkpointing",
+                        "layer-by-layer backward",
                         format!("no gradient for {}", p.name),
                     )
                 })
@@ -191,7 +259,7 @@ fn gradients_into<B: ModelOps>(
     let mut grads = grads.into_iter();
     let g_x = grads
         .next()
-        .ok_or_else(|| LmError::input("gradient checkpointing", "no input gradient"))?;
+        .ok_or_else(|| LmError::input("layer-by-layer backward", "no input gradient"))?;
     for (&i, g) in at.iter().zip(grads) {
         out[i] = Some(g);
     }
