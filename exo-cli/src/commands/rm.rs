@@ -5,17 +5,17 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use exo_data::Truncation;
 
 use crate::config_file::ConfigArg;
-use crate::run::backend::{Compute, ComputeArgs, Kernels, dispatch};
-use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
+use crate::run::backend::{ComputeArgs, dispatch};
+use crate::run::config::{LoopArgs, OptimArgs, TokenArgs};
 use crate::run::data::Shape;
 use crate::run::fit_job::FitJob;
 use crate::run::hub::model_location;
-use crate::run::inputs::{FitOutcome, RunPaths, TrainingData, plots_after, print_summary};
+use crate::run::inputs::{FitOutcome, print_summary};
 use crate::run::model::check_vocab;
 use crate::run::rm::RmLoss;
+use crate::run::setup::{PlanFor, TrainingSetup};
 use crate::run::trainer::Init;
 
 /// Arguments of `exo rm`.
@@ -66,18 +66,8 @@ pub struct RmArgs {
 /// `exo rm`, validated.
 #[derive(Debug, Clone)]
 pub struct RmConfig {
-    /// The initial model, the pairs and the output folder.
-    pub paths: RunPaths,
-    /// The tokenizer file, if not the model's.
-    pub tokenizer: Option<PathBuf>,
-    /// Length limits.
-    pub truncation: Truncation,
-    /// Compute settings.
-    pub compute: Compute,
-    /// The optimiser flags.
-    pub optim: OptimArgs,
-    /// The loop flags.
-    pub run: LoopArgs,
+    /// The shared flags.
+    pub setup: TrainingSetup,
 }
 
 /// Checks the flags and paths.
@@ -85,23 +75,20 @@ pub struct RmConfig {
 /// # Errors
 /// On a missing file or folder, or a lever reward models do not take yet.
 pub fn config(args: &RmArgs) -> anyhow::Result<RmConfig> {
-    let paths = RunPaths::check((&args.model, &args.data, &args.out), &args.optim, &args.run)?;
+    let setup = TrainingSetup::check(
+        (&args.model, &args.data, &args.out),
+        &args.tokens,
+        &args.optim,
+        &args.run,
+        &args.compute,
+    )?;
     if let Some(flag) = args.run.lora.flag() {
         bail!("{flag}: exo rm trains every weight (LoRA reward models are not implemented)");
     }
     if args.run.gradient_checkpointing {
         bail!("--gradient-checkpointing: not implemented for exo rm");
     }
-    Ok(RmConfig {
-        tokenizer: args.tokens.tokenizer.clone(),
-        truncation: args
-            .tokens
-            .truncation(crate::run::model::context_length(&paths.model)),
-        compute: args.compute.compute(Kernels::default())?,
-        optim: args.optim.clone(),
-        run: args.run.clone(),
-        paths,
-    })
+    Ok(RmConfig { setup })
 }
 
 /// Trains the reward model.
@@ -109,58 +96,37 @@ pub fn config(args: &RmArgs) -> anyhow::Result<RmConfig> {
 /// # Errors
 /// If the data, the model or a step fails.
 pub fn execute(cfg: &RmConfig) -> anyhow::Result<FitOutcome> {
-    let paths = &cfg.paths;
-    // --out belongs to this run until it returns (plots included); rank 0 holds the lock.
-    let _lock = crate::run::out_lock::lock_out(&paths.out)?;
-    let mut data = TrainingData::load(
-        paths,
-        cfg.tokenizer.as_deref(),
-        &cfg.truncation,
-        Shape::Pairs,
-        &cfg.run,
-    )?;
+    let setup = &cfg.setup;
+    let (_lock, mut data) = setup.lock_and_load(Shape::Pairs)?;
     let pad = data.tokenizer.special_tokens().pad;
-    let plan = plan(
-        &cfg.optim,
-        &cfg.run,
-        PlanInputs {
+    let plan = setup.plan(
+        &data,
+        PlanFor {
             kind: "rm",
             init: Init::Scorer {
-                dir: paths.model.clone(),
-                seed: cfg.run.seed,
+                dir: setup.paths.model.clone(),
+                seed: setup.run.seed,
                 pad,
             },
-            out: paths.out.clone(),
-            tokenizer_json: data.tokenizer_json.clone(),
             default_lr: 1e-5,
-            per_epoch: data.order.per_epoch(),
-            data_fingerprint: data.train.fingerprint.clone(),
             extra_settings: serde_json::json!({ "loss": "bradley_terry" }),
-            dtype: cfg.compute.dtype,
         },
     )?;
-    let config = exo_lm::LmConfig::from_file(&paths.model)?;
+    let config = exo_lm::LmConfig::from_file(&setup.paths.model)?;
     check_vocab(&data.tokenizer, config.vocab_size)?;
     let loss = RmLoss {
         train: &data.train,
         eval: data.eval.as_ref(),
         pad,
-        eval_batch: cfg.run.batch_prompts,
+        eval_batch: setup.run.batch_prompts,
     };
     let job = FitJob {
         plan: &plan,
         order: &mut data.order,
         loss: &loss,
     };
-    let report = dispatch(&cfg.compute, job)?;
-    let (records, skipped, truncated) = data.counts();
-    Ok(FitOutcome {
-        report,
-        records,
-        skipped,
-        truncated,
-        plots: plots_after(&cfg.run, &paths.out, "exo rm")?,
-    })
+    let report = dispatch(&setup.compute, job)?;
+    setup.outcome(report, &data, "exo rm")
 }
 
 /// Runs `exo rm` and prints a summary.
@@ -180,7 +146,7 @@ pub fn run(args: &RmArgs) -> anyhow::Result<ExitCode> {
         "rm",
         (out.records, out.skipped, out.truncated),
         &out.report,
-        &cfg.paths.out,
+        &cfg.setup.paths.out,
         &out.plots,
     );
     let last = &out.report.last;

@@ -5,16 +5,16 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use exo_data::Truncation;
 
 use crate::config_file::ConfigArg;
-use crate::run::backend::{Compute, ComputeArgs, Kernels, dispatch};
-use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
+use crate::run::backend::{ComputeArgs, dispatch};
+use crate::run::config::{LoopArgs, OptimArgs, TokenArgs};
 use crate::run::data::Shape;
 use crate::run::fit_job::FitJob;
 use crate::run::hub::model_location;
-use crate::run::inputs::{FitOutcome, RunPaths, TrainingData, plots_after, print_summary};
+use crate::run::inputs::{FitOutcome, print_summary};
 use crate::run::model::check_vocab;
+use crate::run::setup::{PlanFor, TrainingSetup};
 use crate::run::sft::SftLoss;
 use crate::run::trainer::Init;
 
@@ -74,22 +74,12 @@ pub struct SftArgs {
 /// `exo sft`, validated.
 #[derive(Debug, Clone)]
 pub struct SftConfig {
-    /// The model, the data and the output folder.
-    pub paths: RunPaths,
-    /// The tokenizer file, if not the model's.
-    pub tokenizer: Option<PathBuf>,
-    /// Length limits.
-    pub truncation: Truncation,
+    /// The shared flags.
+    pub setup: TrainingSetup,
     /// Random initial weights.
     pub from_scratch: bool,
     /// Loss on the prompt too.
     pub train_on_prompt: bool,
-    /// Compute settings.
-    pub compute: Compute,
-    /// The flags that make the plan.
-    pub optim: OptimArgs,
-    /// The loop flags.
-    pub run: LoopArgs,
 }
 
 /// Checks the flags and paths.
@@ -97,21 +87,20 @@ pub struct SftConfig {
 /// # Errors
 /// On a missing file or folder, or an invalid backend.
 pub fn config(args: &SftArgs) -> anyhow::Result<SftConfig> {
-    let paths = RunPaths::check((&args.model, &args.data, &args.out), &args.optim, &args.run)?;
+    let setup = TrainingSetup::check(
+        (&args.model, &args.data, &args.out),
+        &args.tokens,
+        &args.optim,
+        &args.run,
+        &args.compute,
+    )?;
     if args.from_scratch && !args.ignore_memory_check {
-        crate::run::model::check_training_memory(&paths.model)?;
+        crate::run::model::check_training_memory(&setup.paths.model)?;
     }
     Ok(SftConfig {
-        tokenizer: args.tokens.tokenizer.clone(),
-        truncation: args
-            .tokens
-            .truncation(crate::run::model::context_length(&paths.model)),
+        setup,
         from_scratch: args.from_scratch,
         train_on_prompt: args.train_on_prompt,
-        compute: args.compute.compute(Kernels::default())?,
-        optim: args.optim.clone(),
-        run: args.run.clone(),
-        paths,
     })
 }
 
@@ -120,66 +109,46 @@ pub fn config(args: &SftArgs) -> anyhow::Result<SftConfig> {
 /// # Errors
 /// If the data, the model or a step fails.
 pub fn execute(cfg: &SftConfig) -> anyhow::Result<FitOutcome> {
-    let paths = &cfg.paths;
-    // --out belongs to this run until it returns (plots included); rank 0 holds the lock.
-    let _lock = crate::run::out_lock::lock_out(&paths.out)?;
-    let mut data = TrainingData::load(
-        paths,
-        cfg.tokenizer.as_deref(),
-        &cfg.truncation,
-        Shape::Sft,
-        &cfg.run,
-    )?;
+    let setup = &cfg.setup;
+    let (_lock, mut data) = setup.lock_and_load(Shape::Sft)?;
+    let model = &setup.paths.model;
     let init = if cfg.from_scratch {
         Init::Random {
-            dir: paths.model.clone(),
-            seed: cfg.run.seed,
+            dir: model.clone(),
+            seed: setup.run.seed,
         }
     } else {
-        Init::Pretrained(paths.model.clone())
+        Init::Pretrained(model.clone())
     };
-    let plan = plan(
-        &cfg.optim,
-        &cfg.run,
-        PlanInputs {
+    let plan = setup.plan(
+        &data,
+        PlanFor {
             kind: "sft",
             init,
-            out: paths.out.clone(),
-            tokenizer_json: data.tokenizer_json.clone(),
             default_lr: 1e-5,
-            per_epoch: data.order.per_epoch(),
-            data_fingerprint: data.train.fingerprint.clone(),
             extra_settings: serde_json::json!({
                 "from_scratch": cfg.from_scratch,
                 "train_on_prompt": cfg.train_on_prompt,
             }),
-            dtype: cfg.compute.dtype,
         },
     )?;
-    let config = exo_lm::LmConfig::from_file(&paths.model)
-        .with_context(|| format!("reading {}", paths.model.join("config.json").display()))?;
+    let config = exo_lm::LmConfig::from_file(model)
+        .with_context(|| format!("reading {}", model.join("config.json").display()))?;
     check_vocab(&data.tokenizer, config.vocab_size)?;
     let loss = SftLoss {
         train: &data.train,
         eval: data.eval.as_ref(),
         train_on_prompt: cfg.train_on_prompt,
         pad: data.tokenizer.special_tokens().pad,
-        eval_batch: cfg.run.batch_prompts,
+        eval_batch: setup.run.batch_prompts,
     };
     let job = FitJob {
         plan: &plan,
         order: &mut data.order,
         loss: &loss,
     };
-    let report = dispatch(&cfg.compute, job)?;
-    let (records, skipped, truncated) = data.counts();
-    Ok(FitOutcome {
-        report,
-        records,
-        skipped,
-        truncated,
-        plots: plots_after(&cfg.run, &paths.out, "exo sft")?,
-    })
+    let report = dispatch(&setup.compute, job)?;
+    setup.outcome(report, &data, "exo sft")
 }
 
 /// Runs `exo sft` and prints a summary.
@@ -199,7 +168,7 @@ pub fn run(args: &SftArgs) -> anyhow::Result<ExitCode> {
         "sft",
         (out.records, out.skipped, out.truncated),
         &out.report,
-        &cfg.paths.out,
+        &cfg.setup.paths.out,
         &out.plots,
     );
     Ok(ExitCode::SUCCESS)

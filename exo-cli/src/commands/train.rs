@@ -8,18 +8,18 @@ use clap::Args;
 use exo_core::Objective;
 use exo_core::hyper::{Beta, Epsilon, Finite, LabelSmoothing, NonNegative};
 use exo_core::objective::{Mixture, ObjectiveConfig, ObjectiveSpec};
-use exo_data::Truncation;
 use exo_lm::ModelOps;
 
 use crate::config_file::ConfigArg;
 use crate::run::align::{AlignLoss, Split};
-use crate::run::backend::{BackendJob, Compute, ComputeArgs, Kernels, dispatch};
-use crate::run::config::{LoopArgs, OptimArgs, PlanInputs, TokenArgs, plan};
+use crate::run::backend::{BackendJob, ComputeArgs, dispatch};
+use crate::run::config::{LoopArgs, OptimArgs, TokenArgs};
 use crate::run::data::{Dataset, Order, Shape};
 use crate::run::hub::model_location;
-use crate::run::inputs::{RunPaths, TrainingData, plots_after, print_summary, require_model_dir};
+use crate::run::inputs::{TrainingData, print_summary, require_model_dir};
 use crate::run::model::check_vocab;
 use crate::run::ref_cache::{CacheStatus, RefSettings, reference_logps};
+use crate::run::setup::{PlanFor, TrainingSetup};
 use crate::run::trainer::{FitReport, Init, Plan, fit};
 use crate::run::values::hyper;
 
@@ -132,24 +132,14 @@ pub struct TrainConfig {
     pub objective_config: ObjectiveConfig,
     /// The objective.
     pub objective: Mixture,
-    /// The model to train, the data and the output folder.
-    pub paths: RunPaths,
+    /// The shared flags (the model to train, the data and the output folder among them).
+    pub setup: TrainingSetup,
     /// The reference model.
     pub reference: PathBuf,
-    /// The tokenizer file, if not the model's.
-    pub tokenizer: Option<PathBuf>,
-    /// Length limits.
-    pub truncation: Truncation,
     /// τ.
     pub temperature: f64,
     /// The reference cache folder.
     pub ref_cache: PathBuf,
-    /// Compute settings.
-    pub compute: Compute,
-    /// Optimiser flags.
-    pub optim: OptimArgs,
-    /// Loop flags.
-    pub run: LoopArgs,
 }
 
 /// The objective of `--objective` with these hyper-parameters (exo-core's spec parser: one name,
@@ -188,11 +178,17 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let (objective_spec, objective) = parse_objective(&args.objective, &objective_config)?;
     // The trained model is a model folder (with --lora-adapter for an adapter to continue); the
     // reference may be an adapter on its base (a LoRA SFT policy, say).
-    let paths = RunPaths::check((&args.model, &args.data, &args.out), &args.optim, &args.run)?;
+    let setup = TrainingSetup::check(
+        (&args.model, &args.data, &args.out),
+        &args.tokens,
+        &args.optim,
+        &args.run,
+        &args.compute,
+    )?;
     let reference = args
         .reference
         .clone()
-        .unwrap_or_else(|| paths.model.clone());
+        .unwrap_or_else(|| setup.paths.model.clone());
     require_model_dir(&reference, "--ref", true)?;
     Ok(TrainConfig {
         spec: args.objective.clone(),
@@ -200,19 +196,12 @@ pub fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         objective_config,
         objective,
         reference,
-        tokenizer: args.tokens.tokenizer.clone(),
-        truncation: args
-            .tokens
-            .truncation(crate::run::model::context_length(&paths.model)),
         temperature: args.logit_temperature.get(),
         ref_cache: args
             .ref_cache
             .clone()
-            .unwrap_or_else(|| paths.out.join("cache")),
-        compute: args.compute.compute(Kernels::default())?,
-        optim: args.optim.clone(),
-        run: args.run.clone(),
-        paths,
+            .unwrap_or_else(|| setup.paths.out.join("cache")),
+        setup,
     })
 }
 
@@ -240,38 +229,19 @@ pub struct TrainOutcome {
 /// # Errors
 /// If the data, the models or a step fail.
 pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
-    // --out belongs to this run until it returns (plots included); rank 0 holds the lock.
-    let paths = &cfg.paths;
-    let _lock = crate::run::out_lock::lock_out(&paths.out)?;
+    let setup = &cfg.setup;
     let shape = if cfg.objective.needs_rewards() {
         Shape::Groups
     } else {
         Shape::Pairs
     };
-    let TrainingData {
-        tokenizer,
-        tokenizer_json,
-        train,
-        eval,
-        order,
-    } = TrainingData::load(
-        paths,
-        cfg.tokenizer.as_deref(),
-        &cfg.truncation,
-        shape,
-        &cfg.run,
-    )?;
-    let plan = plan(
-        &cfg.optim,
-        &cfg.run,
-        PlanInputs {
+    let (_lock, data) = setup.lock_and_load(shape)?;
+    let plan = setup.plan(
+        &data,
+        PlanFor {
             kind: "train",
-            init: Init::Pretrained(paths.model.clone()),
-            out: paths.out.clone(),
-            tokenizer_json,
+            init: Init::Pretrained(setup.paths.model.clone()),
             default_lr: 1e-6,
-            per_epoch: order.per_epoch(),
-            data_fingerprint: train.fingerprint.clone(),
             extra_settings: serde_json::json!({
                 "objective": {
                     "spec": cfg.objective_spec.to_string(),
@@ -280,9 +250,15 @@ pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
                 "logit_temperature": cfg.temperature,
                 "reference": crate::run::hash::model_fingerprint(&cfg.reference)?,
             }),
-            dtype: cfg.compute.dtype,
         },
     )?;
+    let TrainingData {
+        tokenizer,
+        train,
+        eval,
+        order,
+        ..
+    } = data;
     let job = TrainJob {
         plan: &plan,
         order,
@@ -291,12 +267,8 @@ pub fn execute(cfg: &TrainConfig) -> anyhow::Result<TrainOutcome> {
         cfg,
         tokenizer: &tokenizer,
     };
-    let (report, cache) = dispatch(&cfg.compute, job)?;
-    let plots = plots_after(
-        &cfg.run,
-        &paths.out,
-        &format!("exo train --objective {}", cfg.spec),
-    )?;
+    let (report, cache) = dispatch(&setup.compute, job)?;
+    let plots = setup.plots(&format!("exo train --objective {}", cfg.spec))?;
     Ok(TrainOutcome {
         report,
         groups: train.groups.len(),
@@ -323,14 +295,14 @@ impl BackendJob for TrainJob<'_> {
 
     fn run<B: ModelOps>(mut self, device: &B::Device) -> anyhow::Result<Self::Output> {
         let cfg = self.cfg;
-        let model = &cfg.paths.model;
+        let model = &cfg.setup.paths.model;
         let config = exo_lm::LmConfig::from_file(model)
             .with_context(|| format!("reading {}", model.join("config.json").display()))?;
         check_vocab(self.tokenizer, config.vocab_size)?;
         let settings = RefSettings {
             temperature: cfg.temperature,
-            backend: cfg.compute.backend.name(),
-            dtype: cfg.compute.dtype.dtype(),
+            backend: cfg.setup.compute.backend.name(),
+            dtype: cfg.setup.compute.dtype.dtype(),
         };
         let needs_ref = cfg.objective.needs_reference();
         let (train_ref, status) = if needs_ref {
@@ -358,7 +330,7 @@ impl BackendJob for TrainJob<'_> {
             objective: &cfg.objective,
             temperature: cfg.temperature,
             pad: self.tokenizer.special_tokens().pad,
-            eval_batch: cfg.run.batch_prompts,
+            eval_batch: cfg.setup.run.batch_prompts,
         };
         let report = fit::<B, _>(self.plan, &mut self.order, &loss, device)?;
         Ok((report, status))
@@ -393,7 +365,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         &what,
         (out.groups, out.skipped, out.truncated),
         &out.report,
-        &cfg.paths.out,
+        &cfg.setup.paths.out,
         &out.plots,
     );
     let m = &out.report.last;

@@ -1,7 +1,6 @@
-//! What the training commands (`exo sft`, `exo rm`, `exo train`) share around their loop: the
-//! checks of their paths and flags, the tokenized data with its batch order, the plots after
-//! it, and the closing summary. The rules live here once; each command adds its own checks
-//! (`exo train`'s reference and objective, `exo rm`'s refused levers) and its own loss.
+//! What the training commands (`exo sft`, `exo rm`, `exo train`) read and report: the checks
+//! of their paths, the tokenized data with its batch order, and the closing summary. The steps
+//! they take with them are [`super::setup::TrainingSetup`]'s.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -115,18 +114,6 @@ impl TrainingData {
             self.train.skipped,
             self.train.truncated,
         )
-    }
-}
-
-/// The training plots of `out` (loss and metrics by step) with `--plot`, drawn by rank 0 alone.
-///
-/// # Errors
-/// If a plot cannot be drawn or written.
-pub fn plots_after(run: &LoopArgs, out: &Path, title: &str) -> anyhow::Result<Vec<PathBuf>> {
-    if run.plot && super::dist::world().is_root() {
-        super::plots::training_plots(out, title)
-    } else {
-        Ok(Vec::new())
     }
 }
 

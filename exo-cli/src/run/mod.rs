@@ -22,6 +22,7 @@ pub mod plots;
 pub mod progress;
 pub mod ref_cache;
 pub mod rm;
+pub mod setup;
 pub mod sft;
 pub mod stop;
 pub mod trainer;
