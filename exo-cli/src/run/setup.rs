@@ -46,7 +46,7 @@ pub struct PlanFor {
 
 impl TrainingSetup {
     /// Checks `--model`, `--data` and `--out` ([`RunPaths::check`]) with the loop and optimiser
-    /// flags, and the compute flags.
+    /// flags, and the compute flags (LoRA's default head: [`ComputeArgs::compute_for`]).
     ///
     /// # Errors
     /// One line naming the flag that is missing or wrong.
@@ -61,7 +61,7 @@ impl TrainingSetup {
         Ok(Self {
             tokenizer: tokens.tokenizer.clone(),
             truncation: tokens.truncation(super::model::context_length(&paths.model)),
-            compute: compute.compute(Kernels::default())?,
+            compute: compute.compute_for(Kernels::default(), run.lora.flag().is_some())?,
             optim: optim.clone(),
             run: run.clone(),
             paths,
