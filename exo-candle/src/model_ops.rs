@@ -1,5 +1,5 @@
 //! [`ModelOps`] for [`Candle`]: candle-core ops that all have a backward pass (no candle-nn),
-//! and on the CPU the fused kernels of [`crate::kernels`] (attention, RMSNorm), which have
+//! and on the CPU the fused kernels of [`crate::kernels`] (attention, SwiGLU, RMSNorm), which have
 //! their own; and the device all-reduce of CUDA tensors ([`crate::collective`]).
 
 use candle_core::{Tensor, Var};
@@ -8,11 +8,12 @@ use exo_core::model_ops::AdamWUpdate;
 use exo_core::model_ops::adamw::adamw_update_composite;
 use exo_core::model_ops::attention::{attention_composite, attention_dims};
 use exo_core::model_ops::rms_norm::rms_norm_composite;
+use exo_core::model_ops::swiglu::swiglu_composite;
 use exo_core::{Error, ModelOps, Result};
 
 use crate::kernels::{
     adamw, attention::attention as fused_attention, frozen_linear::frozen_linear,
-    rms_norm::rms_norm, storage_address, supported,
+    rms_norm::rms_norm, storage_address, supported, swiglu::swiglu as fused_swiglu,
 };
 use crate::{Candle, from_candle};
 
@@ -166,6 +167,21 @@ impl ModelOps for Candle {
             Some(b) => y.broadcast_add(b).map_err(from_candle(OP)),
             None => Ok(y),
         }
+    }
+
+    // One graph node on the CPU (f32/f64) that keeps only `x` and recomputes the gate and up
+    // projections in the backward pass, instead of keeping three [..., I] tensors per layer
+    // (kernels::swiglu); the composite elsewhere.
+    fn swiglu(x: &Tensor, w_gate: &Tensor, w_up: &Tensor) -> Result<Tensor> {
+        let fused = [x, w_gate, w_up]
+            .iter()
+            .all(|t| supported(t) && t.dtype() == x.dtype())
+            && w_gate.rank() == 2
+            && w_gate.dims() == w_up.dims();
+        if !fused {
+            return swiglu_composite::<Self>(x, w_gate, w_up);
+        }
+        fused_swiglu(x, w_gate, w_up).map_err(from_candle("swiglu"))
     }
 
     // One fused pass per row on the CPU (f32/f64); the composite elsewhere.

@@ -39,6 +39,7 @@ pub(crate) mod logps;
 pub(crate) mod real;
 pub(crate) mod rms_norm;
 pub(crate) mod softmax;
+pub(crate) mod swiglu;
 
 use candle_core::{CpuStorage, Layout};
 

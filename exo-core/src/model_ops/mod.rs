@@ -3,14 +3,14 @@
 //!
 //! The model crate (exo-lm) is written once over this trait and names no backend; each backend
 //! crate implements it next to its tensor type, with its own kernels (`exo_candle::Candle`: fused
-//! CPU kernels for RMSNorm, the masked softmax of attention and the sequence log-probs;
+//! CPU kernels for RMSNorm, attention, SwiGLU's gate and the sequence log-probs;
 //! `exo_tch::LibTorch`: libtorch's fused `linear`, `silu` and `scaled_dot_product_attention`). Its
 //! primitives (matmul, transpose, concat, embedding lookup, square root, in-place parameter
 //! update, ...) are required; its composites — [`ModelOps::linear`], [`ModelOps::silu`],
-//! [`ModelOps::gelu_erf`], [`ModelOps::gelu_tanh`], [`ModelOps::rms_norm`],
+//! [`ModelOps::swiglu`], [`ModelOps::gelu_erf`], [`ModelOps::gelu_tanh`], [`ModelOps::rms_norm`],
 //! [`ModelOps::layer_norm`], [`ModelOps::rotary`] and [`ModelOps::attention`] — are default
 //! methods written once from the primitives in this module's [`attention`], [`gelu`],
-//! [`layer_norm`], [`rms_norm`] and [`rotary`];
+//! [`layer_norm`], [`rms_norm`], [`rotary`] and [`swiglu`];
 //! a backend may override one with a fused kernel **only if that kernel has a backward pass**
 //! (candle-nn's fused `softmax_last_dim`, `rms_norm` and `rope` do not, and are never used: they
 //! would silently cut the graph).
@@ -26,6 +26,7 @@ pub mod gelu;
 pub mod layer_norm;
 pub mod rms_norm;
 pub mod rotary;
+pub mod swiglu;
 
 pub use adamw::AdamWUpdate;
 
@@ -171,6 +172,27 @@ pub trait ModelOps: Autodiff {
             Some(b) => Self::add(&y, b),
             None => Ok(y),
         }
+    }
+
+    /// The gated half of a SwiGLU block (Llama's MLP before its down projection), from two
+    /// bias-free linear layers in the PyTorch layout:
+    ///
+    /// ```text
+    /// h = silu(x · W_gateᵀ) ⊙ (x · W_upᵀ),   x [..., d], W_gate, W_up [I, d], h [..., I]
+    /// ```
+    ///
+    /// The default is that composite ([`swiglu::swiglu_composite`]); a backend whose graph keeps every intermediate may fuse it into one
+    /// node that keeps only `x` and recomputes the two `[..., I]` projections in its backward
+    /// pass (exo-candle does, on the CPU).
+    ///
+    /// # Errors
+    /// If the shapes disagree or the library fails.
+    fn swiglu(
+        x: &Self::Tensor,
+        w_gate: &Self::Tensor,
+        w_up: &Self::Tensor,
+    ) -> Result<Self::Tensor> {
+        swiglu::swiglu_composite::<Self>(x, w_gate, w_up)
     }
 
     /// One AdamW update of a weight `theta` with its moments `m`, `v` and gradient `g` (see

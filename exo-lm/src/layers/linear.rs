@@ -53,6 +53,13 @@ impl<B: ModelOps> Linear<B> {
         }
     }
 
+    /// `W` `[out, in]` where the layer is just `y = x · Wᵀ`: no bias, no adapter, the PyTorch
+    /// layout (what [`ModelOps::swiglu`] takes).
+    pub(crate) fn plain_weight(&self) -> Option<&B::Tensor> {
+        let plain = self.bias.is_none() && self.adapter.is_none() && !self.transposed;
+        plain.then_some(&self.weight)
+    }
+
     /// `x` `[..., in]` → `[..., out]`. `dropout_seed` is the forward pass's seed of the LoRA
     /// dropout masks (`None`: no dropout, as in evaluation).
     pub(crate) fn forward(&self, x: &B::Tensor, dropout_seed: Option<u64>) -> Result<B::Tensor> {

@@ -27,11 +27,20 @@ pub(crate) struct Mlp<B: ModelOps> {
 
 impl<B: ModelOps> Mlp<B> {
     /// `x` `[..., d]` → `[..., d]`.
+    ///
+    /// A SwiGLU block whose gate and up projections are plain (no bias, no LoRA adapter) runs
+    /// its gated half as one [`ModelOps::swiglu`], which a backend may fuse; otherwise layer by
+    /// layer.
     pub(crate) fn forward(&self, x: &B::Tensor, dropout_seed: Option<u64>) -> Result<B::Tensor> {
-        let up = self.up_proj.forward(x, dropout_seed)?;
         let hidden = match (self.kind, &self.gate_proj) {
             (MlpKind::SwiGlu, Some(gate)) => {
-                B::mul(&B::silu(&gate.forward(x, dropout_seed)?)?, &up)?
+                match (gate.plain_weight(), self.up_proj.plain_weight()) {
+                    (Some(w_gate), Some(w_up)) => B::swiglu(x, w_gate, w_up)?,
+                    _ => B::mul(
+                        &B::silu(&gate.forward(x, dropout_seed)?)?,
+                        &self.up_proj.forward(x, dropout_seed)?,
+                    )?,
+                }
             }
             (MlpKind::SwiGlu, None) => {
                 return Err(exo_core::Error::shape(
@@ -40,8 +49,8 @@ impl<B: ModelOps> Mlp<B> {
                     &B::dims(x),
                 ));
             }
-            (MlpKind::GeluErf, _) => B::gelu_erf(&up)?,
-            (MlpKind::GeluTanh, _) => B::gelu_tanh(&up)?,
+            (MlpKind::GeluErf, _) => B::gelu_erf(&self.up_proj.forward(x, dropout_seed)?)?,
+            (MlpKind::GeluTanh, _) => B::gelu_tanh(&self.up_proj.forward(x, dropout_seed)?)?,
         };
         self.down_proj.forward(&hidden, dropout_seed)
     }

@@ -7,6 +7,7 @@ use exo_core::model_ops::gelu::{gelu_erf_composite, gelu_tanh_composite};
 use exo_core::model_ops::layer_norm::layer_norm_composite;
 use exo_core::model_ops::rms_norm::rms_norm_composite;
 use exo_core::model_ops::rotary::rotary_composite;
+use exo_core::model_ops::swiglu::swiglu_composite;
 use exo_lm::layers::attention::{MASKED, attention_bias};
 
 use crate::common::{TestBackend, max_abs, max_abs_diff};
@@ -166,6 +167,30 @@ fn overrides_match_the_composites<B: TestBackend>() -> exo_lm::Result<()> {
         |l| B::linear(&l[0], &l[1], Some(&l[2])),
         |l| B::add(&B::matmul(&l[0], &B::transpose(&l[1], 0, 1)?)?, &l[2]),
     )?;
+    // SwiGLU's gated half: trainable weights in f64 and f32, then frozen ones (constants).
+    for dtype in [DType::F64, DType::F32] {
+        let tol = if dtype == DType::F64 { FUSED_TOL } else { 1e-5 };
+        let mlp = [
+            leaf_of::<B>(&[2, 3, 4], 18, dtype)?,
+            leaf_of::<B>(&[6, 4], 19, dtype)?,
+            leaf_of::<B>(&[6, 4], 20, dtype)?,
+        ];
+        same_function_within::<B>(
+            &format!("swiglu, {dtype:?}"),
+            tol,
+            &mlp,
+            |l| B::swiglu(&l[0], &l[1], &l[2]),
+            |l| swiglu_composite::<B>(&l[0], &l[1], &l[2]),
+        )?;
+        let (w_gate, w_up) = (B::detach(&mlp[1])?, B::detach(&mlp[2])?);
+        same_function_within::<B>(
+            &format!("swiglu, frozen weights, {dtype:?}"),
+            tol,
+            &mlp[..1],
+            |l| B::swiglu(&l[0], &w_gate, &w_up),
+            |l| swiglu_composite::<B>(&l[0], &w_gate, &w_up),
+        )?;
+    }
     let norm = [leaf::<B>(&[2, 3, 4], 9)?, leaf::<B>(&[4], 10)?];
     same_function::<B>(
         "rms_norm",

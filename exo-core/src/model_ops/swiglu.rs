@@ -1,0 +1,20 @@
+//! SwiGLU's gated half (Llama's MLP before its down projection), from primitives.
+
+use super::ModelOps;
+use crate::Result;
+
+/// `h = silu(x · W_gateᵀ) ⊙ (x · W_upᵀ)` from [`ModelOps::linear`], [`ModelOps::silu`] and
+/// [`ModelOps::mul`].
+///
+/// Shapes: `x` `[..., d]`, `w_gate`, `w_up` `[I, d]`, result `[..., I]`.
+///
+/// # Errors
+/// If the shapes disagree or an op fails.
+pub fn swiglu_composite<B: ModelOps>(
+    x: &B::Tensor,
+    w_gate: &B::Tensor,
+    w_up: &B::Tensor,
+) -> Result<B::Tensor> {
+    let gate = B::silu(&B::linear(x, w_gate, None)?)?;
+    B::mul(&gate, &B::linear(x, w_up, None)?)
+}
