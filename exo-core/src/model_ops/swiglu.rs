@@ -4,7 +4,7 @@ use super::ModelOps;
 use crate::Result;
 
 /// `h = silu(x · W_gateᵀ) ⊙ (x · W_upᵀ)` from [`ModelOps::linear`], [`ModelOps::silu`] and
-/// [`ModelOps::mul`].
+/// [`TensorOps::mul`](crate::TensorOps::mul).
 ///
 /// Shapes: `x` `[..., d]`, `w_gate`, `w_up` `[I, d]`, result `[..., I]`.
 ///
