@@ -57,6 +57,9 @@ LEVERS = [
     ("--return-freed-memory", ["--return-freed-memory"]),
     ("all off", ["--no-packing", "--no-shared-prompts", "--logits", "all"]),
 ]
+# Variants run only when --variants names them: LoRA's default head is the chunked one, and this
+# is the one-piece head it had before (for a full fine-tune it is "all on").
+ON_REQUEST = [("--logits counted", ["--logits", "counted"])]
 # Issue 14's LoRA setting, on both sides (PEFT's LoraConfig; exo's --lora-* flags).
 LORA = dict(r=16, lora_alpha=32, target_modules="all-linear")
 EXO_LORA = ["--lora-r", "16", "--lora-alpha", "32", "--lora-targets", "all-linear"]
@@ -394,7 +397,8 @@ def all_runs(shape, binary, label, steps, threads, backends, objectives, sample_
                 # Each lever alone on exo-tch for the first objective; all on / all off otherwise.
                 grid = LEVERS if backend == "tch" and index == 0 else [LEVERS[0], LEVERS[-1]]
                 if variants:
-                    grid = [(name, levers) for name, levers in LEVERS if name in variants]
+                    grid = [(name, levers) for name, levers in LEVERS + ON_REQUEST
+                            if name in variants]
                 for name, levers in grid:
                     levers = levers + exo_flags
                     out = child(["exo", "--dir", directory, "--exo", binary, "--objective",
@@ -557,6 +561,10 @@ def main():
             args.backend, args.device)
     else:
         objectives = [tuple(o.split(":")) for o in args.objectives.split(",")]
+        known = [name for name, _ in LEVERS + ON_REQUEST]
+        unknown = [v for v in args.variants.split(",") if v and v not in known]
+        if unknown:
+            sys.exit(f"--variants: unknown {unknown}; known: {known}")
         all_runs(args.shape, args.exo, args.label, args.steps, args.threads,
                  args.backends.split(","), [] if args.no_train else objectives, args.sample_k,
                  args.new_tokens, [v for v in args.variants.split(",") if v],
