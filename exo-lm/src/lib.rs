@@ -73,6 +73,7 @@ mod policy;
 mod rng;
 pub mod sample;
 pub mod score;
+mod segments;
 pub mod weights;
 
 pub use batch::TokenBatch;
@@ -82,7 +83,7 @@ pub use error::{LmError, Result};
 pub use exo_core::ModelOps;
 pub use lm_head::LogitRows;
 pub use model::{CausalLm, LayerBackward, Mode};
-pub use packed::{PackedBatch, Packing, Unit};
+pub use packed::{AttentionLayout, PackedBatch, Packing, Unit};
 pub use params::{Gradients, Param, ParamKind, Params};
 pub use policy::PolicyPair;
 pub use sample::{Completion, SampleConfig, sample};

@@ -23,9 +23,17 @@
 //!
 //! Cost, for K completions of mean length C under a prompt of length P: `K·(P + C)` tokens
 //! through the decoder unshared, `P + K·C` shared.
+//!
+//! **Attention** is computed by segments where that is cheaper ([`AttentionLayout`]):
+//! the prompt on itself and each completion on the prompt and itself, each in a call of its
+//! own shape, instead of one masked call over whole rows, which computes `(P + K·C)²` scores
+//! per shared unit where K separate rows compute `K·(P + C)²`.
 
-use crate::layers::attention::MASKED;
+use std::ops::Range;
+
+use crate::layers::attention::{MASKED, Mask};
 use crate::lm_head::CountedRows;
+use crate::segments::{Segment, SegmentPlan};
 use crate::{LmError, Result};
 
 /// How [`PackedBatch::new`] lays units out.
@@ -35,23 +43,45 @@ pub struct Packing {
     pub share_prompts: bool,
     /// Several units per row (first-fit decreasing into rows of the longest unit's length).
     pub pack: bool,
+    /// How attention is computed over the rows.
+    pub attention: AttentionLayout,
+}
+
+/// How [`PackedBatch`]'s attention is computed. All give the same log-probs and gradients up
+/// to f32 rounding (keys are summed in another order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AttentionLayout {
+    /// One masked call over whole rows: `T²` scores per row and head, most of them masked
+    /// when a row holds several units or a shared prompt's completions.
+    Rows,
+    /// By segments: a shared prompt on itself, each completion on the prompt and then itself,
+    /// each unit apart from the others in its row; segments of like lengths are batched into
+    /// one call.
+    Segments,
+    /// Whichever of the two computes less (the scores, plus the gathers each call of segments
+    /// costs); the default.
+    #[default]
+    Cheaper,
 }
 
 impl Default for Packing {
-    /// Both on.
+    /// All on.
     fn default() -> Self {
         Self {
             share_prompts: true,
             pack: true,
+            attention: AttentionLayout::Cheaper,
         }
     }
 }
 
 impl Packing {
-    /// Neither: one row per `prompt ++ completion`, padded (the plain layout).
+    /// None: one row per `prompt ++ completion`, padded, one masked attention call (the plain
+    /// layout).
     pub const PLAIN: Self = Self {
         share_prompts: false,
         pack: false,
+        attention: AttentionLayout::Rows,
     };
 }
 
@@ -80,6 +110,8 @@ pub struct PackedBatch {
     counted: CountedRows,
     /// The longest stretch any token sees (for the sliding-window check).
     longest: usize,
+    /// [`Packing::attention`].
+    attention: AttentionLayout,
 }
 
 /// A token's place while a unit is laid out.
@@ -221,6 +253,7 @@ impl PackedBatch {
                 width: 0,
             },
             longest,
+            attention: packing.attention,
         };
         // Counted tokens per output, in order: (flat predictor, target).
         let mut per_output: Vec<Vec<(usize, u32)>> = vec![Vec::new(); outputs];
@@ -324,10 +357,91 @@ impl PackedBatch {
         bias
     }
 
+    /// The attention this batch is scored with, as [`Packing::attention`] says: by segments
+    /// ([`crate::segments`]) or one masked call over the rows
+    /// ([`PackedBatch::attention_bias`]).
+    pub(crate) fn attention_mask(&self) -> Mask {
+        if self.attention != AttentionLayout::Rows {
+            let rows = self.n * self.t * self.t;
+            if let Some(plan) = SegmentPlan::new(self.segments(), (self.n, self.t))
+                .filter(|plan| self.attention == AttentionLayout::Segments || plan.cost() < rows)
+            {
+                return Mask::Segments(plan);
+            }
+        }
+        Mask::Dense(self.attention_bias())
+    }
+
+    /// The batch's query spans and the keys each sees: a stretch with one completion is one
+    /// causal segment; a shared prompt is one, and each of its completions sees all of it and
+    /// then itself causally.
+    fn segments(&self) -> Vec<Segment> {
+        let mut segments = Vec::new();
+        for row in 0..self.n {
+            let unit = &self.unit[row * self.t..(row + 1) * self.t];
+            let branch = &self.branch[row * self.t..(row + 1) * self.t];
+            let mut start = 0;
+            while start < self.t {
+                let end = start
+                    + unit[start..]
+                        .iter()
+                        .take_while(|&&u| u == unit[start])
+                        .count();
+                if unit[start] != 0 {
+                    segments.extend(stretch_segments(row, start..end, branch));
+                }
+                start = end;
+            }
+        }
+        segments
+    }
+
     /// Errors unless every id is below `vocab_size`.
     pub(crate) fn check_vocab(&self, vocab_size: usize) -> Result<()> {
         crate::batch::check_ids("packed_logps", &self.ids, self.t, vocab_size)
     }
+}
+
+/// The segments of one stretch `slots` of `row` (see [`PackedBatch::segments`]).
+fn stretch_segments(row: usize, slots: Range<usize>, branch: &[u32]) -> Vec<Segment> {
+    let prompt_end = slots.start
+        + branch[slots.clone()]
+            .iter()
+            .take_while(|&&b| b == 0)
+            .count();
+    let mut runs = Vec::new();
+    let mut start = prompt_end;
+    while start < slots.end {
+        let end = start
+            + branch[start..slots.end]
+                .iter()
+                .take_while(|&&b| b == branch[start])
+                .count();
+        runs.push(start..end);
+        start = end;
+    }
+    if runs.len() <= 1 {
+        return vec![Segment {
+            row,
+            prefix: 0..0,
+            own: slots,
+        }];
+    }
+    let prompt = slots.start..prompt_end;
+    let mut segments = Vec::with_capacity(runs.len() + 1);
+    if !prompt.is_empty() {
+        segments.push(Segment {
+            row,
+            prefix: 0..0,
+            own: prompt.clone(),
+        });
+    }
+    segments.extend(runs.into_iter().map(|own| Segment {
+        row,
+        prefix: prompt.clone(),
+        own,
+    }));
+    segments
 }
 
 #[cfg(test)]
@@ -392,6 +506,33 @@ mod tests {
         let plain = PackedBatch::new(&units, 0, Packing::PLAIN, false)?;
         assert_eq!(plain.dims(), (3, 6));
         assert_eq!(plain.real_tokens(), 12);
+        Ok(())
+    }
+
+    #[test]
+    fn the_cheaper_attention_is_by_segments_for_long_shared_groups_and_rows_for_single_ones()
+    -> Result<()> {
+        let prompt: Vec<u32> = (0..129).collect();
+        let completions: Vec<Vec<u32>> =
+            (0..4).map(|k| (0..145).map(|j| k + j).collect()).collect();
+        let units = [Unit {
+            prompt: &prompt,
+            completions: &completions,
+        }];
+        let shared = PackedBatch::new(&units, 0, Packing::default(), false)?;
+        let Mask::Segments(plan) = shared.attention_mask() else {
+            panic!("a shared group of K = 4 long completions is scored by rows");
+        };
+        // 4 completions of 145 queries over 274 keys in one call, the prompt (129 over 129) in
+        // another: 4·145·274 + 129² scores instead of (129 + 4·145)².
+        let shapes: Vec<_> = plan.groups.iter().map(|g| (g.count, g.tq, g.tk)).collect();
+        assert_eq!(shapes, vec![(4, 145, 274), (1, 129, 129)]);
+        let unshared = Packing {
+            share_prompts: false,
+            ..Packing::default()
+        };
+        let rows = PackedBatch::new(&units, 0, unshared, false)?;
+        assert!(matches!(rows.attention_mask(), Mask::Dense(_)));
         Ok(())
     }
 }

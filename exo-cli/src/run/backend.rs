@@ -63,6 +63,12 @@ pub struct ComputeArgs {
     /// row (same log-probs up to f32 rounding; for measuring what packing saves).
     #[arg(long)]
     pub no_packing: bool,
+    /// Attention in one masked call over each whole row instead of by segments (a shared
+    /// prompt on itself, each completion on the prompt and itself, each packed sequence apart),
+    /// which exo uses where it computes less; same log-probs up to f32 rounding; for measuring
+    /// what segments save.
+    #[arg(long)]
+    pub no_segment_attention: bool,
     /// Have glibc return every freed block over 128 KiB to the system at once, instead of
     /// keeping freed memory for the next step: a lower peak RSS, slower steps (each step's large
     /// tensors are page-faulted in afresh; bench/README.md measures both). Implied by
@@ -169,6 +175,14 @@ pub struct Compute {
     /// Packed rows.
     #[serde(default = "yes")]
     pub packing: bool,
+    /// Attention by segments where cheaper (recorded when off).
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub segment_attention: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_yes(value: &bool) -> bool {
+    *value
 }
 
 fn yes() -> bool {
@@ -197,6 +211,7 @@ impl Compute {
             dtype: Precision::default(),
             shared_prompts: true,
             packing: true,
+            segment_attention: true,
         }
     }
 }
@@ -248,6 +263,7 @@ impl ComputeArgs {
             dtype: self.dtype,
             shared_prompts: !self.no_shared_prompts,
             packing: !self.no_packing,
+            segment_attention: !self.no_segment_attention,
         })
     }
 }
@@ -266,6 +282,11 @@ pub fn dispatch<J: BackendJob<Error = anyhow::Error>>(
         packing: exo_lm::Packing {
             share_prompts: compute.shared_prompts,
             pack: compute.packing,
+            attention: if compute.segment_attention {
+                exo_lm::AttentionLayout::Cheaper
+            } else {
+                exo_lm::AttentionLayout::Rows
+            },
         },
     });
     let world = super::dist::world();

@@ -11,6 +11,7 @@ use exo_core::{Error, Result};
 
 use crate::ModelOps;
 use crate::layers::linear::Linear;
+use crate::segments::SegmentPlan;
 
 /// The additive bias of a masked-out score: `f32::MIN`, as transformers uses `finfo.min`. It is
 /// finite, so a row with no visible key (a padding query) still gets a finite softmax instead
@@ -73,6 +74,41 @@ pub fn attention_bias(
     Ok(bias)
 }
 
+/// How a forward pass's queries see their keys, before it is on the device.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Mask {
+    /// One call over the rows with the additive bias `[N, 1, T, T_past + T]`, row-major.
+    Dense(Vec<f32>),
+    /// By segments ([`crate::segments`]; no cache).
+    Segments(SegmentPlan),
+}
+
+/// [`Mask`] on the device.
+#[derive(Debug, Clone)]
+pub(crate) enum MaskTensors<B: ModelOps> {
+    /// `[N, 1, T, T_past + T]`.
+    Dense(B::Tensor),
+    /// The grouped calls, and `[N·T]`: where each slot's output lies in their concatenated
+    /// queries.
+    Segments {
+        groups: Vec<GroupTensors<B>>,
+        out_index: B::Index,
+    },
+}
+
+/// One grouped call of [`MaskTensors::Segments`]: `count` segments of `tq` queries and `tk` keys
+/// gathered by `q_index` `[count·tq]` and `k_index` `[count·tk]` from the flat `[N·T]` slots,
+/// with `bias` `[count, 1, tq, tk]`.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupTensors<B: ModelOps> {
+    pub(crate) count: usize,
+    pub(crate) tq: usize,
+    pub(crate) tk: usize,
+    pub(crate) q_index: B::Index,
+    pub(crate) k_index: B::Index,
+    pub(crate) bias: B::Tensor,
+}
+
 /// The keys and values one layer has seen so far, `[N, H_kv, T_past, D]` each.
 #[derive(Debug, Clone)]
 pub(crate) struct LayerKv<B: ModelOps> {
@@ -120,8 +156,8 @@ pub(crate) struct Attention<B: ModelOps> {
 pub(crate) struct AttentionInputs<B: ModelOps> {
     /// `cos` and `sin`, `[N, 1, T, R]` each (`None` without rotary positions).
     pub(crate) rotary: Option<(B::Tensor, B::Tensor)>,
-    /// `[N, 1, T, T_past + T]`.
-    pub(crate) bias: B::Tensor,
+    /// Who sees whom.
+    pub(crate) mask: MaskTensors<B>,
     /// The seed of this forward pass's LoRA dropout masks (`None`: no dropout). It rides with
     /// the attention inputs because they are what every layer of one forward pass shares, and
     /// what a recomputed layer is given again.
@@ -196,6 +232,21 @@ impl<B: ModelOps> Attention<B> {
         let q = self.rope(q, inputs)?;
         let mut k = self.rope(k, inputs)?;
         let mut v = v;
+        #[allow(clippy::cast_precision_loss)]
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let bias = match &inputs.mask {
+            MaskTensors::Dense(bias) => bias,
+            MaskTensors::Segments { groups, out_index } => {
+                if cache.is_some() {
+                    return Err(Error::Input {
+                        objective: "attention",
+                        message: "attention by segments takes no key/value cache".into(),
+                    });
+                }
+                let out = self.by_segments((&q, &k, &v), (n, t), groups, out_index, scale)?;
+                return self.o_proj.forward(&out, inputs.dropout_seed);
+            }
+        };
         if let Some(slot) = cache {
             if let Some(past) = slot.as_ref() {
                 k = B::cat(&[&past.k, &k], 2)?;
@@ -206,13 +257,56 @@ impl<B: ModelOps> Attention<B> {
                 v: v.clone(),
             });
         }
-        #[allow(clippy::cast_precision_loss)]
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let out = B::attention(&q, &k, &v, &inputs.bias, scale)?;
+        let out = B::attention(&q, &k, &v, bias, scale)?;
         let out = B::reshape(
             &B::transpose(&out, 1, 2)?,
             &[n, t, self.heads * self.head_dim],
         )?;
         self.o_proj.forward(&out, inputs.dropout_seed)
+    }
+
+    /// Attention by segments ([`crate::segments`]): `q` `[N, H, T, D]`, `k`, `v`
+    /// `[N, H_kv, T, D]` → `[N, T, H·D]`. Each group gathers its queries, keys and values from
+    /// the flat `[N·T]` slots, attends in one call, and the outputs are gathered back.
+    fn by_segments(
+        &self,
+        (q, k, v): (&B::Tensor, &B::Tensor, &B::Tensor),
+        (n, t): (usize, usize),
+        groups: &[GroupTensors<B>],
+        out_index: &B::Index,
+        scale: f64,
+    ) -> Result<B::Tensor> {
+        let d = self.head_dim;
+        let flat = |x: &B::Tensor, heads: usize| -> Result<B::Tensor> {
+            B::reshape(&B::transpose(x, 1, 2)?, &[n * t, heads * d])
+        };
+        let (q, k, v) = (
+            flat(q, self.heads)?,
+            flat(k, self.kv_heads)?,
+            flat(v, self.kv_heads)?,
+        );
+        let mut outs = Vec::with_capacity(groups.len());
+        for g in groups {
+            let gather = |x: &B::Tensor, index: &B::Index, len: usize, heads: usize| {
+                let rows = B::embedding(x, index)?;
+                B::transpose(&B::reshape(&rows, &[g.count, len, heads, d])?, 1, 2)
+            };
+            let out = B::attention(
+                &gather(&q, &g.q_index, g.tq, self.heads)?,
+                &gather(&k, &g.k_index, g.tk, self.kv_heads)?,
+                &gather(&v, &g.k_index, g.tk, self.kv_heads)?,
+                &g.bias,
+                scale,
+            )?;
+            outs.push(B::reshape(
+                &B::transpose(&out, 1, 2)?,
+                &[g.count * g.tq, self.heads * d],
+            )?);
+        }
+        let all = match outs.as_slice() {
+            [one] => one.clone(),
+            many => B::cat(&many.iter().collect::<Vec<_>>(), 0)?,
+        };
+        B::reshape(&B::embedding(&all, out_index)?, &[n, t, self.heads * d])
     }
 }

@@ -4,7 +4,9 @@
 use super::{CausalLm, KvCache, LayerBackward, Layerwise, Mode};
 use crate::batch::TokenBatch;
 use crate::config::Positions;
-use crate::layers::attention::{AttentionInputs, MASKED, attention_bias, masked_in};
+use crate::layers::attention::{
+    AttentionInputs, GroupTensors, MASKED, Mask, MaskTensors, attention_bias, masked_in,
+};
 use crate::layers::rotary::rotary_tensors;
 use crate::lm_head::{CountedRows, LogitRows, chunked_logps, counted_sequence_logps};
 use crate::packed::PackedBatch;
@@ -23,22 +25,23 @@ impl<B: ModelOps> CausalLm<B> {
     ) -> Result<B::Tensor> {
         let tk = past + t;
         self.check_window(tk)?;
-        let bias = attention_bias(key_mask, n, tk, past, t)?;
-        self.hidden_biased(ids, positions, &bias, (n, t, past), cache)
+        let mask = Mask::Dense(attention_bias(key_mask, n, tk, past, t)?);
+        self.hidden_masked(ids, positions, &mask, (n, t, past), cache)
     }
 
-    /// [`CausalLm::hidden`] with a given additive attention bias `[N, 1, T, past + T]`
-    /// (row-major; `0` where a query sees a key, [`crate::layers::attention::MASKED`] where
-    /// not) instead of the causal padding mask.
-    pub(crate) fn hidden_biased(
+    /// [`CausalLm::hidden`] with a given [`Mask`] (an additive attention bias
+    /// `[N, 1, T, past + T]`, row-major, `0` where a query sees a key and
+    /// [`crate::layers::attention::MASKED`] where not; or segments) instead of the causal
+    /// padding mask.
+    pub(crate) fn hidden_masked(
         &self,
         ids: &B::Index,
         positions: &[i64],
-        bias: &[f32],
+        mask: &Mask,
         (n, t, past): (usize, usize, usize),
         mut cache: Option<&mut KvCache<B>>,
     ) -> Result<B::Tensor> {
-        let inputs = self.attention_inputs(positions, bias, (n, t, past))?;
+        let inputs = self.attention_inputs(positions, mask, (n, t, past))?;
         let mut x = self.embed_input(ids, positions, (n, t))?;
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = match cache.as_deref_mut() {
@@ -84,11 +87,11 @@ impl<B: ModelOps> CausalLm<B> {
         Ok(B::add(&x, &B::embedding(table, &index)?)?)
     }
 
-    /// The rotary tables and the attention bias tensor of a forward pass.
+    /// The rotary tables and the attention mask tensors of a forward pass.
     fn attention_inputs(
         &self,
         positions: &[i64],
-        bias: &[f32],
+        mask: &Mask,
         (n, t, past): (usize, usize, usize),
     ) -> Result<AttentionInputs<B>> {
         let rotary = match self.config.positions {
@@ -102,43 +105,74 @@ impl<B: ModelOps> CausalLm<B> {
             )?),
             Positions::Learned => None,
         };
-        let dims = [n, 1, t, past + t];
-        let bias = if self.dtype.is_half() {
+        let mask = match mask {
+            Mask::Dense(bias) => MaskTensors::Dense(self.bias_tensor(bias, &[n, 1, t, past + t])?),
+            Mask::Segments(plan) => MaskTensors::Segments {
+                groups: plan
+                    .groups
+                    .iter()
+                    .map(|g| -> Result<GroupTensors<B>> {
+                        Ok(GroupTensors {
+                            count: g.count,
+                            tq: g.tq,
+                            tk: g.tk,
+                            q_index: B::index_from_i64s(
+                                &g.q_index,
+                                &[g.q_index.len()],
+                                &self.device,
+                            )?,
+                            k_index: B::index_from_i64s(
+                                &g.k_index,
+                                &[g.k_index.len()],
+                                &self.device,
+                            )?,
+                            bias: self.bias_tensor(&g.bias, &[g.count, 1, g.tq, g.tk])?,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+                out_index: B::index_from_i64s(&plan.out_index, &[n * t], &self.device)?,
+            },
+        };
+        Ok(AttentionInputs {
+            rotary,
+            mask,
+            dropout_seed: self.active_dropout_seed(),
+        })
+    }
+
+    /// An additive attention bias of `dims` in the model's dtype ([`MASKED`] as
+    /// [`masked_in`] says for a 16-bit one).
+    fn bias_tensor(&self, bias: &[f32], dims: &[usize]) -> Result<B::Tensor> {
+        if self.dtype.is_half() {
             let masked = masked_in(self.dtype);
             let bias: Vec<f32> = bias
                 .iter()
                 .map(|&b| if b == MASKED { masked } else { b })
                 .collect();
-            B::from_f32s(&bias, &dims, self.dtype, &self.device)?
-        } else {
-            B::from_f32s(bias, &dims, self.dtype, &self.device)?
-        };
-        Ok(AttentionInputs {
-            rotary,
-            bias,
-            dropout_seed: self.active_dropout_seed(),
-        })
+            return Ok(B::from_f32s(&bias, dims, self.dtype, &self.device)?);
+        }
+        Ok(B::from_f32s(bias, dims, self.dtype, &self.device)?)
     }
 
     /// The final hidden states `[N, T, d]` of a batch whose loss is taken: on a trainable
     /// model whose backward is deferred and walks the decoder layer by layer
     /// ([`LayerBackward::PerLayer`], [`LayerBackward::Recompute`]), the graph starts at the
     /// decoder's output and the layers are kept for [`Layerwise::backward`] (see `layerwise`);
-    /// otherwise as [`CausalLm::hidden_biased`].
+    /// otherwise as [`CausalLm::hidden_masked`].
     fn hidden_for_loss(
         &self,
         ids: &B::Index,
         positions: &[i64],
-        bias: &[f32],
+        mask: &Mask,
         (n, t): (usize, usize),
         defer: bool,
     ) -> Result<(B::Tensor, Option<Layerwise<B>>)> {
         let layerwise = self.layer_backward != LayerBackward::OneGraph;
         if !(defer && layerwise && self.mode == Mode::Trainable) {
-            let hidden = self.hidden_biased(ids, positions, bias, (n, t, 0), None)?;
+            let hidden = self.hidden_masked(ids, positions, mask, (n, t, 0), None)?;
             return Ok((hidden, None));
         }
-        let attention = self.attention_inputs(positions, bias, (n, t, 0))?;
+        let attention = self.attention_inputs(positions, mask, (n, t, 0))?;
         let (top, layers) =
             self.layers_layerwise(ids, positions, attention, self.layer_backward)?;
         Ok((self.norm.forward(&top)?, Some(layers)))
@@ -251,9 +285,9 @@ impl<B: ModelOps> CausalLm<B> {
         let ids = self.upload_ids(batch)?;
         let (n, t) = batch.dims();
         self.check_window(t)?;
-        let bias = attention_bias(batch.attention_mask(), n, t, 0, t)?;
+        let mask = Mask::Dense(attention_bias(batch.attention_mask(), n, t, 0, t)?);
         let (hidden, layers) =
-            self.hidden_for_loss(&ids, &batch.positions(), &bias, (n, t), defer)?;
+            self.hidden_for_loss(&ids, &batch.positions(), &mask, (n, t), defer)?;
         let counted = match rows {
             LogitRows::Counted | LogitRows::Chunked(_) => {
                 Some(CountedRows::of(batch)).filter(|c| c.len() > 0)
@@ -356,7 +390,7 @@ impl<B: ModelOps> CausalLm<B> {
         let (hidden, layers) = self.hidden_for_loss(
             &ids,
             batch.positions(),
-            &batch.attention_bias(),
+            &batch.attention_mask(),
             (n, t),
             defer,
         )?;

@@ -6,9 +6,7 @@
 //! graph-carrying `sequence_logps` defer nothing.
 
 use exo_core::DType;
-use exo_lm::{
-    Architecture, CausalLm, LayerBackward, LmConfig, LogitRows, Mode, PackedBatch, Packing,
-};
+use exo_lm::{Architecture, CausalLm, LayerBackward, LmConfig, LogitRows, Mode, PackedBatch};
 
 use crate::chunked::{
     ValueGrads, assert_same, deferred_value_and_grads, every_objective_agrees, value_and_grads,
@@ -16,7 +14,7 @@ use crate::chunked::{
 };
 use crate::common::TestBackend;
 use crate::lm_head::prompt_completion_batch;
-use crate::packed::{groups, units};
+use crate::packed::{SEGMENTED, groups, units};
 
 /// With the one-piece head and an untied embedding, a layer-by-layer backward reorders no sum:
 /// each layer (recomputed or kept) sees the same inputs and upstream gradients, so the
@@ -52,7 +50,7 @@ fn three_layers<B: TestBackend>(
 fn layerwise_equals_plain<B: TestBackend>() -> exo_lm::Result<()> {
     let batch = prompt_completion_batch()?;
     let data = groups(4);
-    let packed = PackedBatch::new(&units(&data), 0, Packing::default(), false)?;
+    let packed = PackedBatch::new(&units(&data), 0, SEGMENTED, false)?;
     for (architecture, tied) in [(Architecture::Llama, false), (Architecture::Qwen2, true)] {
         let model = three_layers::<B>(architecture, tied, 11)?;
         let want_rows = value_and_grads(

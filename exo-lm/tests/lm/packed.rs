@@ -6,7 +6,9 @@
 use exo_core::objective::{ObjectiveConfig, ObjectiveKind, ObjectiveSpec};
 use exo_core::{Groups, Objective};
 use exo_lm::optim::{AdamWConfig, LrSchedule, Trainer, TrainerConfig};
-use exo_lm::{Architecture, CausalLm, Mode, PackedBatch, Packing, TokenBatch, Unit};
+use exo_lm::{
+    Architecture, AttentionLayout, CausalLm, Mode, PackedBatch, Packing, TokenBatch, Unit,
+};
 
 use crate::common::{ObjectiveInputs, TestBackend, catalog_loss, max_abs, max_abs_diff, tiny};
 
@@ -61,20 +63,42 @@ fn plain_batch(groups: &[Group], count_prompt: bool) -> exo_lm::Result<TokenBatc
     }
 }
 
-const LAYOUTS: [Packing; 4] = [
+/// Shared prompts, packed rows, attention by segments (which the default chooses only for
+/// batches larger than these tests').
+pub(crate) const SEGMENTED: Packing = Packing {
+    share_prompts: true,
+    pack: true,
+    attention: AttentionLayout::Segments,
+};
+
+const LAYOUTS: [Packing; 7] = [
     Packing::PLAIN,
     Packing {
         share_prompts: true,
         pack: false,
+        attention: AttentionLayout::Rows,
     },
     Packing {
         share_prompts: false,
         pack: true,
+        attention: AttentionLayout::Rows,
     },
     Packing {
         share_prompts: true,
         pack: true,
+        attention: AttentionLayout::Rows,
     },
+    Packing {
+        share_prompts: true,
+        pack: false,
+        attention: AttentionLayout::Segments,
+    },
+    Packing {
+        share_prompts: false,
+        pack: true,
+        attention: AttentionLayout::Segments,
+    },
+    SEGMENTED,
 ];
 
 fn host_grads<B: TestBackend>(
@@ -149,8 +173,8 @@ fn sharing_and_packing_cut_the_tokens<B: TestBackend>() -> exo_lm::Result<()> {
     Ok(())
 }
 
-/// Every objective gets the same loss and gradients from shared + packed rows as from plain
-/// rows (pairs: K = 2, with a reference, rewards and lengths).
+/// Every objective gets the same loss and gradients from shared + packed rows (attention by
+/// segments) as from plain rows (pairs: K = 2, with a reference, rewards and lengths).
 fn every_objective_agrees_on_packed_rows<B: TestBackend>() -> exo_lm::Result<()> {
     let model = tiny::<B>(Architecture::Llama, false, 12, Mode::Trainable)?;
     let data = groups(2);
@@ -177,7 +201,7 @@ fn every_objective_agrees_on_packed_rows<B: TestBackend>() -> exo_lm::Result<()>
         data[g].1[c].len() as f64
     })?;
     let plain = plain_batch(&data, false)?;
-    let packed = PackedBatch::new(&units(&data), 0, Packing::default(), false)?;
+    let packed = PackedBatch::new(&units(&data), 0, SEGMENTED, false)?;
     let inputs = ObjectiveInputs::<B> {
         reference,
         rewards,
@@ -202,7 +226,7 @@ fn every_objective_agrees_on_packed_rows<B: TestBackend>() -> exo_lm::Result<()>
     Ok(())
 }
 
-/// Three DPO steps on shared + packed rows reach the weights of three steps on plain rows.
+/// Three DPO steps on shared + packed rows (attention by segments) reach the weights of three steps on plain rows.
 fn packed_rows_train_to_the_same_weights<B: TestBackend>() -> exo_lm::Result<()> {
     let data = groups(2);
     let dpo = "dpo"
@@ -213,7 +237,7 @@ fn packed_rows_train_to_the_same_weights<B: TestBackend>() -> exo_lm::Result<()>
         let model = tiny::<B>(Architecture::Qwen2, true, 13, Mode::Trainable)?;
         let reference = model.frozen_copy()?;
         let plain = plain_batch(&data, false)?;
-        let batch = PackedBatch::new(&units(&data), 0, Packing::default(), false)?;
+        let batch = PackedBatch::new(&units(&data), 0, SEGMENTED, false)?;
         let ref_logps = B::detach(&reference.sequence_logps(&plain, 1.0)?)?;
         let mut trainer = Trainer::new(
             model.params(),

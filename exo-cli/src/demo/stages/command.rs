@@ -71,6 +71,9 @@ impl StageCommand {
         if !compute.packing {
             self = self.on("no-packing");
         }
+        if !compute.segment_attention {
+            self = self.on("no-segment-attention");
+        }
         self
     }
 
@@ -143,6 +146,7 @@ mod tests {
             dtype: crate::run::backend::Precision::F32,
             shared_prompts: true,
             packing: false,
+            segment_attention: false,
         };
         let stages = [
             StageCommand::new("train")
