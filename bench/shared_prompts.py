@@ -10,15 +10,19 @@ of the bench tokenizer), and reports the step-time ratio as a fraction of the id
 
 Cases: K = 4 groups (objective exo, 2 groups per step) with P = 128 and C = 32 (ideal 2.5×) or
 C = 144 (ideal 1.55×), and pairs (K = 2, objective dpo, 4 pairs per step) with the same lengths.
-Every run is a fresh process on the model `bench/real_shape.py make` writes (.cache/bench-real).
-The lm_head runs on completion tokens only in both modes, so its cost does not shrink with
-sharing: the step-time ratio stays below the token ratio by that share.
+Modes: shared (exo's default: attention by segments where cheaper), shared with one masked
+attention call per row (`--no-segment-attention`), unshared (`--no-shared-prompts`). Every run
+is a fresh process on the model `bench/real_shape.py make` writes (.cache/bench-real); with
+`--repeats R` the modes take turns R times and each mode's step time is the median of all its
+runs' steps after the first. The lm_head runs on completion tokens only in every mode, so its
+cost does not shrink with sharing: the step-time ratio stays below the token ratio by that share.
 """
 
 import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +37,11 @@ CASES = [  # (name, K, P, C, objective, groups per step)
     ("pairs, P=128, C=144", 2, 128, 144, "dpo", 4),
 ]
 GROUPS = 8
+MODES = [  # (name, exo flags)
+    ("shared", []),
+    ("rows", ["--no-segment-attention"]),
+    ("unshared", ["--no-shared-prompts"]),
+]
 
 
 def write_data(path, k, p, c, seed=0):
@@ -68,7 +77,8 @@ def main():
     p.add_argument("--exo", required=True)
     p.add_argument("--label", required=True)
     p.add_argument("--shape", choices=real_shape.SHAPES, default="smollm2")
-    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--backend", default="tch")
     args = p.parse_args()
@@ -82,17 +92,21 @@ def main():
         ideal = k * (prompt_len + completion_len) / (prompt_len + k * completion_len)
         row = dict(case=name, k=k, p=prompt_len, c=completion_len, objective=objective,
                    groups_per_step=per_step, ideal=ideal)
-        for mode, levers in (("shared", []), ("unshared", ["--no-shared-prompts"])):
-            times = run_exo(args.exo, model, data, objective, per_step, args.steps, args.threads,
-                            args.backend, levers)
-            row[f"{mode}_times"] = times
-            row[f"{mode}_s"] = real_shape.median_after_first(times)
-        row["speedup"] = row["unshared_s"] / row["shared_s"]
-        row["of_ideal"] = row["speedup"] / ideal
+        for _ in range(args.repeats):
+            for mode, levers in MODES:
+                times = run_exo(args.exo, model, data, objective, per_step, args.steps,
+                                args.threads, args.backend, levers)
+                row.setdefault(f"{mode}_times", []).append(times)
+        for mode, _ in MODES:
+            timed = [t for times in row[f"{mode}_times"] for t in times[1:]]
+            row[f"{mode}_s"] = statistics.median(timed)
+        for mode in ("shared", "rows"):
+            row[f"{mode}_speedup"] = row["unshared_s"] / row[f"{mode}_s"]
+            row[f"{mode}_of_ideal"] = row[f"{mode}_speedup"] / ideal
         results.append(row)
         print(json.dumps(row), flush=True)
     meta = dict(shape=args.shape, backend=args.backend, threads=args.threads, steps=args.steps,
-                groups=GROUPS, date=time.strftime("%Y-%m-%d"), load=os.getloadavg(),
+                repeats=args.repeats, groups=GROUPS, date=time.strftime("%Y-%m-%d"), load=os.getloadavg(),
                 cpu=real_shape.cpu_model())
     os.makedirs("bench/results", exist_ok=True)
     with open(f"bench/results/{args.label}.json", "w") as f:
@@ -100,16 +114,19 @@ def main():
     lines = [f"### `{args.label}`: shared prompts, {args.shape} shape, exo-{args.backend} "
              f"({meta['date']})", "",
              f"Fixed lengths (P prompt and C completion tokens, +1 BOS/EOS each), {GROUPS} groups, "
-             f"{args.threads} threads ({meta['cpu']}), f32, {args.steps} steps per run, the median of steps "
-             f"2..{args.steps}; shared = exo's default, unshared = `--no-shared-prompts` (packing and "
-             "counted logits on in both).", "",
-             "| case | objective | groups/step | unshared step (s) | shared step (s) | speed-up | "
-             "ideal token ratio | of ideal |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             f"{args.threads} threads ({meta['cpu']}), f32, {args.steps} steps per run, "
+             f"{args.repeats} run(s) per mode taking turns, the median of every run's steps "
+             f"2..{args.steps}. Shared = exo's default (attention by segments where cheaper), "
+             "rows = shared with one masked attention call per row (`--no-segment-attention`), "
+             "unshared = `--no-shared-prompts` (packing and counted logits on in all).", "",
+             "| case | objective | groups/step | unshared step (s) | rows step (s) | shared step (s) | "
+             "ideal token ratio | rows: speed-up, of ideal | shared: speed-up, of ideal |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         lines.append(f"| {r['case']} | {r['objective']} | {r['groups_per_step']} | {r['unshared_s']:.2f} | "
-                     f"{r['shared_s']:.2f} | {r['speedup']:.2f}× | {r['ideal']:.2f}× | "
-                     f"{100 * r['of_ideal']:.0f}% |")
+                     f"{r['rows_s']:.2f} | {r['shared_s']:.2f} | {r['ideal']:.2f}× | "
+                     f"{r['rows_speedup']:.2f}×, {100 * r['rows_of_ideal']:.0f}% | "
+                     f"**{r['shared_speedup']:.2f}×, {100 * r['shared_of_ideal']:.0f}%** |")
     with open(f"bench/results/{args.label}.md", "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
