@@ -4,11 +4,11 @@
 
 use candle_core::{Tensor, Var};
 use exo_core::collective::{DeviceCollective, ReduceOp};
-use exo_core::model_ops::AdamWUpdate;
 use exo_core::model_ops::adamw::adamw_update_composite;
 use exo_core::model_ops::attention::{attention_composite, attention_dims};
 use exo_core::model_ops::rms_norm::rms_norm_composite;
 use exo_core::model_ops::swiglu::swiglu_composite;
+use exo_core::model_ops::{AdamWUpdate, KeptActivations};
 use exo_core::{Error, ModelOps, Result};
 
 use crate::kernels::{
@@ -113,6 +113,19 @@ impl ModelOps for Candle {
         }
         adamw::update_in_place(&theta, &m, &v, g, u).map_err(from_candle("adamw_update"))?;
         Ok((theta, m, v))
+    }
+
+    // The attention and SwiGLU nodes (kernels::attention, kernels::swiglu) run where the
+    // kernels do, on the CPU in f32 and f64; the composites elsewhere.
+    fn kept_activations(dtype: exo_core::DType, device: &candle_core::Device) -> KeptActivations {
+        if device.is_cpu() && matches!(dtype, exo_core::DType::F32 | exo_core::DType::F64) {
+            KeptActivations {
+                attention_scores: 0,
+                swiglu_intermediates: 1,
+            }
+        } else {
+            KeptActivations::COMPOSITE
+        }
     }
 
     fn cuda_ordinal(device: &candle_core::Device) -> Option<usize> {

@@ -59,7 +59,7 @@ pub use backend::{Autodiff, TensorOps};
 pub use dtype::DType;
 pub use error::{Error, Result};
 pub use logps::{sequence_logps, token_logps, upcast};
-pub use model_ops::ModelOps;
+pub use model_ops::{KeptActivations, ModelOps};
 pub use ndarray_backend::{Cpu, NdArray, NdIndex, NdTensor};
 pub use objective::{
     AnyObjective, Dpo, DpoRw, Exo, ExoPair, Groups, Mixture, Objective, ObjectiveConfig,

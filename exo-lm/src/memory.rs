@@ -12,13 +12,16 @@
 //! gradients    P_t · g                                  (P_t = P, or the LoRA adapters)
 //! AdamW        2 · P_t · g  (+ P_t · 4)                 (moments; the f32 master copy of
 //!                                                        16-bit weights)
-//! activations  L · N·T · a + L · N · 2H · T² · b        (plain)
-//!              L · N·T · d · b + N·T · a + N · 2H · T² · b   (checkpointing: the layer inputs,
+//! activations  L · N·T · a + L · N · s·H · T² · b       (plain)
+//!              L · N·T · d · b + N·T · a + N · s·H · T² · b   (checkpointing: the layer inputs,
 //!                                                        and one layer at a time)
-//!   a = (4d + 2(H + 2KV)·h + 2H·h + H·h + 4I) · b       per position and layer: the two
-//!       RMSNorms' inputs and outputs, q, k, v and their rotated copies, the keys and values
-//!       expanded to H heads, the attention output, SwiGLU's gate, up, activation and product;
-//!       the T² term is the attention scores and probabilities
+//!   a = (4d + 2(H + 2KV)·h + 3H·h + g·I) · b            per position and layer: the two
+//!       RMSNorms' inputs and outputs, q, k, v and their rotated copies, the attention output
+//!       and its copies, and g of SwiGLU's [·, I] tensors; s score tensors per head. g and s are
+//!       the backend's (`ModelOps::kept_activations`): g = 4, s = 2 for exo-core's composites
+//!       (the gate and up projections, silu of the gate, the product; the scores and the
+//!       probabilities), g = 4, s = 0 for libtorch (flash attention), g = 1, s = 0 for
+//!       exo-candle's CPU kernels
 //! logits       M · V · (2 · 4 (+ b))                    (f32 logits and log-softmax, and the
 //!                                                        16-bit logits they come from; the
 //!                                                        chunked head: min(M, rows) in place of M)
@@ -26,6 +29,8 @@
 //!
 //! It is an estimate: the allocator's slack, the library's workspace and the process's own
 //! footprint (libtorch alone is a few hundred MiB) come on top.
+
+use exo_core::KeptActivations;
 
 use crate::{CausalLm, LogitRows, ModelOps};
 
@@ -91,8 +96,16 @@ impl<B: ModelOps> CausalLm<B> {
         );
         let layers = c.num_hidden_layers as u64;
         let (n, t) = (batch.rows as u64, batch.row_len as u64);
-        let per_position = (4 * d + 2 * (h + 2 * kv) * hd + 3 * h * hd + 4 * i) * b;
-        let scores = n * 2 * h * t * t * b;
+        let kept = B::kept_activations(dtype, self.device());
+        // A SwiGLU with LoRA adapters on its gate or up projection runs layer by layer.
+        let swiglu = if self.one_swiglu() {
+            kept.swiglu_intermediates
+        } else {
+            KeptActivations::COMPOSITE.swiglu_intermediates
+        };
+        let (swiglu, score_tensors) = (u64::from(swiglu), u64::from(kept.attention_scores));
+        let per_position = (4 * d + 2 * (h + 2 * kv) * hd + 3 * h * hd + swiglu * i) * b;
+        let scores = n * score_tensors * h * t * t * b;
         let one_layer = n * t * per_position + scores;
         let activations = if self.gradient_checkpointing() {
             layers * n * t * d * b + one_layer

@@ -3,7 +3,7 @@
 //! device all-reduce of CUDA tensors ([`crate::collective`]).
 
 use exo_core::collective::{DeviceCollective, ReduceOp};
-use exo_core::model_ops::AdamWUpdate;
+use exo_core::model_ops::{AdamWUpdate, KeptActivations};
 use exo_core::{Error, ModelOps, Result};
 use tch::Tensor;
 
@@ -134,6 +134,16 @@ impl ModelOps for LibTorch {
         })
         .map_err(from_tch(OP))?;
         Ok((TchTensor(theta), TchTensor(m), TchTensor(v)))
+    }
+
+    // libtorch's scaled_dot_product_attention keeps no scores (flash attention on the CPU,
+    // memory-efficient attention on CUDA, where a float mask rules flash out); SwiGLU is the
+    // composite, whose silu and product keep their inputs.
+    fn kept_activations(_dtype: exo_core::DType, _device: &tch::Device) -> KeptActivations {
+        KeptActivations {
+            attention_scores: 0,
+            swiglu_intermediates: 4,
+        }
     }
 
     fn cuda_ordinal(device: &tch::Device) -> Option<usize> {

@@ -30,6 +30,27 @@ pub mod swiglu;
 
 pub use adamw::AdamWUpdate;
 
+/// The tensors a backend's attention and SwiGLU keep for the backward pass, per layer (see
+/// [`ModelOps::kept_activations`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptActivations {
+    /// `[N, H, Tq, Tk]` score tensors kept by attention: 2 for the composite (the raw scores
+    /// and the probabilities), 0 for a fused kernel that recomputes them (flash attention).
+    pub attention_scores: u32,
+    /// `[..., I]` tensors kept by SwiGLU's gated half, its output included (the down
+    /// projection keeps it): 4 for the composite (the gate and up projections, `silu` of the
+    /// gate, the product), 1 for a kernel that keeps only its input and recomputes the rest.
+    pub swiglu_intermediates: u32,
+}
+
+impl KeptActivations {
+    /// What exo-core's composites keep on a library whose graph keeps every op's inputs.
+    pub const COMPOSITE: Self = Self {
+        attention_scores: 2,
+        swiglu_intermediates: 4,
+    };
+}
+
 use crate::collective::{DeviceCollective, ReduceOp};
 use crate::{Autodiff, Error, Result};
 
@@ -97,6 +118,14 @@ pub trait ModelOps: Autodiff {
     /// a trainable leaf, so a forward pass over frozen weights records nothing anyway).
     fn no_grad<R>(f: impl FnOnce() -> R) -> R {
         f()
+    }
+
+    /// What this backend's [`ModelOps::attention`] and [`ModelOps::swiglu`] keep for the
+    /// backward pass on `device` in `dtype`, for memory estimates (exo-lm's `step_memory`).
+    /// The default is what the composites keep ([`KeptActivations::COMPOSITE`]); a backend
+    /// that overrides either op with a kernel keeping less says so here.
+    fn kept_activations(_dtype: crate::DType, _device: &Self::Device) -> KeptActivations {
+        KeptActivations::COMPOSITE
     }
 
     // ----- data parallelism on the device (default: not supported) ---------------------------

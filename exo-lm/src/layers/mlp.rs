@@ -26,6 +26,16 @@ pub(crate) struct Mlp<B: ModelOps> {
 }
 
 impl<B: ModelOps> Mlp<B> {
+    /// Whether [`Mlp::forward`] runs the gated half as one [`ModelOps::swiglu`].
+    pub(crate) fn one_swiglu(&self) -> bool {
+        self.kind == MlpKind::SwiGlu
+            && self
+                .gate_proj
+                .as_ref()
+                .is_some_and(|g| g.plain_weight().is_some())
+            && self.up_proj.plain_weight().is_some()
+    }
+
     /// `x` `[..., d]` → `[..., d]`.
     ///
     /// A SwiGLU block whose gate and up projections are plain (no bias, no LoRA adapter) runs

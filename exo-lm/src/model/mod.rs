@@ -172,6 +172,13 @@ impl<B: ModelOps> CausalLm<B> {
         &self.device
     }
 
+    /// Whether the MLPs run SwiGLU's gated half as one [`ModelOps::swiglu`] (see
+    /// [`crate::layers::mlp`]): a SwiGLU model without LoRA adapters on its gate and up
+    /// projections.
+    pub(crate) fn one_swiglu(&self) -> bool {
+        self.layers.first().is_some_and(|l| l.mlp.one_swiglu())
+    }
+
     /// Trainable or frozen.
     pub fn mode(&self) -> Mode {
         self.mode

@@ -13,6 +13,7 @@ mod gradients;
 mod lm_head;
 mod lora;
 mod loss_scaling;
+mod memory;
 mod ops;
 mod optim;
 mod overfit;
