@@ -51,11 +51,12 @@ LEVERS = [
     ("all on", []),
     ("--no-packing", ["--no-packing"]),
     ("--no-shared-prompts", ["--no-shared-prompts"]),
+    ("--no-segment-attention", ["--no-segment-attention"]),
     ("--logits chunked", ["--logits", "chunked"]),
     ("--logits all", ["--logits", "all"]),
     # Not a compute lever: glibc returns freed blocks at once (a lower peak, slower steps).
     ("--return-freed-memory", ["--return-freed-memory"]),
-    ("all off", ["--no-packing", "--no-shared-prompts", "--logits", "all"]),
+    ("all off", ["--no-packing", "--no-shared-prompts", "--no-segment-attention", "--logits", "all"]),
 ]
 # Variants run only when --variants names them: LoRA's default head is the chunked one, and this
 # is the one-piece head it had before (for a full fine-tune it is "all on").
