@@ -7,6 +7,7 @@ use exo_core::collective::{DeviceCollective, ReduceOp};
 use exo_core::model_ops::adamw::adamw_update_composite;
 use exo_core::model_ops::attention::{attention_composite, attention_dims};
 use exo_core::model_ops::rms_norm::rms_norm_composite;
+use exo_core::model_ops::segments::{Segments, segment_attention_composite};
 use exo_core::model_ops::swiglu::swiglu_composite;
 use exo_core::model_ops::{AdamWUpdate, KeptActivations};
 use exo_core::{Error, ModelOps, Result};
@@ -204,6 +205,27 @@ impl ModelOps for Candle {
         } else {
             rms_norm_composite::<Self>(x, weight, eps)
         }
+    }
+
+    // One graph node on the CPU (f32/f64) that keeps q, k, v and its output, not the gathered
+    // copies (kernels::segment_attention); the composite elsewhere.
+    fn segment_attention(
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        segments: &Segments<Self>,
+        scale: f64,
+    ) -> Result<Tensor> {
+        let fused = supported(q)
+            && segments
+                .groups
+                .iter()
+                .all(|g| supported(&g.bias) && g.bias.dtype() == q.dtype());
+        if !fused {
+            return segment_attention_composite::<Self>(q, k, v, segments, scale);
+        }
+        crate::kernels::segment_attention::segment_attention(q, k, v, segments, scale)
+            .map_err(from_candle("segment_attention"))
     }
 
     // One graph node on the CPU (f32/f64) that recomputes its probabilities in the backward

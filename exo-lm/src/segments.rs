@@ -16,11 +16,12 @@
 //! For K = 4 completions of 145 tokens under a prompt of 129 that is 176 k scores per head
 //! instead of the row's (129 + 4·145)² = 503 k (what K separate rows cost: 300 k).
 //!
-//! Segments are batched: gathered (`embedding` on the flattened `[N·T, ·]` slots) into
-//! `[S, ·, Tq, ·]` with `Tq` and `Tk` the longest in their **group**, attended in one call per
-//! group, and gathered back into `[N·T, ·]` order. Padded queries see only key 0 of their
-//! segment and padded keys are masked, so both get exactly zero gradient; a padding slot of the
-//! batch takes an arbitrary segment output (nothing reads it).
+//! Segments are batched: gathered from the flattened `[N·T, ·]` slots into `[S, ·, Tq, ·]` with
+//! `Tq` and `Tk` the longest in their **group**, attended in one call per group, and gathered
+//! back into `[N·T, ·]` order (`ModelOps::segment_attention`, which exo-candle runs as one graph
+//! node). Padded queries see only key 0 of their segment and padded keys are masked, so both get
+//! exactly zero gradient; a padding slot of the batch takes an arbitrary segment output
+//! (nothing reads it).
 //!
 //! Grouping (sorted by key length, split where a group's padding would cost more than another
 //! call) and the choice against one dense call are by [`SegmentPlan::cost`]: scores computed,

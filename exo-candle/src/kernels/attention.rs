@@ -28,7 +28,7 @@ use super::softmax::{masked_softmax, masked_softmax_backward};
 
 /// The attention kernel: `bias` and `scale` are constants of the node (the bias needs no
 /// gradient).
-struct Attention {
+pub(super) struct Attention {
     bias: Tensor,
     scale: f64,
     /// [`CHUNK_BYTES`], or less in tests.
@@ -53,6 +53,15 @@ fn dims(q: &[usize], k: &[usize], bias: &[usize]) -> candle_core::Result<[usize;
 }
 
 impl Attention {
+    /// The kernel for `bias` `[N, 1, Tq, Tk]` and `scale`.
+    pub(super) fn new(bias: Tensor, scale: f64) -> Self {
+        Self {
+            bias,
+            scale,
+            chunk_bytes: CHUNK_BYTES,
+        }
+    }
+
     /// The probabilities `[N, H_kv, G, Tq, Tk]` of the (graph-free) `q` and `k`.
     fn probs(&self, q: &Tensor, k: &Tensor, dims: [usize; 6]) -> candle_core::Result<Tensor> {
         let [n, h, h_kv, tq, tk, d] = dims;
@@ -73,7 +82,7 @@ impl Attention {
     }
 
     /// `O = P v`, `[N, H, Tq, D]`, of graph-free tensors, a chunk of batch entries at a time.
-    fn output(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
+    pub(super) fn output(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
         let parts = chunks(q, k, self.chunk_bytes)?
             .into_iter()
             .map(|c| {
@@ -139,7 +148,11 @@ fn chunks(q: &Tensor, k: &Tensor, budget: usize) -> candle_core::Result<Vec<(usi
 }
 
 /// A graph-free CPU tensor of the contiguous data of `storage` in `layout`.
-fn tensor_of(storage: &CpuStorage, layout: &Layout, op: &str) -> candle_core::Result<Tensor> {
+pub(super) fn tensor_of(
+    storage: &CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> candle_core::Result<Tensor> {
     let shape = layout.shape();
     on_floats!(op; storage => data; |T, _wrap| Tensor::from_slice::<_, T>(
         contiguous(data, layout, op)?,
@@ -168,18 +181,7 @@ impl CustomOp3 for Attention {
             tensor_of(s2, l2, OP)?,
             tensor_of(s3, l3, OP)?,
         );
-        let out = self.output(&q, &k, &v)?;
-        let shape = out.shape().clone();
-        let storage = match out.dtype() {
-            candle_core::DType::F32 => CpuStorage::F32(out.flatten_all()?.to_vec1()?),
-            candle_core::DType::F64 => CpuStorage::F64(out.flatten_all()?.to_vec1()?),
-            other => {
-                return Err(candle_core::Error::Msg(format!(
-                    "{OP}: only f32 and f64 are supported, not {other:?}"
-                )));
-            }
-        };
-        Ok((storage, shape))
+        storage_of(&self.output(&q, &k, &v)?, OP)
     }
 
     fn bwd(
@@ -190,30 +192,55 @@ impl CustomOp3 for Attention {
         _out: &Tensor,
         grad_out: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // Graph-free copies of the handles: nothing computed here joins the graph. A chunk of
-        // batch entries at a time: the scores, probabilities and their gradients are the
-        // largest tensors here, and the backward pass runs where the step's memory peaks.
+        // Graph-free copies of the handles: nothing computed here joins the graph.
         let (q, k, v, grad_out) = (q.detach(), k.detach(), v.detach(), grad_out.detach());
+        let [dq, dk, dv] = self.grads(&q, &k, &v, &grad_out)?;
+        Ok((Some(dq), Some(dk), Some(dv)))
+    }
+}
+
+impl Attention {
+    /// `(dQ, dK, dV)` of graph-free tensors, a chunk of batch entries at a time: the scores,
+    /// probabilities and their gradients are the largest tensors here, and the backward pass
+    /// runs where the step's memory peaks.
+    pub(super) fn grads(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        grad_out: &Tensor,
+    ) -> candle_core::Result<[Tensor; 3]> {
         let mut grads: [Vec<Tensor>; 3] = Default::default();
-        for c in chunks(&q, &k, self.chunk_bytes)? {
+        for c in chunks(q, k, self.chunk_bytes)? {
             let part = |t: &Tensor| t.narrow(0, c.0, c.1);
-            let [dq, dk, dv] = self.rows(c)?.grads_of_rows(
-                &part(&q)?,
-                &part(&k)?,
-                &part(&v)?,
-                &part(&grad_out)?,
-            )?;
+            let [dq, dk, dv] =
+                self.rows(c)?
+                    .grads_of_rows(&part(q)?, &part(k)?, &part(v)?, &part(grad_out)?)?;
             for (all, one) in grads.iter_mut().zip([dq, dk, dv]) {
                 all.push(one);
             }
         }
         let [dq, dk, dv] = grads;
-        Ok((
-            Some(Tensor::cat(&dq, 0)?),
-            Some(Tensor::cat(&dk, 0)?),
-            Some(Tensor::cat(&dv, 0)?),
-        ))
+        Ok([
+            Tensor::cat(&dq, 0)?,
+            Tensor::cat(&dk, 0)?,
+            Tensor::cat(&dv, 0)?,
+        ])
     }
+}
+
+/// `out`'s data as CPU storage (f32 or f64) and its shape: what a node's `cpu_fwd` returns.
+pub(super) fn storage_of(out: &Tensor, op: &str) -> candle_core::Result<(CpuStorage, Shape)> {
+    let storage = match out.dtype() {
+        candle_core::DType::F32 => CpuStorage::F32(out.flatten_all()?.to_vec1()?),
+        candle_core::DType::F64 => CpuStorage::F64(out.flatten_all()?.to_vec1()?),
+        other => {
+            return Err(candle_core::Error::Msg(format!(
+                "{op}: only f32 and f64 are supported, not {other:?}"
+            )));
+        }
+    };
+    Ok((storage, out.shape().clone()))
 }
 
 /// `softmax(q kᵀ · scale + bias) v` with grouped-query heads (see the module documentation), on
@@ -231,11 +258,7 @@ pub(crate) fn attention(
     q.contiguous()?.apply_op3(
         &k.contiguous()?,
         &v.contiguous()?,
-        Attention {
-            bias: bias.contiguous()?.detach(),
-            scale,
-            chunk_bytes: CHUNK_BYTES,
-        },
+        Attention::new(bias.contiguous()?.detach(), scale),
     )
 }
 

@@ -38,6 +38,7 @@ pub(crate) mod frozen_linear;
 pub(crate) mod logps;
 pub(crate) mod real;
 pub(crate) mod rms_norm;
+pub(crate) mod segment_attention;
 pub(crate) mod softmax;
 pub(crate) mod swiglu;
 

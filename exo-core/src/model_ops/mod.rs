@@ -8,9 +8,10 @@
 //! primitives (matmul, transpose, concat, embedding lookup, square root, in-place parameter
 //! update, ...) are required; its composites — [`ModelOps::linear`], [`ModelOps::silu`],
 //! [`ModelOps::swiglu`], [`ModelOps::gelu_erf`], [`ModelOps::gelu_tanh`], [`ModelOps::rms_norm`],
-//! [`ModelOps::layer_norm`], [`ModelOps::rotary`] and [`ModelOps::attention`] — are default
-//! methods written once from the primitives in this module's [`attention`], [`gelu`],
-//! [`layer_norm`], [`rms_norm`], [`rotary`] and [`swiglu`];
+//! [`ModelOps::layer_norm`], [`ModelOps::rotary`], [`ModelOps::attention`] and
+//! [`ModelOps::segment_attention`] — are default methods written once from the primitives in
+//! this module's [`attention`], [`gelu`], [`layer_norm`], [`rms_norm`], [`rotary`],
+//! [`segments`] and [`swiglu`];
 //! a backend may override one with a fused kernel **only if that kernel has a backward pass**
 //! (candle-nn's fused `softmax_last_dim`, `rms_norm` and `rope` do not, and are never used: they
 //! would silently cut the graph).
@@ -26,6 +27,7 @@ pub mod gelu;
 pub mod layer_norm;
 pub mod rms_norm;
 pub mod rotary;
+pub mod segments;
 pub mod swiglu;
 
 pub use adamw::AdamWUpdate;
@@ -290,6 +292,24 @@ pub trait ModelOps: Autodiff {
     /// If the shapes disagree or the library fails.
     fn rotary(x: &Self::Tensor, cos: &Self::Tensor, sin: &Self::Tensor) -> Result<Self::Tensor> {
         rotary::rotary_composite::<Self>(x, cos, sin)
+    }
+
+    /// Attention by segments (see [`segments`]): `q` `[N, H, T, D]`, `k`/`v`
+    /// `[N, H_kv, T, D]`, each segment's queries attending to its keys only; returns
+    /// `[N, T, H·D]`, the heads of each position side by side. The default gathers each group
+    /// and calls [`ModelOps::attention`] ([`segments::segment_attention_composite`]); a backend
+    /// whose graph keeps every op's inputs may do it in one node.
+    ///
+    /// # Errors
+    /// If the shapes disagree or the library fails.
+    fn segment_attention(
+        q: &Self::Tensor,
+        k: &Self::Tensor,
+        v: &Self::Tensor,
+        segments: &segments::Segments<Self>,
+        scale: f64,
+    ) -> Result<Self::Tensor> {
+        segments::segment_attention_composite::<Self>(q, k, v, segments, scale)
     }
 
     /// Scaled dot-product attention with grouped-query heads and an additive bias (see

@@ -7,6 +7,7 @@
 //! out  = attention(q, k, v, bias, 1/√D) → [N, T, H·D] → W_oᵀ (+ b_o)
 //! ```
 
+use exo_core::model_ops::segments::Segments;
 use exo_core::{Error, Result};
 
 use crate::ModelOps;
@@ -88,25 +89,8 @@ pub(crate) enum Mask {
 pub(crate) enum MaskTensors<B: ModelOps> {
     /// `[N, 1, T, T_past + T]`.
     Dense(B::Tensor),
-    /// The grouped calls, and `[N·T]`: where each slot's output lies in their concatenated
-    /// queries.
-    Segments {
-        groups: Vec<GroupTensors<B>>,
-        out_index: B::Index,
-    },
-}
-
-/// One grouped call of [`MaskTensors::Segments`]: `count` segments of `tq` queries and `tk` keys
-/// gathered by `q_index` `[count·tq]` and `k_index` `[count·tk]` from the flat `[N·T]` slots,
-/// with `bias` `[count, 1, tq, tk]`.
-#[derive(Debug, Clone)]
-pub(crate) struct GroupTensors<B: ModelOps> {
-    pub(crate) count: usize,
-    pub(crate) tq: usize,
-    pub(crate) tk: usize,
-    pub(crate) q_index: B::Index,
-    pub(crate) k_index: B::Index,
-    pub(crate) bias: B::Tensor,
+    /// The grouped calls and where each slot's output lies ([`ModelOps::segment_attention`]).
+    Segments(Segments<B>),
 }
 
 /// The keys and values one layer has seen so far, `[N, H_kv, T_past, D]` each.
@@ -236,14 +220,14 @@ impl<B: ModelOps> Attention<B> {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let bias = match &inputs.mask {
             MaskTensors::Dense(bias) => bias,
-            MaskTensors::Segments { groups, out_index } => {
+            MaskTensors::Segments(segments) => {
                 if cache.is_some() {
                     return Err(Error::Input {
                         objective: "attention",
                         message: "attention by segments takes no key/value cache".into(),
                     });
                 }
-                let out = self.by_segments((&q, &k, &v), (n, t), groups, out_index, scale)?;
+                let out = B::segment_attention(&q, &k, &v, segments, scale)?;
                 return self.o_proj.forward(&out, inputs.dropout_seed);
             }
         };
@@ -263,50 +247,5 @@ impl<B: ModelOps> Attention<B> {
             &[n, t, self.heads * self.head_dim],
         )?;
         self.o_proj.forward(&out, inputs.dropout_seed)
-    }
-
-    /// Attention by segments ([`crate::segments`]): `q` `[N, H, T, D]`, `k`, `v`
-    /// `[N, H_kv, T, D]` → `[N, T, H·D]`. Each group gathers its queries, keys and values from
-    /// the flat `[N·T]` slots, attends in one call, and the outputs are gathered back.
-    fn by_segments(
-        &self,
-        (q, k, v): (&B::Tensor, &B::Tensor, &B::Tensor),
-        (n, t): (usize, usize),
-        groups: &[GroupTensors<B>],
-        out_index: &B::Index,
-        scale: f64,
-    ) -> Result<B::Tensor> {
-        let d = self.head_dim;
-        let flat = |x: &B::Tensor, heads: usize| -> Result<B::Tensor> {
-            B::reshape(&B::transpose(x, 1, 2)?, &[n * t, heads * d])
-        };
-        let (q, k, v) = (
-            flat(q, self.heads)?,
-            flat(k, self.kv_heads)?,
-            flat(v, self.kv_heads)?,
-        );
-        let mut outs = Vec::with_capacity(groups.len());
-        for g in groups {
-            let gather = |x: &B::Tensor, index: &B::Index, len: usize, heads: usize| {
-                let rows = B::embedding(x, index)?;
-                B::transpose(&B::reshape(&rows, &[g.count, len, heads, d])?, 1, 2)
-            };
-            let out = B::attention(
-                &gather(&q, &g.q_index, g.tq, self.heads)?,
-                &gather(&k, &g.k_index, g.tk, self.kv_heads)?,
-                &gather(&v, &g.k_index, g.tk, self.kv_heads)?,
-                &g.bias,
-                scale,
-            )?;
-            outs.push(B::reshape(
-                &B::transpose(&out, 1, 2)?,
-                &[g.count * g.tq, self.heads * d],
-            )?);
-        }
-        let all = match outs.as_slice() {
-            [one] => one.clone(),
-            many => B::cat(&many.iter().collect::<Vec<_>>(), 0)?,
-        };
-        B::reshape(&B::embedding(&all, out_index)?, &[n, t, self.heads * d])
     }
 }

@@ -1,11 +1,13 @@
 //! The forward pass of a [`CausalLm`]: hidden states, logits, and the sequence log-probs every
 //! objective reads.
 
+use exo_core::model_ops::segments::{SegmentGroup, Segments};
+
 use super::{CausalLm, KvCache, LayerBackward, Layerwise, Mode};
 use crate::batch::TokenBatch;
 use crate::config::Positions;
 use crate::layers::attention::{
-    AttentionInputs, GroupTensors, MASKED, Mask, MaskTensors, attention_bias, masked_in,
+    AttentionInputs, MASKED, Mask, MaskTensors, attention_bias, masked_in,
 };
 use crate::layers::rotary::rotary_tensors;
 use crate::lm_head::{CountedRows, LogitRows, chunked_logps, counted_sequence_logps};
@@ -107,12 +109,12 @@ impl<B: ModelOps> CausalLm<B> {
         };
         let mask = match mask {
             Mask::Dense(bias) => MaskTensors::Dense(self.bias_tensor(bias, &[n, 1, t, past + t])?),
-            Mask::Segments(plan) => MaskTensors::Segments {
+            Mask::Segments(plan) => MaskTensors::Segments(Segments {
                 groups: plan
                     .groups
                     .iter()
-                    .map(|g| -> Result<GroupTensors<B>> {
-                        Ok(GroupTensors {
+                    .map(|g| -> Result<SegmentGroup<B>> {
+                        Ok(SegmentGroup {
                             count: g.count,
                             tq: g.tq,
                             tk: g.tk,
@@ -131,7 +133,7 @@ impl<B: ModelOps> CausalLm<B> {
                     })
                     .collect::<Result<_>>()?,
                 out_index: B::index_from_i64s(&plan.out_index, &[n * t], &self.device)?,
-            },
+            }),
         };
         Ok(AttentionInputs {
             rotary,

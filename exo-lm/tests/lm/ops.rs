@@ -7,6 +7,7 @@ use exo_core::model_ops::gelu::{gelu_erf_composite, gelu_tanh_composite};
 use exo_core::model_ops::layer_norm::layer_norm_composite;
 use exo_core::model_ops::rms_norm::rms_norm_composite;
 use exo_core::model_ops::rotary::rotary_composite;
+use exo_core::model_ops::segments::{SegmentGroup, Segments, segment_attention_composite};
 use exo_core::model_ops::swiglu::swiglu_composite;
 use exo_lm::layers::attention::{MASKED, attention_bias};
 
@@ -240,6 +241,70 @@ fn overrides_match_the_composites<B: TestBackend>() -> exo_lm::Result<()> {
     Ok(())
 }
 
+/// Two rows of 5 slots: row 0 a prompt (0..2) with completions A (2..4) and B (4..5), row 1 a
+/// unit alone (0..3) and two padding slots. Group 0: A and B (B's second query and last key
+/// padded); group 1: the prompt (padded by one) and row 1's unit. The padding slots read
+/// output 0, so `out_index` has a duplicate.
+fn two_rows_of_segments<B: TestBackend>(dtype: DType) -> exo_lm::Result<Segments<B>> {
+    const M: f32 = MASKED;
+    let index = |v: &[i64]| B::index_from_i64s(v, &[v.len()], &B::cpu());
+    let bias = |v: &[f32], count: usize, tq: usize, tk: usize| {
+        B::from_f32s(v, &[count, 1, tq, tk], dtype, &B::cpu())
+    };
+    #[rustfmt::skip]
+    let completions = [
+        0.0, 0.0, 0.0, M,    0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, M,    0.0, M,   M,   M,
+    ];
+    #[rustfmt::skip]
+    let prompts = [
+        0.0, M,   M,    0.0, 0.0, M,    0.0, M,   M,
+        0.0, M,   M,    0.0, 0.0, M,    0.0, 0.0, 0.0,
+    ];
+    Ok(Segments {
+        groups: vec![
+            SegmentGroup {
+                count: 2,
+                tq: 2,
+                tk: 4,
+                q_index: index(&[2, 3, 4, 4])?,
+                k_index: index(&[0, 1, 2, 3, 0, 1, 4, 4])?,
+                bias: bias(&completions, 2, 2, 4)?,
+            },
+            SegmentGroup {
+                count: 2,
+                tq: 3,
+                tk: 3,
+                q_index: index(&[0, 1, 0, 5, 6, 7])?,
+                k_index: index(&[0, 1, 0, 5, 6, 7])?,
+                bias: bias(&prompts, 2, 3, 3)?,
+            },
+        ],
+        out_index: index(&[4, 5, 0, 1, 2, 7, 8, 9, 0, 0])?,
+    })
+}
+
+/// [`ModelOps::segment_attention`] (exo-candle's node on the CPU) against exo-core's composite,
+/// values and gradients, f64 and f32, with G = 2 query heads per key/value head.
+fn segment_attention_matches_the_composite<B: TestBackend>() -> exo_lm::Result<()> {
+    for (dtype, tol) in [(DType::F64, FUSED_TOL), (DType::F32, 1e-5)] {
+        let segments = two_rows_of_segments::<B>(dtype)?;
+        let leaves = [
+            leaf_of::<B>(&[2, 4, 5, 3], 21, dtype)?,
+            leaf_of::<B>(&[2, 2, 5, 3], 22, dtype)?,
+            leaf_of::<B>(&[2, 2, 5, 3], 23, dtype)?,
+        ];
+        same_function_within::<B>(
+            &format!("segment_attention, {dtype:?}"),
+            tol,
+            &leaves,
+            |l| B::segment_attention(&l[0], &l[1], &l[2], &segments, 0.5),
+            |l| segment_attention_composite::<B>(&l[0], &l[1], &l[2], &segments, 0.5),
+        )?;
+    }
+    Ok(())
+}
+
 fn assign_reaches_every_handle_and_deep_copy_does_not<B: TestBackend>() -> exo_lm::Result<()> {
     let param = leaf::<B>(&[2, 3], 1)?;
     let handle = param.clone();
@@ -267,6 +332,7 @@ fn assign_reaches_every_handle_and_deep_copy_does_not<B: TestBackend>() -> exo_l
 
 per_backend!(
     overrides_match_the_composites,
+    segment_attention_matches_the_composite,
     assign_reaches_every_handle_and_deep_copy_does_not
 );
 
