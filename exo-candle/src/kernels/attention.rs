@@ -21,9 +21,9 @@
 //! [`super::softmax`]); measured at the SmolLM2 shape, the step's peak went from 0.93× to 0.72×
 //! TRL's (bench/README.md).
 
-use candle_core::{CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
+use candle_core::Tensor;
 
-use super::contiguous;
+use super::graph_free::{GraphFree3, Node};
 use super::softmax::{masked_softmax, masked_softmax_backward};
 
 /// The attention kernel: `bias` and `scale` are constants of the node (the bias needs no
@@ -147,55 +147,21 @@ fn chunks(q: &Tensor, k: &Tensor, budget: usize) -> candle_core::Result<Vec<(usi
         .collect())
 }
 
-/// A graph-free CPU tensor of the contiguous data of `storage` in `layout`.
-pub(super) fn tensor_of(
-    storage: &CpuStorage,
-    layout: &Layout,
-    op: &str,
-) -> candle_core::Result<Tensor> {
-    let shape = layout.shape();
-    on_floats!(op; storage => data; |T, _wrap| Tensor::from_slice::<_, T>(
-        contiguous(data, layout, op)?,
-        shape.clone(),
-        &Device::Cpu,
-    ))
-}
+impl GraphFree3 for Attention {
+    const NAME: &'static str = "attention";
 
-impl CustomOp3 for Attention {
-    fn name(&self) -> &'static str {
-        "attention"
+    fn output(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
+        Attention::output(self, q, k, v)
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        const OP: &str = "attention";
-        let (q, k, v) = (
-            tensor_of(s1, l1, OP)?,
-            tensor_of(s2, l2, OP)?,
-            tensor_of(s3, l3, OP)?,
-        );
-        storage_of(&self.output(&q, &k, &v)?, OP)
-    }
-
-    fn bwd(
+    fn grads(
         &self,
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
-        _out: &Tensor,
         grad_out: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // Graph-free copies of the handles: nothing computed here joins the graph.
-        let (q, k, v, grad_out) = (q.detach(), k.detach(), v.detach(), grad_out.detach());
-        let [dq, dk, dv] = self.grads(&q, &k, &v, &grad_out)?;
-        Ok((Some(dq), Some(dk), Some(dv)))
+    ) -> candle_core::Result<[Tensor; 3]> {
+        Attention::grads(self, q, k, v, grad_out)
     }
 }
 
@@ -229,20 +195,6 @@ impl Attention {
     }
 }
 
-/// `out`'s data as CPU storage (f32 or f64) and its shape: what a node's `cpu_fwd` returns.
-pub(super) fn storage_of(out: &Tensor, op: &str) -> candle_core::Result<(CpuStorage, Shape)> {
-    let storage = match out.dtype() {
-        candle_core::DType::F32 => CpuStorage::F32(out.flatten_all()?.to_vec1()?),
-        candle_core::DType::F64 => CpuStorage::F64(out.flatten_all()?.to_vec1()?),
-        other => {
-            return Err(candle_core::Error::Msg(format!(
-                "{op}: only f32 and f64 are supported, not {other:?}"
-            )));
-        }
-    };
-    Ok((storage, out.shape().clone()))
-}
-
 /// `softmax(q kᵀ · scale + bias) v` with grouped-query heads (see the module documentation), on
 /// the CPU in f32 or f64, as one graph node.
 ///
@@ -258,7 +210,7 @@ pub(crate) fn attention(
     q.contiguous()?.apply_op3(
         &k.contiguous()?,
         &v.contiguous()?,
-        Attention::new(bias.contiguous()?.detach(), scale),
+        Node(Attention::new(bias.contiguous()?.detach(), scale)),
     )
 }
 
@@ -266,7 +218,7 @@ pub(crate) fn attention(
 mod tests {
     use candle_core::{DType, Device, Tensor, Var};
 
-    use super::{Attention, CHUNK_BYTES};
+    use super::{Attention, CHUNK_BYTES, Node};
 
     /// Values in (−2, 2), deterministic.
     fn input(dims: &[usize], seed: u64) -> candle_core::Result<Var> {
@@ -305,7 +257,9 @@ mod tests {
                 scale: 0.7,
                 chunk_bytes,
             };
-            let out = q.as_tensor().apply_op3(k.as_tensor(), v.as_tensor(), op)?;
+            let out = q
+                .as_tensor()
+                .apply_op3(k.as_tensor(), v.as_tensor(), Node(op))?;
             let grads = (&out * &weights)?.sum_all()?.backward()?;
             let mut flat = out.flatten_all()?.to_vec1::<f64>()?;
             for var in [&q, &k, &v] {

@@ -35,6 +35,7 @@ macro_rules! on_floats {
 pub(crate) mod adamw;
 pub(crate) mod attention;
 pub(crate) mod frozen_linear;
+mod graph_free;
 pub(crate) mod logps;
 pub(crate) mod real;
 pub(crate) mod rms_norm;

@@ -20,10 +20,11 @@
 //! batch, which `out_index` points at some query, gets the zero gradient nothing reading it
 //! gives; so the scatters add exactly the composite's gradients.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::Tensor;
 use exo_core::model_ops::segments::Segments;
 
-use super::attention::{Attention, storage_of, tensor_of};
+use super::attention::Attention;
+use super::graph_free::{GraphFree3, Node};
 use crate::Candle;
 
 /// One group's constants.
@@ -69,7 +70,9 @@ fn rows(x: &Tensor) -> candle_core::Result<Tensor> {
         .reshape((count * len, heads * d))
 }
 
-impl SegmentAttention {
+impl GraphFree3 for SegmentAttention {
+    const NAME: &'static str = "segment_attention";
+
     /// The output `[N, T, H·D]` of graph-free `q` `[N, H, T, D]`, `k`, `v` `[N, H_kv, T, D]`.
     fn output(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
         let (n, h, t, d) = q.dims4()?;
@@ -134,44 +137,6 @@ impl SegmentAttention {
     }
 }
 
-impl CustomOp3 for SegmentAttention {
-    fn name(&self) -> &'static str {
-        "segment_attention"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        const OP: &str = "segment_attention";
-        let (q, k, v) = (
-            tensor_of(s1, l1, OP)?,
-            tensor_of(s2, l2, OP)?,
-            tensor_of(s3, l3, OP)?,
-        );
-        storage_of(&self.output(&q, &k, &v)?, OP)
-    }
-
-    fn bwd(
-        &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        _out: &Tensor,
-        grad_out: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // Graph-free copies of the handles: nothing computed here joins the graph.
-        let (q, k, v, grad_out) = (q.detach(), k.detach(), v.detach(), grad_out.detach());
-        let [dq, dk, dv] = self.grads(&q, &k, &v, &grad_out)?;
-        Ok((Some(dq), Some(dk), Some(dv)))
-    }
-}
-
 /// Attention by segments (see the module documentation) on the CPU in f32 or f64, as one graph
 /// node: `q` `[N, H, T, D]`, `k`, `v` `[N, H_kv, T, D]` → `[N, T, H·D]`.
 ///
@@ -201,9 +166,9 @@ pub(crate) fn segment_attention(
     q.contiguous()?.apply_op3(
         &k.contiguous()?,
         &v.contiguous()?,
-        SegmentAttention {
+        Node(SegmentAttention {
             groups,
             out_index: segments.out_index.detach(),
-        },
+        }),
     )
 }
