@@ -33,7 +33,7 @@ use std::ops::Range;
 
 use crate::layers::attention::{MASKED, Mask};
 use crate::lm_head::CountedRows;
-use crate::segments::{Segment, SegmentPlan};
+use crate::segments::{Grouping, Segment};
 use crate::{LmError, Result};
 
 /// How [`PackedBatch::new`] lays units out.
@@ -363,10 +363,10 @@ impl PackedBatch {
     pub(crate) fn attention_mask(&self) -> Mask {
         if self.attention != AttentionLayout::Rows {
             let rows = self.n * self.t * self.t;
-            if let Some(plan) = SegmentPlan::new(self.segments(), (self.n, self.t))
-                .filter(|plan| self.attention == AttentionLayout::Segments || plan.cost() < rows)
+            if let Some(grouping) = Grouping::new(self.segments(), (self.n, self.t))
+                .filter(|g| self.attention == AttentionLayout::Segments || g.cost() < rows)
             {
-                return Mask::Segments(plan);
+                return Mask::Segments(grouping.into_plan());
             }
         }
         Mask::Dense(self.attention_bias())

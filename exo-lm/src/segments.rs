@@ -24,7 +24,7 @@
 //! (nothing reads it).
 //!
 //! Grouping (sorted by key length, split where a group's padding would cost more than another
-//! call) and the choice against one dense call are by [`SegmentPlan::cost`]: scores computed,
+//! call) and the choice against one dense call are by [`Grouping::cost`]: scores computed,
 //! plus [`CALL_COST_PER_TOKEN`] per token of the batch for each call's gathers.
 
 use std::ops::Range;
@@ -87,16 +87,26 @@ pub(crate) struct SegmentPlan {
     pub(crate) groups: Vec<SegmentGroup>,
     /// `[N·T]`.
     pub(crate) out_index: Vec<i64>,
+}
+
+/// Segments sorted by key length and split into calls of least [`Grouping::cost`]: what a
+/// [`SegmentPlan`] is chosen by, before its indices and biases are built.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Grouping {
+    segments: Vec<Segment>,
+    /// Each call's range of `segments`.
+    calls: Vec<Range<usize>>,
     cost: usize,
+    dims: (usize, usize),
 }
 
 fn to_i64(value: usize) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-impl SegmentPlan {
+impl Grouping {
     /// Groups `segments` of an `[N, T]` batch (every slot that holds a token in exactly one
-    /// segment's `own`) into calls of least [`SegmentPlan::cost`]; `None` if there are none.
+    /// segment's `own`) into calls of least [`Grouping::cost`]; `None` if there are none.
     pub(crate) fn new(mut segments: Vec<Segment>, (n, t): (usize, usize)) -> Option<Self> {
         if segments.is_empty() {
             return None;
@@ -128,11 +138,28 @@ impl SegmentPlan {
             j = cut[j];
         }
         bounds.reverse();
+        Some(Self {
+            segments,
+            calls: bounds,
+            cost: best[s],
+            dims: (n, t),
+        })
+    }
+
+    /// Scores computed (per head) plus [`CALL_COST_PER_TOKEN`] per batch token per call:
+    /// what the plan is chosen by, against `N·T²` for one dense call.
+    pub(crate) fn cost(&self) -> usize {
+        self.cost
+    }
+
+    /// The calls' indices and biases, and the output map.
+    pub(crate) fn into_plan(self) -> SegmentPlan {
+        let (n, t) = self.dims;
         let mut out_index = vec![0; n * t];
-        let mut groups = Vec::with_capacity(bounds.len());
+        let mut groups = Vec::with_capacity(self.calls.len());
         let mut offset = 0;
-        for range in bounds {
-            let members = &segments[range];
+        for range in self.calls {
+            let members = &self.segments[range];
             let tq = members.iter().map(Segment::tq).max().unwrap_or(0);
             let tk = members.first().map_or(0, Segment::tk);
             let mut group = SegmentGroup {
@@ -170,17 +197,7 @@ impl SegmentPlan {
             }
             groups.push(group);
         }
-        Some(Self {
-            groups,
-            out_index,
-            cost: best[s],
-        })
-    }
-
-    /// Scores computed (per head) plus [`CALL_COST_PER_TOKEN`] per batch token per call:
-    /// what the plan is chosen by, against `N·T²` for one dense call.
-    pub(crate) fn cost(&self) -> usize {
-        self.cost
+        SegmentPlan { groups, out_index }
     }
 }
 
@@ -195,11 +212,12 @@ mod tests {
     #[test]
     fn a_completion_sees_its_prompt_and_itself_causally() {
         // Row: prompt 0..2, completion A 2..4, completion B 4..5.
-        let plan = SegmentPlan::new(
+        let plan = Grouping::new(
             vec![seg(0, 0..0, 0..2), seg(0, 0..2, 2..4), seg(0, 0..2, 4..5)],
             (1, 5),
         )
-        .expect("segments");
+        .expect("segments")
+        .into_plan();
         // Small batch: one call (the gathers cost more than the padding).
         assert_eq!(plan.groups.len(), 1);
         let g = &plan.groups[0];
@@ -223,10 +241,11 @@ mod tests {
         // One long segment and many short ones in a wide batch.
         let mut segments = vec![seg(0, 0..0, 0..1000)];
         segments.extend((0..20).map(|i| seg(1, 0..0, i * 10..i * 10 + 10)));
-        let plan = SegmentPlan::new(segments, (2, 1000)).expect("segments");
+        let grouping = Grouping::new(segments, (2, 1000)).expect("segments");
+        assert!(grouping.cost() < 2 * 1000 * 1000);
+        let plan = grouping.into_plan();
         assert_eq!(plan.groups.len(), 2);
         assert_eq!((plan.groups[0].count, plan.groups[0].tq), (1, 1000));
         assert_eq!((plan.groups[1].count, plan.groups[1].tk), (20, 10));
-        assert!(plan.cost() < 2 * 1000 * 1000);
     }
 }
