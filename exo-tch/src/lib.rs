@@ -33,6 +33,7 @@ mod logps;
 pub mod loss;
 mod model_ops;
 mod ops;
+mod swiglu;
 mod tensor;
 
 pub use error::from_tch;

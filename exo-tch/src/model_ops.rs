@@ -137,13 +137,18 @@ impl ModelOps for LibTorch {
     }
 
     // libtorch's scaled_dot_product_attention keeps no scores (flash attention on the CPU,
-    // memory-efficient attention on CUDA, where a float mask rules flash out); SwiGLU is the
-    // composite, whose silu and product keep their inputs.
+    // memory-efficient attention on CUDA, where a float mask rules flash out); SwiGLU keeps the
+    // two factors of its Jacobian and its output (crate::swiglu).
     fn kept_activations(_dtype: exo_core::DType, _device: &tch::Device) -> KeptActivations {
         KeptActivations {
             attention_scores: 0,
-            swiglu_intermediates: 4,
+            swiglu_intermediates: 3,
         }
+    }
+
+    // Three [..., I] tensors kept instead of the composite's four (crate::swiglu).
+    fn swiglu(x: &TchTensor, w_gate: &TchTensor, w_up: &TchTensor) -> Result<TchTensor> {
+        wrap("swiglu", crate::swiglu::swiglu(&x.0, &w_gate.0, &w_up.0))
     }
 
     fn cuda_ordinal(device: &tch::Device) -> Option<usize> {

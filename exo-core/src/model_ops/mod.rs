@@ -4,7 +4,8 @@
 //! The model crate (exo-lm) is written once over this trait and names no backend; each backend
 //! crate implements it next to its tensor type, with its own kernels (`exo_candle::Candle`: fused
 //! CPU kernels for RMSNorm, attention, SwiGLU's gate and the sequence log-probs;
-//! `exo_tch::LibTorch`: libtorch's fused `linear`, `silu` and `scaled_dot_product_attention`). Its
+//! `exo_tch::LibTorch`: libtorch's fused `linear`, `silu` and `scaled_dot_product_attention`, and
+//! a SwiGLU that keeps its Jacobian's two factors instead of three inputs). Its
 //! primitives (matmul, transpose, concat, embedding lookup, square root, in-place parameter
 //! update, ...) are required; its composites — [`ModelOps::linear`], [`ModelOps::silu`],
 //! [`ModelOps::swiglu`], [`ModelOps::gelu_erf`], [`ModelOps::gelu_tanh`], [`ModelOps::rms_norm`],
@@ -41,7 +42,8 @@ pub struct KeptActivations {
     pub attention_scores: u32,
     /// `[..., I]` tensors kept by SwiGLU's gated half, its output included (the down
     /// projection keeps it): 4 for the composite (the gate and up projections, `silu` of the
-    /// gate, the product), 1 for a kernel that keeps only its input and recomputes the rest.
+    /// gate, the product), 3 for one that keeps the two factors of its Jacobian (exo-tch), 1 for
+    /// a kernel that keeps only its input and recomputes the rest (exo-candle).
     pub swiglu_intermediates: u32,
 }
 
@@ -214,7 +216,9 @@ pub trait ModelOps: Autodiff {
     ///
     /// The default is that composite ([`swiglu::swiglu_composite`]); a backend whose graph keeps every intermediate may fuse it into one
     /// node that keeps only `x` and recomputes the two `[..., I]` projections in its backward
-    /// pass (exo-candle does, on the CPU).
+    /// pass (exo-candle does, on the CPU), and one on a library without custom backward passes
+    /// may keep the two diagonal factors of the product's Jacobian instead of three inputs
+    /// (exo-tch does).
     ///
     /// # Errors
     /// If the shapes disagree or the library fails.
