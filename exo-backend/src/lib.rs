@@ -29,13 +29,15 @@
 //! ```
 //!
 //! [`env`](mod@env) holds what the libraries read from the environment when they start (thread counts,
-//! libtorch's portable kernels).
+//! libtorch's portable kernels), and [`heap`] what exo asks of the process heap both backends
+//! allocate from.
 //!
 //! libtorch is in the build with the feature `tch` (libtorch 2.11.0 at build time); candle's CUDA
 //! kernels with `cuda`. Asking for a backend or device this build or machine lacks is a
 //! [`BackendError`], with one message for each case.
 
 pub mod env;
+pub mod heap;
 
 use std::fmt;
 use std::str::FromStr;

@@ -68,25 +68,16 @@ fn reexec(vars: &[(&'static str, String)], keep_freed_memory: bool, args: &[OsSt
         command.env(k, v);
     }
     // glibc: keep freed memory instead of returning it to the OS after every step (fewer page
-    // faults; see exo-lm's README); or, for a run that asked for less memory, give every block
-    // over 128 KiB back when it is freed (naming a tunable also stops glibc from raising its
-    // mmap threshold as it goes, which would keep freed tensors in the heap). A
-    // GLIBC_TUNABLES the user set is left alone.
+    // faults; see exo-lm's README), or, for a run that asked for less memory, return it
+    // (exo_backend::heap). A GLIBC_TUNABLES the user set is left alone.
     if std::env::var_os("GLIBC_TUNABLES").is_none() {
-        command.env("GLIBC_TUNABLES", glibc_tunables(keep_freed_memory));
+        command.env(
+            "GLIBC_TUNABLES",
+            exo_backend::heap::glibc_tunables(keep_freed_memory),
+        );
     }
     // Only returns on failure.
     let _ = command.exec();
-}
-
-/// The glibc malloc settings of a run that keeps freed memory for reuse, or returns it.
-#[cfg(unix)]
-fn glibc_tunables(keep_freed_memory: bool) -> &'static str {
-    if keep_freed_memory {
-        "glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824"
-    } else {
-        "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072"
-    }
 }
 
 #[cfg(not(unix))]

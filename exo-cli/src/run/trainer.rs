@@ -417,6 +417,9 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
                 B::mul_scalar(&value, share)?
             };
             let scaled = scale_loss::<B>(state.loss_scaler.as_ref(), value)?;
+            // The forward pass's freed transients out of the backward pass's peak
+            // (exo_backend::heap).
+            exo_backend::heap::return_free_pages();
             acc.add(
                 logps
                     .backward(&scaled, model.params())
