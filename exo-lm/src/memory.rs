@@ -20,8 +20,8 @@
 //!       and its copies, and g of SwiGLU's [·, I] tensors; s score tensors per head. g and s are
 //!       the backend's (`ModelOps::kept_activations`): g = 4, s = 2 for exo-core's composites
 //!       (the gate and up projections, silu of the gate, the product; the scores and the
-//!       probabilities), g = 4, s = 0 for libtorch (flash attention), g = 1, s = 0 for
-//!       exo-candle's CPU kernels
+//!       probabilities), g = 3, s = 0 for libtorch (flash attention; SwiGLU's Jacobian factors
+//!       and product), g = 1, s = 0 for exo-candle's CPU kernels
 //! logits       M · V · (2 · 4 (+ b))                    (f32 logits and log-softmax, and the
 //!                                                        16-bit logits they come from; the
 //!                                                        chunked head: min(M, rows) in place of M)
