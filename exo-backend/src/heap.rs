@@ -7,7 +7,8 @@
 //! tensors, slower steps). Kept memory is fragmented: the forward pass's transients leave holes
 //! among the activations it keeps for the backward pass, and those pages stay resident while
 //! the backward pass reaches the step's peak. [`return_free_pages`] between the two passes gives
-//! the holes' pages back (they are refaulted only where the backward pass reuses them).
+//! the holes' pages back (they are refaulted only where the backward pass reuses them), for the
+//! steps large enough for it to pay ([`worth_trimming`]).
 
 /// The `GLIBC_TUNABLES` of a process that keeps freed memory for reuse (`keep`: blocks under
 /// 256 MiB come from the heap, which is trimmed only when 1 GiB is free at its top) or returns
@@ -20,6 +21,14 @@ pub fn glibc_tunables(keep: bool) -> &'static str {
     } else {
         "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072"
     }
+}
+
+/// Whether a training step that keeps `activation_bytes` of activations for its backward pass
+/// (the start-of-run estimate) should [`return_free_pages`] between its passes: from 256 MiB.
+/// A small model's holes are small, and the trim and the refaults of what it returns cost more
+/// than they save (20% of the tiny `exo demo`'s SFT time, trimmed at every step).
+pub fn worth_trimming(activation_bytes: u64) -> bool {
+    activation_bytes >= 256 << 20
 }
 
 /// Gives the pages of the heap's free chunks back to the system (`malloc_trim(0)`: the free

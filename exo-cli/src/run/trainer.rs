@@ -343,10 +343,11 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
     let shard_of = |records: Vec<usize>| -> Vec<usize> {
         records[shard(records.len(), world.rank(), world.world_size())].to_vec()
     };
+    let batch = loss.largest_batch(order.batch() / world.world_size())?;
     if !plan.quiet && root {
-        let batch = loss.largest_batch(order.batch() / world.world_size())?;
         print!("{}", memory_report(plan.kind, &model, batch));
     }
+    let trim_heap = exo_backend::heap::worth_trimming(model.step_memory(batch).activations);
     // MPI's world, or NCCL's for gradients on the GPUs (`--device cuda`, feature `nccl`).
     let grad_world = super::dist::gradient_world(B::cuda_ordinal(device))?;
     if root && world.world_size() > 1 {
@@ -419,7 +420,9 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
             let scaled = scale_loss::<B>(state.loss_scaler.as_ref(), value)?;
             // The forward pass's freed transients out of the backward pass's peak
             // (exo_backend::heap).
-            exo_backend::heap::return_free_pages();
+            if trim_heap {
+                exo_backend::heap::return_free_pages();
+            }
             acc.add(
                 logps
                     .backward(&scaled, model.params())
