@@ -123,6 +123,7 @@ impl ModelOps for Candle {
             KeptActivations {
                 attention_scores: 0,
                 swiglu_intermediates: 1,
+                gate_intermediates: 4,
             }
         } else {
             KeptActivations::COMPOSITE

@@ -18,7 +18,8 @@
 //!   a = (4d + 2(H + 2KV)·h + 3H·h + g·I) · b            per position and layer: the two
 //!       RMSNorms' inputs and outputs, q, k, v and their rotated copies, the attention output
 //!       and its copies, and g of SwiGLU's [·, I] tensors; s score tensors per head. g and s are
-//!       the backend's (`ModelOps::kept_activations`): g = 4, s = 2 for exo-core's composites
+//!       the backend's (`ModelOps::kept_activations`; with LoRA on the gate or up projection, g
+//!       is its `gate_intermediates`): g = 4, s = 2 for exo-core's composites
 //!       (the gate and up projections, silu of the gate, the product; the scores and the
 //!       probabilities), g = 3, s = 0 for libtorch (flash attention; SwiGLU's Jacobian factors
 //!       and product), g = 1, s = 0 for exo-candle's CPU kernels
@@ -29,8 +30,6 @@
 //!
 //! It is an estimate: the allocator's slack, the library's workspace and the process's own
 //! footprint (libtorch alone is a few hundred MiB) come on top.
-
-use exo_core::KeptActivations;
 
 use crate::{CausalLm, LogitRows, ModelOps};
 
@@ -97,11 +96,11 @@ impl<B: ModelOps> CausalLm<B> {
         let layers = c.num_hidden_layers as u64;
         let (n, t) = (batch.rows as u64, batch.row_len as u64);
         let kept = B::kept_activations(dtype, self.device());
-        // A SwiGLU with LoRA adapters on its gate or up projection runs layer by layer.
+        // A SwiGLU with LoRA adapters on its gate or up projection gates their outputs.
         let swiglu = if self.one_swiglu() {
             kept.swiglu_intermediates
         } else {
-            KeptActivations::COMPOSITE.swiglu_intermediates
+            kept.gate_intermediates
         };
         let (swiglu, score_tensors) = (u64::from(swiglu), u64::from(kept.attention_scores));
         let per_position = (4 * d + 2 * (h + 2 * kv) * hd + 3 * h * hd + swiglu * i) * b;

@@ -143,12 +143,18 @@ impl ModelOps for LibTorch {
         KeptActivations {
             attention_scores: 0,
             swiglu_intermediates: 3,
+            gate_intermediates: 3,
         }
     }
 
     // Three [..., I] tensors kept instead of the composite's four (crate::swiglu).
     fn swiglu(x: &TchTensor, w_gate: &TchTensor, w_up: &TchTensor) -> Result<TchTensor> {
         wrap("swiglu", crate::swiglu::swiglu(&x.0, &w_gate.0, &w_up.0))
+    }
+
+    // The same, on projections computed by the caller (LoRA-adapted ones).
+    fn silu_gate(gate: TchTensor, up: TchTensor) -> Result<TchTensor> {
+        wrap("silu_gate", crate::swiglu::silu_gate(gate.0, up.0))
     }
 
     fn cuda_ordinal(device: &tch::Device) -> Option<usize> {

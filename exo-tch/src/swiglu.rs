@@ -31,8 +31,22 @@ use tch::Tensor;
 /// # Errors
 /// A libtorch error of the first call that fails (shapes that disagree, kinds that differ).
 pub(crate) fn swiglu(x: &Tensor, w_gate: &Tensor, w_up: &Tensor) -> Result<Tensor, tch::TchError> {
-    let mut g = x.f_linear::<&Tensor>(w_gate, None)?;
-    let mut u = x.f_linear::<&Tensor>(w_up, None)?;
+    silu_gate(
+        x.f_linear::<&Tensor>(w_gate, None)?,
+        x.f_linear::<&Tensor>(w_up, None)?,
+    )
+}
+
+/// `silu(g) ⊙ u` of two projections the caller gives up (they are overwritten), keeping `a` and
+/// `b` for the backward pass.
+///
+/// # Errors
+/// A libtorch error of the first call that fails (shapes that disagree, kinds that differ).
+pub(crate) fn silu_gate(mut g: Tensor, mut u: Tensor) -> Result<Tensor, tch::TchError> {
+    // libtorch writes no trainable leaf in place: the composite (a caller's own leaves).
+    if [&g, &u].iter().any(|t| t.requires_grad() && t.is_leaf()) {
+        return g.f_silu()?.f_mul(&u);
+    }
     if !(g.requires_grad() || u.requires_grad()) {
         // In place: nothing differentiates through these.
         let _ = g.f_silu_()?;

@@ -45,6 +45,9 @@ pub struct KeptActivations {
     /// gate, the product), 3 for one that keeps the two factors of its Jacobian (exo-tch), 1 for
     /// a kernel that keeps only its input and recomputes the rest (exo-candle).
     pub swiglu_intermediates: u32,
+    /// The same for [`ModelOps::silu_gate`] (SwiGLU's gating of projections computed
+    /// elsewhere, LoRA-adapted ones): 4 for the composite, 3 for exo-tch's.
+    pub gate_intermediates: u32,
 }
 
 impl KeptActivations {
@@ -52,6 +55,7 @@ impl KeptActivations {
     pub const COMPOSITE: Self = Self {
         attention_scores: 2,
         swiglu_intermediates: 4,
+        gate_intermediates: 4,
     };
 }
 
@@ -228,6 +232,22 @@ pub trait ModelOps: Autodiff {
         w_up: &Self::Tensor,
     ) -> Result<Self::Tensor> {
         swiglu::swiglu_composite::<Self>(x, w_gate, w_up)
+    }
+
+    /// SwiGLU's gating of two projections computed by the caller (LoRA-adapted ones):
+    ///
+    /// ```text
+    /// h = silu(gate) ⊙ up,   gate, up [..., I], h [..., I]
+    /// ```
+    ///
+    /// The default is that composite; the caller gives up `gate` and `up`, so a backend may
+    /// overwrite them (exo-tch keeps the two factors of the product's Jacobian, see
+    /// [`ModelOps::swiglu`]).
+    ///
+    /// # Errors
+    /// If the shapes disagree or the library fails.
+    fn silu_gate(gate: Self::Tensor, up: Self::Tensor) -> Result<Self::Tensor> {
+        Self::mul(&Self::silu(&gate)?, &up)
     }
 
     /// One AdamW update of a weight `theta` with its moments `m`, `v` and gradient `g` (see

@@ -39,16 +39,16 @@ impl<B: ModelOps> Mlp<B> {
     /// `x` `[..., d]` → `[..., d]`.
     ///
     /// A SwiGLU block whose gate and up projections are plain (no bias, no LoRA adapter) runs
-    /// its gated half as one [`ModelOps::swiglu`], which a backend may fuse; otherwise layer by
-    /// layer.
+    /// its gated half as one [`ModelOps::swiglu`], which a backend may fuse; otherwise each
+    /// projection on its own and [`ModelOps::silu_gate`].
     pub(crate) fn forward(&self, x: &B::Tensor, dropout_seed: Option<u64>) -> Result<B::Tensor> {
         let hidden = match (self.kind, &self.gate_proj) {
             (MlpKind::SwiGlu, Some(gate)) => {
                 match (gate.plain_weight(), self.up_proj.plain_weight()) {
                     (Some(w_gate), Some(w_up)) => B::swiglu(x, w_gate, w_up)?,
-                    _ => B::mul(
-                        &B::silu(&gate.forward(x, dropout_seed)?)?,
-                        &self.up_proj.forward(x, dropout_seed)?,
+                    _ => B::silu_gate(
+                        gate.forward(x, dropout_seed)?,
+                        self.up_proj.forward(x, dropout_seed)?,
                     )?,
                 }
             }

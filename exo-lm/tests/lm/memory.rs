@@ -1,8 +1,9 @@
 //! The start-of-run memory estimate ([`CausalLm::step_memory`]) counts what each backend's
 //! attention and SwiGLU keep ([`ModelOps::kept_activations`]): no `T²` scores where attention
 //! recomputes them (libtorch's flash attention, exo-candle's CPU node), one `[T, I]` tensor per
-//! layer where SwiGLU is exo-candle's node, three with exo-tch's, four where it is the composite
-//! (16-bit candle, or LoRA adapters on the gate or up projection).
+//! layer where SwiGLU is exo-candle's node, three with exo-tch's (also when LoRA adapters on the
+//! gate or up projection leave the gating to `ModelOps::silu_gate`), four where it is the
+//! composite (16-bit candle, or candle's gating of LoRA-adapted projections).
 
 use exo_core::{DType, KeptActivations};
 use exo_lm::lora::{LoraConfig, LoraTarget};
@@ -30,14 +31,13 @@ fn the_estimate_counts_what_the_backend_keeps<B: TestBackend>() -> exo_lm::Resul
     } else {
         assert!(long > 2 * short, "{}: a T² term", B::NAME);
     }
-    // LoRA on the gate and up projections: the gated half runs layer by layer, keeping the
-    // composite's four [T, I] tensors. 2 layers × 2 rows × 8 positions × I = 24, f32.
+    // LoRA on the gate and up projections: the projections, then ModelOps::silu_gate.
+    // 2 layers × 2 rows × 8 positions × I = 24, f32.
     let lora = model.with_lora(
         LoraConfig::new(4, 8.0, vec![LoraTarget::GateProj, LoraTarget::UpProj])?,
         3,
     )?;
-    let extra =
-        u64::from(KeptActivations::COMPOSITE.swiglu_intermediates - kept.swiglu_intermediates);
+    let extra = u64::from(kept.gate_intermediates - kept.swiglu_intermediates);
     assert_eq!(
         activations(&lora, 8) - short,
         2 * 2 * 8 * 24 * 4 * extra,
@@ -66,7 +66,8 @@ fn each_backend_says_what_it_keeps() {
         exo_candle::Candle::kept_activations(DType::F32, &cpu),
         KeptActivations {
             attention_scores: 0,
-            swiglu_intermediates: 1
+            swiglu_intermediates: 1,
+            gate_intermediates: 4
         }
     );
     assert_eq!(
@@ -77,7 +78,8 @@ fn each_backend_says_what_it_keeps() {
         exo_tch::LibTorch::kept_activations(DType::F32, &tch::Device::Cpu),
         KeptActivations {
             attention_scores: 0,
-            swiglu_intermediates: 3
+            swiglu_intermediates: 3,
+            gate_intermediates: 3
         }
     );
 }

@@ -183,6 +183,30 @@ fn overrides_match_the_composites<B: TestBackend>() -> exo_lm::Result<()> {
             |l| B::swiglu(&l[0], &l[1], &l[2]),
             |l| swiglu_composite::<B>(&l[0], &l[1], &l[2]),
         )?;
+        // The gating of projections computed by the caller (LoRA's path), and of leaves.
+        same_function_within::<B>(
+            &format!("silu_gate, {dtype:?}"),
+            tol,
+            &mlp,
+            |l| {
+                B::silu_gate(
+                    B::linear(&l[0], &l[1], None)?,
+                    B::linear(&l[0], &l[2], None)?,
+                )
+            },
+            |l| swiglu_composite::<B>(&l[0], &l[1], &l[2]),
+        )?;
+        let gates = [
+            leaf_of::<B>(&[2, 3, 6], 24, dtype)?,
+            leaf_of::<B>(&[2, 3, 6], 25, dtype)?,
+        ];
+        same_function_within::<B>(
+            &format!("silu_gate of leaves, {dtype:?}"),
+            tol,
+            &gates,
+            |l| B::silu_gate(l[0].clone(), l[1].clone()),
+            |l| B::mul(&B::silu(&l[0])?, &l[1]),
+        )?;
         let (w_gate, w_up) = (B::detach(&mlp[1])?, B::detach(&mlp[2])?);
         same_function_within::<B>(
             &format!("swiglu, frozen weights, {dtype:?}"),
