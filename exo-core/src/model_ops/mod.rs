@@ -240,14 +240,14 @@ pub trait ModelOps: Autodiff {
     /// h = silu(gate) ⊙ up,   gate, up [..., I], h [..., I]
     /// ```
     ///
-    /// The default is that composite; the caller gives up `gate` and `up`, so a backend may
+    /// The default is that composite ([`swiglu::silu_gate_composite`]); the caller gives up `gate` and `up`, so a backend may
     /// overwrite them (exo-tch keeps the two factors of the product's Jacobian, see
     /// [`ModelOps::swiglu`]).
     ///
     /// # Errors
     /// If the shapes disagree or the library fails.
     fn silu_gate(gate: Self::Tensor, up: Self::Tensor) -> Result<Self::Tensor> {
-        Self::mul(&Self::silu(&gate)?, &up)
+        swiglu::silu_gate_composite::<Self>(&gate, &up)
     }
 
     /// One AdamW update of a weight `theta` with its moments `m`, `v` and gradient `g` (see

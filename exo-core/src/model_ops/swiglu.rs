@@ -15,6 +15,16 @@ pub fn swiglu_composite<B: ModelOps>(
     w_gate: &B::Tensor,
     w_up: &B::Tensor,
 ) -> Result<B::Tensor> {
-    let gate = B::silu(&B::linear(x, w_gate, None)?)?;
-    B::mul(&gate, &B::linear(x, w_up, None)?)
+    silu_gate_composite::<B>(&B::linear(x, w_gate, None)?, &B::linear(x, w_up, None)?)
+}
+
+/// `h = silu(gate) ⊙ up` from [`ModelOps::silu`] and [`TensorOps::mul`](crate::TensorOps::mul):
+/// the default of [`ModelOps::silu_gate`].
+///
+/// Shapes: `gate`, `up` `[..., I]`, result `[..., I]`.
+///
+/// # Errors
+/// If the shapes disagree or an op fails.
+pub fn silu_gate_composite<B: ModelOps>(gate: &B::Tensor, up: &B::Tensor) -> Result<B::Tensor> {
+    B::mul(&B::silu(gate)?, up)
 }

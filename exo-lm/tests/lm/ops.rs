@@ -8,7 +8,7 @@ use exo_core::model_ops::layer_norm::layer_norm_composite;
 use exo_core::model_ops::rms_norm::rms_norm_composite;
 use exo_core::model_ops::rotary::rotary_composite;
 use exo_core::model_ops::segments::{SegmentGroup, Segments, segment_attention_composite};
-use exo_core::model_ops::swiglu::swiglu_composite;
+use exo_core::model_ops::swiglu::{silu_gate_composite, swiglu_composite};
 use exo_lm::layers::attention::{MASKED, attention_bias};
 
 use crate::common::{TestBackend, max_abs, max_abs_diff};
@@ -205,7 +205,7 @@ fn overrides_match_the_composites<B: TestBackend>() -> exo_lm::Result<()> {
             tol,
             &gates,
             |l| B::silu_gate(l[0].clone(), l[1].clone()),
-            |l| B::mul(&B::silu(&l[0])?, &l[1]),
+            |l| silu_gate_composite::<B>(&l[0], &l[1]),
         )?;
         let (w_gate, w_up) = (B::detach(&mlp[1])?, B::detach(&mlp[2])?);
         same_function_within::<B>(
