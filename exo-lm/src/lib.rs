@@ -82,7 +82,7 @@ pub use deferred::DeferredLogps;
 pub use error::{LmError, Result};
 pub use exo_core::ModelOps;
 pub use lm_head::LogitRows;
-pub use model::{CausalLm, LayerBackward, Mode};
+pub use model::{CausalLm, LayerBackward, LayerHook, Mode};
 pub use packed::{AttentionLayout, PackedBatch, Packing, Unit};
 pub use params::{Gradients, Param, ParamKind, Params};
 pub use policy::PolicyPair;

@@ -347,7 +347,18 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
     if !plan.quiet && root {
         print!("{}", memory_report(plan.kind, &model, batch));
     }
-    let trim_heap = exo_backend::heap::worth_trimming(model.step_memory(batch).activations);
+    let memory = model.step_memory(batch);
+    let trim_heap = exo_backend::heap::worth_trimming(memory.activations);
+    // Where the step peaks at the end of its forward pass (LoRA), the trims go there too.
+    if let Some(every) = exo_backend::heap::trim_every_layers(
+        memory.activations,
+        memory.gradients,
+        model.config().num_hidden_layers,
+    ) {
+        model.set_layer_hook(Some(exo_lm::LayerHook::new(every, || {
+            exo_backend::heap::return_free_pages();
+        })));
+    }
     // MPI's world, or NCCL's for gradients on the GPUs (`--device cuda`, feature `nccl`).
     let grad_world = super::dist::gradient_world(B::cuda_ordinal(device))?;
     if root && world.world_size() > 1 {

@@ -54,6 +54,7 @@ impl<B: ModelOps> CausalLm<B> {
                 None => None,
             };
             x = layer.forward(&x, &inputs, slot)?;
+            self.after_layer(i);
         }
         Ok(self.norm.forward(&x)?)
     }

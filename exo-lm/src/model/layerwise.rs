@@ -119,19 +119,21 @@ impl<B: ModelOps> CausalLm<B> {
         x = B::detach(&x)?;
         let kept = if how == LayerBackward::PerLayer {
             let mut graphs = Vec::with_capacity(self.layers.len());
-            for layer in &self.layers {
+            for (i, layer) in self.layers.iter().enumerate() {
                 let leaf = B::require_grad(&x)?;
                 let y = layer.forward(&leaf, &attention, None)?;
                 x = B::detach(&y)?;
                 graphs.push((leaf, y));
+                self.after_layer(i);
             }
             Kept::Graphs(graphs)
         } else {
             let mut inputs = Vec::with_capacity(self.layers.len());
-            for layer in &self.layers {
+            for (i, layer) in self.layers.iter().enumerate() {
                 let next = B::no_grad(|| layer.forward(&x, &attention, None))?;
                 inputs.push(x);
                 x = B::detach(&next)?;
+                self.after_layer(i);
             }
             Kept::Inputs(inputs)
         };

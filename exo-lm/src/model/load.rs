@@ -267,6 +267,7 @@ impl<B: ModelOps> CausalLm<B> {
             logit_rows: LogitRows::default(),
             layer_backward: LayerBackward::default_for::<B>(),
             dropout_seed: None,
+            layer_hook: None,
             lora: None,
         })
     }

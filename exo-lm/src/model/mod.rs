@@ -4,6 +4,7 @@
 
 mod cache;
 mod forward;
+mod hook;
 mod layerwise;
 mod load;
 mod lora;
@@ -11,6 +12,7 @@ mod save;
 mod score;
 
 pub(crate) use cache::KvCache;
+pub use hook::LayerHook;
 pub use layerwise::LayerBackward;
 pub(crate) use layerwise::Layerwise;
 
@@ -63,6 +65,7 @@ pub struct CausalLm<B: ModelOps> {
     layer_backward: LayerBackward,
     lora: Option<lora::Lora<B>>,
     dropout_seed: Option<u64>,
+    layer_hook: Option<LayerHook>,
 }
 
 impl<B: ModelOps> CausalLm<B> {
@@ -119,6 +122,19 @@ impl<B: ModelOps> CausalLm<B> {
     /// checkpointing recomputes a layer with the masks of its forward pass.
     pub fn set_dropout_seed(&mut self, seed: Option<u64>) {
         self.dropout_seed = seed;
+    }
+
+    /// Sets the function the decoder's forward passes call between layers ([`LayerHook`]);
+    /// `None` (the default) calls nothing. Values and gradients do not change.
+    pub fn set_layer_hook(&mut self, hook: Option<LayerHook>) {
+        self.layer_hook = hook;
+    }
+
+    /// The hook of [`CausalLm::set_layer_hook`], after decoder layer `index`.
+    pub(crate) fn after_layer(&self, index: usize) {
+        if let Some(hook) = &self.layer_hook {
+            hook.after_layer(index, self.layers.len());
+        }
     }
 
     /// The seed of the LoRA dropout masks a forward pass uses now, if it drops anything.

@@ -3,10 +3,13 @@
 //! own (candle's default) change no value and no gradient, on both backends: padded rows and
 //! shared-prompt packed groups, tied and untied heads (Qwen2's projection biases too), the
 //! counted and the chunked lm_head, every objective of the catalog. A frozen model and a
-//! graph-carrying `sequence_logps` defer nothing.
+//! graph-carrying `sequence_logps` defer nothing. A [`LayerHook`] between the layers changes
+//! nothing either.
 
 use exo_core::DType;
-use exo_lm::{Architecture, CausalLm, LayerBackward, LmConfig, LogitRows, Mode, PackedBatch};
+use exo_lm::{
+    Architecture, CausalLm, LayerBackward, LayerHook, LmConfig, LogitRows, Mode, PackedBatch,
+};
 
 use crate::chunked::{
     ValueGrads, assert_same, deferred_value_and_grads, every_objective_agrees, value_and_grads,
@@ -171,7 +174,55 @@ fn checkpointing_defers_only_a_trainable_backward<B: TestBackend>() -> exo_lm::R
     Ok(())
 }
 
+thread_local! {
+    static HOOK_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn count_hook_call() {
+    HOOK_CALLS.with(|c| c.set(c.get() + 1));
+}
+
+/// A [`LayerHook`] runs between the decoder layers of every forward pass (one graph, per
+/// layer, recomputed), after every `every` layers and not after the last, and changes no
+/// value and no gradient: bit for bit.
+fn layer_hook_runs_between_layers<B: TestBackend>() -> exo_lm::Result<()> {
+    let batch = prompt_completion_batch()?;
+    let model = three_layers::<B>(Architecture::Llama, false, 23)?;
+    for how in [
+        LayerBackward::OneGraph,
+        LayerBackward::PerLayer,
+        LayerBackward::Recompute,
+    ] {
+        let plain = model.clone().with_layer_backward(how);
+        let want =
+            deferred_value_and_grads(&model, plain.sequence_logps_deferred(&batch, 0.8)?, |s| {
+                weighted(&model, s)
+            })?;
+        for (every, calls) in [(1, 2), (2, 1), (3, 0)] {
+            let mut hooked = plain.clone();
+            hooked.set_layer_hook(Some(LayerHook::new(every, count_hook_call)));
+            HOOK_CALLS.with(|c| c.set(0));
+            let logps = hooked.sequence_logps_deferred(&batch, 0.8)?;
+            assert_eq!(
+                HOOK_CALLS.with(|c| c.get()),
+                calls,
+                "{how:?}, every {every}: forward"
+            );
+            let got = deferred_value_and_grads(&model, logps, |s| weighted(&model, s))?;
+            // The backward pass (recomputing layers or not) calls no hook.
+            assert_eq!(
+                HOOK_CALLS.with(|c| c.get()),
+                calls,
+                "{how:?}, every {every}: backward"
+            );
+            assert_bit_identical(&format!("{how:?}, hook every {every}"), &got, &want);
+        }
+    }
+    Ok(())
+}
+
 per_backend!(
+    layer_hook_runs_between_layers,
     layerwise_equals_plain,
     one_graph_defers_nothing,
     every_objective_agrees_checkpointed,
