@@ -39,6 +39,7 @@ use super::data::Order;
 use super::metrics::{MetricMean, Metrics, MetricsWriter};
 use super::model::{copy_tokenizer_files, load_model, save_model, with_set_logit_rows};
 use super::progress::Progress;
+use super::step_memory;
 use super::stop::{self, Stopped};
 
 /// What one micro-batch's loss is.
@@ -202,51 +203,6 @@ pub struct Plan {
     pub settings: serde_json::Value,
 }
 
-/// Two lines for the start of a run: parameters (trainable / total) and dtypes, and the
-/// estimated memory of the largest micro-batch's step (see [`exo_lm::memory`]).
-fn memory_report<B: ModelOps>(kind: &str, model: &CausalLm<B>, batch: BatchShape) -> String {
-    let m = model.step_memory(batch);
-    let size = |bytes: u64| {
-        let mib = bytes as f64 / f64::from(1u32 << 20);
-        if mib >= 1024.0 {
-            format!("{:.2} GiB", mib / 1024.0)
-        } else {
-            format!("{mib:.1} MiB")
-        }
-    };
-    let millions = |n: usize| n as f64 / 1e6;
-    let dtype = model.dtype();
-    let trainable = if m.trainable == m.parameters {
-        "all trainable".to_owned()
-    } else {
-        format!("{:.1}M trainable", millions(m.trainable))
-    };
-    let checkpointing = if model.gradient_checkpointing() {
-        "on"
-    } else {
-        "off"
-    };
-    let precision = if dtype.is_half() {
-        format!("{dtype} weights and activations; f32 gradients, master weights and AdamW moments")
-    } else {
-        format!("{dtype} weights, gradients and AdamW moments")
-    };
-    format!(
-        "exo {kind}: {:.1}M parameters, {trainable}; {precision}\n\
-         exo {kind}: memory estimate for the largest micro-batch ({} rows x {} positions, {} counted): \
-         {} weights, gradients and AdamW + {} activations (gradient checkpointing {checkpointing}) \
-         + {} logits = {}\n",
-        millions(m.parameters),
-        batch.rows,
-        batch.row_len,
-        batch.counted,
-        size(m.state()),
-        size(m.activations),
-        size(m.logits),
-        size(m.total()),
-    )
-}
-
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct FitReport {
@@ -344,21 +300,11 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
         records[shard(records.len(), world.rank(), world.world_size())].to_vec()
     };
     let batch = loss.largest_batch(order.batch() / world.world_size())?;
-    if !plan.quiet && root {
-        print!("{}", memory_report(plan.kind, &model, batch));
-    }
     let memory = model.step_memory(batch);
-    let trim_heap = exo_backend::heap::worth_trimming(memory.activations);
-    // Where the step peaks at the end of its forward pass (LoRA), the trims go there too.
-    if let Some(every) = exo_backend::heap::trim_every_layers(
-        memory.activations,
-        memory.gradients,
-        model.config().num_hidden_layers,
-    ) {
-        model.set_layer_hook(Some(exo_lm::LayerHook::new(every, || {
-            exo_backend::heap::return_free_pages();
-        })));
+    if !plan.quiet && root {
+        print!("{}", step_memory::report(plan.kind, &model, batch, &memory));
     }
+    let trim_heap = step_memory::set_heap_trims(&mut model, &memory);
     // MPI's world, or NCCL's for gradients on the GPUs (`--device cuda`, feature `nccl`).
     let grad_world = super::dist::gradient_world(B::cuda_ordinal(device))?;
     if root && world.world_size() > 1 {
