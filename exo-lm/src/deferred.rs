@@ -3,7 +3,7 @@
 //! lm_head, the checkpointed decoder layers) can compute their gradients piece by piece.
 
 use crate::lm_head::PendingHead;
-use crate::model::Layerwise;
+use crate::model::{LayerHook, Layerwise};
 use crate::params::{Gradients, Params};
 use crate::{ModelOps, Result};
 
@@ -35,6 +35,8 @@ pub struct DeferredLogps<B: ModelOps> {
     logps: B::Tensor,
     head: Option<PendingHead<B>>,
     layers: Option<Layerwise<B>>,
+    /// Run between the lm_head's deferred backward and the decoder's.
+    hook: Option<LayerHook>,
 }
 
 impl<B: ModelOps> DeferredLogps<B> {
@@ -46,6 +48,7 @@ impl<B: ModelOps> DeferredLogps<B> {
             logps,
             head: None,
             layers: None,
+            hook: None,
         }
     }
 
@@ -55,7 +58,16 @@ impl<B: ModelOps> DeferredLogps<B> {
             logps,
             head: Some(head),
             layers: None,
+            hook: None,
         }
+    }
+
+    /// The same log-probs, whose backward calls `hook` once the lm_head's deferred backward is
+    /// done (if there is one), before the decoder's.
+    #[must_use]
+    pub(crate) fn with_hook(mut self, hook: Option<LayerHook>) -> Self {
+        self.hook = hook;
+        self
     }
 
     /// The same log-probs, whose graph stops at the checkpointed decoder's output.
@@ -82,7 +94,15 @@ impl<B: ModelOps> DeferredLogps<B> {
     /// If `loss` is not a scalar, the parameters are frozen, or an op fails.
     pub fn backward(self, loss: &B::Tensor, params: &Params<B>) -> Result<Gradients<B>> {
         let loss = match self.head {
-            Some(head) => head.attach(&self.logps, loss)?,
+            Some(head) => {
+                let loss = head.attach(&self.logps, loss)?;
+                // The head's transients (a chunk's vocabulary-sized logits and their gradients)
+                // are freed; the decoder's backward pass comes next.
+                if let Some(hook) = &self.hook {
+                    hook.after_head_backward();
+                }
+                loss
+            }
             None => loss.clone(),
         };
         match self.layers {

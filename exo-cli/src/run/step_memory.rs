@@ -54,17 +54,33 @@ pub(super) fn report<B: ModelOps>(
     )
 }
 
-/// Sets up the heap trims of a run whose step is `m`: returns whether the loop should trim
-/// between each micro-batch's forward and backward passes
-/// ([`exo_backend::heap::worth_trimming`]); where the step peaks at the end of its forward
-/// pass (LoRA), also sets `model`'s [`LayerHook`] to trim between decoder layers
-/// ([`exo_backend::heap::trim_every_layers`]).
-pub(super) fn set_heap_trims<B: ModelOps>(model: &mut CausalLm<B>, m: &StepMemory) -> bool {
+/// Where a training loop gives the heap's freed pages back ([`exo_backend::heap`]), beside the
+/// [`LayerHook`] that [`set_heap_trims`] sets on the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct HeapTrims {
+    /// Between each micro-batch's forward and backward passes
+    /// ([`exo_backend::heap::worth_trimming`]).
+    pub between_passes: bool,
+    /// After each micro-batch's backward pass, where the step peaks at the end of its forward
+    /// pass (LoRA): what the backward pass freed would otherwise stay resident under the next
+    /// forward pass's first layers.
+    pub after_backward: bool,
+}
+
+/// Sets up the heap trims of a run whose step is `m`. Where the step peaks at the end of its
+/// forward pass (LoRA, [`exo_backend::heap::trim_every_layers`]), also sets `model`'s
+/// [`LayerHook`] to trim between decoder layers and between the chunked lm_head's backward and
+/// the decoder's.
+pub(super) fn set_heap_trims<B: ModelOps>(model: &mut CausalLm<B>, m: &StepMemory) -> HeapTrims {
     let layers = model.config().num_hidden_layers;
-    if let Some(every) = exo_backend::heap::trim_every_layers(m.activations, m.gradients, layers) {
+    let every = exo_backend::heap::trim_every_layers(m.activations, m.gradients, layers);
+    if let Some(every) = every {
         model.set_layer_hook(Some(LayerHook::new(every, || {
             exo_backend::heap::return_free_pages();
         })));
     }
-    exo_backend::heap::worth_trimming(m.activations)
+    HeapTrims {
+        between_passes: exo_backend::heap::worth_trimming(m.activations),
+        after_backward: every.is_some(),
+    }
 }

@@ -304,7 +304,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
     if !plan.quiet && root {
         print!("{}", step_memory::report(plan.kind, &model, batch, &memory));
     }
-    let trim_heap = step_memory::set_heap_trims(&mut model, &memory);
+    let trims = step_memory::set_heap_trims(&mut model, &memory);
     // MPI's world, or NCCL's for gradients on the GPUs (`--device cuda`, feature `nccl`).
     let grad_world = super::dist::gradient_world(B::cuda_ordinal(device))?;
     if root && world.world_size() > 1 {
@@ -377,7 +377,7 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
             let scaled = scale_loss::<B>(state.loss_scaler.as_ref(), value)?;
             // The forward pass's freed transients out of the backward pass's peak
             // (exo_backend::heap).
-            if trim_heap {
+            if trims.between_passes {
                 exo_backend::heap::return_free_pages();
             }
             acc.add(
@@ -385,6 +385,9 @@ pub fn fit<B: ModelOps, L: StepLoss<B>>(
                     .backward(&scaled, model.params())
                     .with_context(|| format!("step {step}: backward"))?,
             )?;
+            if trims.after_backward {
+                exo_backend::heap::return_free_pages();
+            }
             let mut metrics = metrics;
             metrics.insert("loss".into(), l * share);
             mean.add(&metrics, 1.0);

@@ -337,7 +337,8 @@ impl<B: ModelOps> CausalLm<B> {
                 (&self.lm_head, self.lora.is_none()),
                 chunk,
                 defer && trainable,
-            ),
+            )
+            .map(|logps| logps.with_hook(self.layer_hook)),
             _ => {
                 counted_sequence_logps::<B>(hidden, counted, dims, temperature, |h| self.logits(h))
                     .map(DeferredLogps::ready)

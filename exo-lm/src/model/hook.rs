@@ -1,8 +1,10 @@
-//! [`LayerHook`]: a function a forward pass calls between decoder layers.
+//! [`LayerHook`]: a function a training step calls between decoder layers.
 
-/// A function a forward pass of the decoder calls after every `every` layers (and not after
-/// the last): a trainer's hook, such as giving the heap's freed pages back to the system
-/// between layers (`exo_backend::heap`). It sees no tensor and cannot change a value.
+/// A function a training step calls between its parts: in the decoder's forward pass after
+/// every `every` layers (and not after the last), and in the backward pass once the chunked
+/// lm_head's deferred backward is done, before the decoder's ([`crate::DeferredLogps::backward`]).
+/// A trainer's hook, such as giving the heap's freed pages back to the system
+/// (`exo_backend::heap`). It sees no tensor and cannot change a value.
 #[derive(Debug, Clone, Copy)]
 pub struct LayerHook {
     every: usize,
@@ -29,6 +31,11 @@ impl LayerHook {
             (self.run)();
         }
     }
+
+    /// Runs the hook between the lm_head's deferred backward and the decoder's.
+    pub(crate) fn after_head_backward(&self) {
+        (self.run)();
+    }
 }
 
 #[cfg(test)]
@@ -50,5 +57,8 @@ mod tests {
         // After layers 3, 6, …, 21 (7 calls), not after 24, the last.
         assert_eq!(CALLS.load(Ordering::SeqCst) - before, 7);
         assert_eq!(LayerHook::new(0, count).every(), 1);
+        let before = CALLS.load(Ordering::SeqCst);
+        hook.after_head_backward();
+        assert_eq!(CALLS.load(Ordering::SeqCst) - before, 1);
     }
 }

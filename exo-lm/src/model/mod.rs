@@ -124,8 +124,9 @@ impl<B: ModelOps> CausalLm<B> {
         self.dropout_seed = seed;
     }
 
-    /// Sets the function the decoder's forward passes call between layers ([`LayerHook`]);
-    /// `None` (the default) calls nothing. Values and gradients do not change.
+    /// Sets the function training steps call between layers, and between the chunked
+    /// lm_head's deferred backward and the decoder's ([`LayerHook`]); `None` (the default)
+    /// calls nothing. Values and gradients do not change.
     pub fn set_layer_hook(&mut self, hook: Option<LayerHook>) {
         self.layer_hook = hook;
     }

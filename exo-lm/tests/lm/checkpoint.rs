@@ -183,8 +183,9 @@ fn count_hook_call() {
 }
 
 /// A [`LayerHook`] runs between the decoder layers of every forward pass (one graph, per
-/// layer, recomputed), after every `every` layers and not after the last, and changes no
-/// value and no gradient: bit for bit.
+/// layer, recomputed), after every `every` layers and not after the last; in the backward pass
+/// once after the chunked lm_head's deferred backward, and not at all with the one-piece head;
+/// and changes no value and no gradient: bit for bit.
 fn layer_hook_runs_between_layers<B: TestBackend>() -> exo_lm::Result<()> {
     let batch = prompt_completion_batch()?;
     let model = three_layers::<B>(Architecture::Llama, false, 23)?;
@@ -193,29 +194,30 @@ fn layer_hook_runs_between_layers<B: TestBackend>() -> exo_lm::Result<()> {
         LayerBackward::PerLayer,
         LayerBackward::Recompute,
     ] {
-        let plain = model.clone().with_layer_backward(how);
-        let want =
-            deferred_value_and_grads(&model, plain.sequence_logps_deferred(&batch, 0.8)?, |s| {
-                weighted(&model, s)
-            })?;
-        for (every, calls) in [(1, 2), (2, 1), (3, 0)] {
-            let mut hooked = plain.clone();
-            hooked.set_layer_hook(Some(LayerHook::new(every, count_hook_call)));
-            HOOK_CALLS.with(|c| c.set(0));
-            let logps = hooked.sequence_logps_deferred(&batch, 0.8)?;
-            assert_eq!(
-                HOOK_CALLS.with(|c| c.get()),
-                calls,
-                "{how:?}, every {every}: forward"
-            );
-            let got = deferred_value_and_grads(&model, logps, |s| weighted(&model, s))?;
-            // The backward pass (recomputing layers or not) calls no hook.
-            assert_eq!(
-                HOOK_CALLS.with(|c| c.get()),
-                calls,
-                "{how:?}, every {every}: backward"
-            );
-            assert_bit_identical(&format!("{how:?}, hook every {every}"), &got, &want);
+        for (rows, head_calls) in [(LogitRows::Counted, 0), (LogitRows::Chunked(3), 1)] {
+            let plain = model.clone().with_layer_backward(how).with_logit_rows(rows);
+            let want = deferred_value_and_grads(
+                &model,
+                plain.sequence_logps_deferred(&batch, 0.8)?,
+                |s| weighted(&model, s),
+            )?;
+            for (every, calls) in [(1, 2), (2, 1), (3, 0)] {
+                let what = format!("{how:?}, {rows:?}, hook every {every}");
+                let mut hooked = plain.clone();
+                hooked.set_layer_hook(Some(LayerHook::new(every, count_hook_call)));
+                HOOK_CALLS.with(|c| c.set(0));
+                let logps = hooked.sequence_logps_deferred(&batch, 0.8)?;
+                assert_eq!(HOOK_CALLS.with(|c| c.get()), calls, "{what}: forward");
+                let got = deferred_value_and_grads(&model, logps, |s| weighted(&model, s))?;
+                // The backward pass (recomputing layers or not) calls it only after the
+                // chunked head's.
+                assert_eq!(
+                    HOOK_CALLS.with(|c| c.get()),
+                    calls + head_calls,
+                    "{what}: backward"
+                );
+                assert_bit_identical(&what, &got, &want);
+            }
         }
     }
     Ok(())
